@@ -1,0 +1,66 @@
+# ngx_ai_gateway: build, run and test the NGINX dynamic module.
+#
+#   make                 build build/ngx_http_ai_gateway_module.so
+#   make run             a gateway on 127.0.0.1:8080 (examples/nginx.conf)
+#   make test            the whole test suite
+#   make test-valgrind   the same suite under valgrind
+#   make deps            install the Debian packages needed
+#
+# NGINX_SRC=/path/to/nginx builds against another nginx source tree; by
+# default the tree of Debian's nginx-dev package, with Debian's configure
+# flags, so that the module loads into Debian's nginx.
+
+NGINX_SRC    ?= /usr/share/nginx/src
+NGINX_BIN    ?= /usr/sbin/nginx
+BUILD        := $(CURDIR)/build
+MODULE       := $(BUILD)/ngx_http_ai_gateway_module.so
+CC_OPT       ?= -g -O2 -fstack-protector-strong -Wformat \
+                -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+LD_OPT       ?= -Wl,-z,relro -Wl,-z,now -fPIC
+WARN         := -Wall -Wextra -Werror
+PROVE        ?= prove
+T            ?= t/
+
+SHELL := /bin/bash
+
+SRCS := $(wildcard ngx_ai_gateway/*.c ngx_ai_gateway/*.h) config
+
+.PHONY: all deps run test test-valgrind clean style
+
+all: $(MODULE)
+
+deps:
+	@sh util/deps.sh
+
+$(BUILD)/nginx/Makefile: config util/configure.sh
+	@test -f $(NGINX_SRC)/auto/options || \
+	    { echo "no nginx source at $(NGINX_SRC): run 'make deps'" \
+	           "or set NGINX_SRC"; exit 1; }
+	CC_OPT="$(CC_OPT)" LD_OPT="$(LD_OPT)" \
+	    util/configure.sh $(NGINX_SRC) $(BUILD) $(CURDIR)
+
+$(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
+	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' \
+	                   $(BUILD)/nginx/objs/Makefile) $(WARN)"
+	cp $(BUILD)/nginx/objs/ngx_http_ai_gateway_module.so $(MODULE)
+
+run: deps $(MODULE)
+	mkdir -p $(BUILD)/run/logs
+	@echo "ai gateway on http://127.0.0.1:8080 (Ctrl-C stops it)"
+	$(NGINX_BIN) -p $(BUILD)/run/ -c $(CURDIR)/examples/nginx.conf \
+	    -g "load_module $(MODULE); daemon off; pid $(BUILD)/run/nginx.pid;"
+
+test: deps $(MODULE)
+	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_LOAD_MODULES=$(MODULE) \
+	    $(PROVE) -I t/lib -r $(T)
+
+test-valgrind: deps $(MODULE)
+	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_BINARY=$(NGINX_BIN) \
+	    TEST_NGINX_LOAD_MODULES=$(MODULE) $(PROVE) -I t/lib -r $(T)
+
+style:
+	@sh util/style.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot*

@@ -1,0 +1,281 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_ai_gateway_module.h"
+
+
+typedef struct {
+    ngx_pool_t                    *pool;
+    const char                    *key;
+    size_t                         key_len;
+    ngx_str_t                     *value;
+    ngx_uint_t                     depth;
+    unsigned                       want:1;
+    unsigned                       found:1;
+} ngx_http_ai_gateway_json_find_t;
+
+
+static int ngx_http_ai_gateway_json_null(void *ctx);
+static int ngx_http_ai_gateway_json_boolean(void *ctx, int b);
+static int ngx_http_ai_gateway_json_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_ai_gateway_json_string(void *ctx,
+    const unsigned char *s, size_t len);
+static int ngx_http_ai_gateway_json_start(void *ctx);
+static int ngx_http_ai_gateway_json_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_ai_gateway_json_end(void *ctx);
+
+
+static yajl_callbacks  ngx_http_ai_gateway_json_find_callbacks = {
+    ngx_http_ai_gateway_json_null,
+    ngx_http_ai_gateway_json_boolean,
+    NULL,
+    NULL,
+    ngx_http_ai_gateway_json_number,
+    ngx_http_ai_gateway_json_string,
+    ngx_http_ai_gateway_json_start,
+    ngx_http_ai_gateway_json_key,
+    ngx_http_ai_gateway_json_end,
+    ngx_http_ai_gateway_json_start,
+    ngx_http_ai_gateway_json_end
+};
+
+
+#define ngx_http_ai_gateway_gen_lit(g, s)                                     \
+    yajl_gen_string(g, (const unsigned char *) s, sizeof(s) - 1)
+
+
+/*
+ * The gateway's error envelope, as the hosted gateway sends it:
+ *
+ * {"success":false,"result":[],"messages":[],
+ *  "error":[{"code":2008,"message":"Invalid provider"}],
+ *  "name":"AiGatewayError","httpCode":400,"internalCode":2008,
+ *  "message":"Invalid provider","description":"Invalid provider"}
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
+    ngx_uint_t code, ngx_str_t *message, ngx_str_t *out)
+{
+    size_t                len;
+    yajl_gen              g;
+    ngx_int_t             rc;
+    const unsigned char  *buf;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+
+    ngx_http_ai_gateway_gen_lit(g, "success");
+    yajl_gen_bool(g, 0);
+    ngx_http_ai_gateway_gen_lit(g, "result");
+    yajl_gen_array_open(g);
+    yajl_gen_array_close(g);
+    ngx_http_ai_gateway_gen_lit(g, "messages");
+    yajl_gen_array_open(g);
+    yajl_gen_array_close(g);
+
+    ngx_http_ai_gateway_gen_lit(g, "error");
+    yajl_gen_array_open(g);
+    yajl_gen_map_open(g);
+    ngx_http_ai_gateway_gen_lit(g, "code");
+    yajl_gen_integer(g, code);
+    ngx_http_ai_gateway_gen_lit(g, "message");
+    yajl_gen_string(g, message->data, message->len);
+    yajl_gen_map_close(g);
+    yajl_gen_array_close(g);
+
+    ngx_http_ai_gateway_gen_lit(g, "name");
+    ngx_http_ai_gateway_gen_lit(g, "AiGatewayError");
+    ngx_http_ai_gateway_gen_lit(g, "httpCode");
+    yajl_gen_integer(g, status);
+    ngx_http_ai_gateway_gen_lit(g, "internalCode");
+    yajl_gen_integer(g, code);
+    ngx_http_ai_gateway_gen_lit(g, "message");
+    yajl_gen_string(g, message->data, message->len);
+    ngx_http_ai_gateway_gen_lit(g, "description");
+    yajl_gen_string(g, message->data, message->len);
+
+    yajl_gen_map_close(g);
+
+    rc = NGX_ERROR;
+
+    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
+        out->data = ngx_pnalloc(pool, len);
+
+        if (out->data) {
+            ngx_memcpy(out->data, buf, len);
+            out->len = len;
+            rc = NGX_OK;
+        }
+    }
+
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/*
+ * Finds the string value of a top-level key ("model") in a JSON body held
+ * in memory buffers.  The parse stops as soon as the value is seen.
+ * Returns NGX_OK, NGX_DECLINED (not found, not JSON, body on disk) or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_json_top_string(ngx_pool_t *pool, ngx_chain_t *in,
+    const char *key, ngx_str_t *value)
+{
+    u_char                           *p;
+    ngx_chain_t                      *cl;
+    yajl_handle                       h;
+    yajl_status                       st;
+    ngx_http_ai_gateway_json_find_t   f;
+
+    ngx_memzero(&f, sizeof(ngx_http_ai_gateway_json_find_t));
+
+    f.pool = pool;
+    f.key = key;
+    f.key_len = ngx_strlen(key);
+    f.value = value;
+
+    h = yajl_alloc(&ngx_http_ai_gateway_json_find_callbacks, NULL, &f);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_status_ok;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (!ngx_buf_in_memory(cl->buf)) {
+            break;
+        }
+
+        /* a buffer sent upstream has its pos moved: read from start */
+
+        p = cl->buf->start ? cl->buf->start : cl->buf->pos;
+
+        if (cl->buf->last > p) {
+            st = yajl_parse(h, p, cl->buf->last - p);
+
+            if (st != yajl_status_ok) {
+                break;
+            }
+        }
+    }
+
+    yajl_free(h);
+
+    if (f.found) {
+        return value->data ? NGX_OK : NGX_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static int
+ngx_http_ai_gateway_json_scalar(ngx_http_ai_gateway_json_find_t *f)
+{
+    f->want = 0;
+    return 1;
+}
+
+
+static int
+ngx_http_ai_gateway_json_null(void *ctx)
+{
+    return ngx_http_ai_gateway_json_scalar(ctx);
+}
+
+
+static int
+ngx_http_ai_gateway_json_boolean(void *ctx, int b)
+{
+    return ngx_http_ai_gateway_json_scalar(ctx);
+}
+
+
+static int
+ngx_http_ai_gateway_json_number(void *ctx, const char *s, size_t len)
+{
+    return ngx_http_ai_gateway_json_scalar(ctx);
+}
+
+
+static int
+ngx_http_ai_gateway_json_string(void *ctx, const unsigned char *s,
+    size_t len)
+{
+    ngx_http_ai_gateway_json_find_t *f = ctx;
+
+    if (!f->want) {
+        return 1;
+    }
+
+    f->found = 1;
+
+    f->value->data = ngx_pnalloc(f->pool, len);
+    if (f->value->data) {
+        ngx_memcpy(f->value->data, s, len);
+        f->value->len = len;
+    }
+
+    /* done: cancel the rest of the parse */
+
+    return 0;
+}
+
+
+static int
+ngx_http_ai_gateway_json_start(void *ctx)
+{
+    ngx_http_ai_gateway_json_find_t *f = ctx;
+
+    f->want = 0;
+    f->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_gateway_json_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_ai_gateway_json_find_t *f = ctx;
+
+    f->want = (f->depth == 1 && len == f->key_len
+               && ngx_strncmp(s, f->key, len) == 0);
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_gateway_json_end(void *ctx)
+{
+    ngx_http_ai_gateway_json_find_t *f = ctx;
+
+    f->depth--;
+
+    /* the top-level object is closed without the key */
+
+    return f->depth != 0;
+}

@@ -1,0 +1,460 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_gateway_module.h"
+
+
+static ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
+    ngx_str_t *seg, ngx_str_t *rest);
+
+static ngx_int_t ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_bitmask_t  ngx_http_ai_gateway_ssl_protocols[] = {
+    { ngx_string("TLSv1"), NGX_SSL_TLSv1 },
+    { ngx_string("TLSv1.1"), NGX_SSL_TLSv1_1 },
+    { ngx_string("TLSv1.2"), NGX_SSL_TLSv1_2 },
+    { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_ai_gateway_commands[] = {
+
+    { ngx_string("ai_gateway"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_gateway,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_provider_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("ai_gateway_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.connect_timeout),
+      NULL },
+
+    { ngx_string("ai_gateway_send_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.send_timeout),
+      NULL },
+
+    { ngx_string("ai_gateway_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("ai_gateway_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.buffer_size),
+      NULL },
+
+    { ngx_string("ai_gateway_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.ssl_verify),
+      NULL },
+
+    { ngx_string("ai_gateway_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("ai_gateway_ssl_verify_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_verify_depth),
+      NULL },
+
+    { ngx_string("ai_gateway_ssl_protocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_protocols),
+      &ngx_http_ai_gateway_ssl_protocols },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_gateway_module_ctx = {
+    ngx_http_ai_gateway_preconfiguration,  /* preconfiguration */
+    ngx_http_ai_gateway_postconfiguration, /* postconfiguration */
+
+    ngx_http_ai_gateway_create_main_conf,  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_gateway_create_loc_conf,   /* create location configuration */
+    ngx_http_ai_gateway_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_gateway_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_gateway_module_ctx,       /* module context */
+    ngx_http_ai_gateway_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_ai_gateway_compat = ngx_string("compat");
+
+
+static ngx_int_t
+ngx_http_ai_gateway_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        seg[3], rest;
+    ngx_http_ai_gateway_ctx_t       *ctx;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    ctx = ngx_http_ai_gateway_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_split(r, seg, &rest) != NGX_OK) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH,
+                                        "Malformed gateway path: expected "
+                                        "/v1/{account_id}/{gateway_id}/"
+                                        "{provider}/...");
+    }
+
+    ctx->account_id = seg[0];
+    ctx->gateway_id = seg[1];
+
+    if (seg[1].len != alcf->gateway_id.len
+        || ngx_strncmp(seg[1].data, alcf->gateway_id.data, seg[1].len) != 0
+        || (alcf->account_id.len
+            && (seg[0].len != alcf->account_id.len
+                || ngx_strncmp(seg[0].data, alcf->account_id.data,
+                               seg[0].len) != 0)))
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_NO_GATEWAY,
+                                        NULL);
+    }
+
+    if (seg[2].len == 0) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE,
+                                        "The Universal Endpoint is not "
+                                        "available in this version");
+    }
+
+    if (seg[2].len == ngx_http_ai_gateway_compat.len
+        && ngx_strncmp(seg[2].data, ngx_http_ai_gateway_compat.data,
+                       seg[2].len) == 0)
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE,
+                                        "The Unified API is not available "
+                                        "in this version");
+    }
+
+    rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_gateway_upstream_start(r, alcf, ctx);
+}
+
+
+/*
+ * Splits the raw request target "/v1/{account}/{gateway}/{provider}{rest}"
+ * into three segments and the rest (escaped, as the client sent it, so that
+ * signatures over the path stay valid).  The query is kept apart in r->args.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_str_t *rest)
+{
+    u_char      *p, *last, *q;
+    ngx_uint_t   i;
+
+    if (r->valid_unparsed_uri) {
+        p = r->unparsed_uri.data;
+        last = p + r->unparsed_uri.len;
+
+        q = ngx_strlchr(p, last, '?');
+        if (q) {
+            last = q;
+        }
+
+    } else {
+        p = r->uri.data;
+        last = p + r->uri.len;
+    }
+
+    if (last - p < 4 || ngx_strncmp(p, "/v1/", 4) != 0) {
+        return NGX_ERROR;
+    }
+
+    p += 4;
+
+    for (i = 0; i < 3; i++) {
+        q = ngx_strlchr(p, last, '/');
+        if (q == NULL) {
+            q = last;
+        }
+
+        seg[i].data = p;
+        seg[i].len = q - p;
+
+        if (seg[i].len == 0 && i < 2) {
+            return NGX_ERROR;
+        }
+
+        p = q;
+
+        if (i < 2) {
+            if (p == last) {
+                /* ".../{gateway}" without a provider */
+                for (i++; i < 3; i++) {
+                    ngx_str_null(&seg[i]);
+                }
+                break;
+            }
+
+            p++;
+        }
+    }
+
+    rest->data = p;
+    rest->len = last - p;
+
+    if (seg[2].len == 0 && rest->len) {
+        /* "/v1/{account}/{gateway}//..." */
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_ai_gateway_ctx_t *
+ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_gateway_module);
+
+    return ctx;
+}
+
+
+static char *
+ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    u_char                    *p;
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (alcf->gateway_id.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p == '/' || *p == '?' || *p <= ' ') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid gateway id \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gateway id \"%V\" must have 1 to 64 characters",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->gateway_id = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "account=", 8) != 0
+            || value[2].len == 8)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->account_id.data = value[2].data + 8;
+        alcf->account_id.len = value[2].len - 8;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ai_gateway_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_gateway_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_gateway_filter_init(cf);
+}
+
+
+static void *
+ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_gateway_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->ssl, cf->pool, 2, sizeof(void *)) != NGX_OK) {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+static void *
+ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_gateway_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->gateway_id = { 0, NULL };
+     *     conf->account_id = { 0, NULL };
+     *     conf->ssl_trusted_certificate = { 0, NULL };
+     *     conf->ssl_protocols = 0;
+     */
+
+    conf->origins = NGX_CONF_UNSET_PTR;
+    conf->max_body_size = NGX_CONF_UNSET;
+    conf->ssl_verify_depth = NGX_CONF_UNSET_UINT;
+
+    conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->upstream.ssl_verify = NGX_CONF_UNSET;
+
+    conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
+    conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ai_gateway_loc_conf_t *prev = parent;
+    ngx_http_ai_gateway_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
+                             32 * 1024 * 1024);
+
+    if (ngx_http_ai_gateway_upstream_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->gateway_id.len) {
+        /*
+         * the gateway's own limit replaces client_max_body_size; a body
+         * over it is answered by nginx with 413, which the error filter
+         * turns into the gateway's JSON envelope
+         */
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->client_max_body_size = conf->max_body_size;
+    }
+
+    return NGX_CONF_OK;
+}

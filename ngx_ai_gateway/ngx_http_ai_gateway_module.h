@@ -1,0 +1,192 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#ifndef _NGX_HTTP_AI_GATEWAY_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AI_GATEWAY_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* gateway error codes, see docs/errors.md */
+
+#define NGX_HTTP_AI_GATEWAY_ERR_NO_GATEWAY       2001
+#define NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED  2005
+#define NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER     2008
+#define NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH         2201
+#define NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE        2202
+#define NGX_HTTP_AI_GATEWAY_ERR_TIMEOUT          2203
+#define NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER       2204
+#define NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE    2205
+#define NGX_HTTP_AI_GATEWAY_ERR_GATEWAY          2206
+
+
+/* path rules of the provider table */
+
+typedef enum {
+    NGX_HTTP_AI_GATEWAY_RULE_PLAIN = 0,
+    NGX_HTTP_AI_GATEWAY_RULE_AZURE,
+    NGX_HTTP_AI_GATEWAY_RULE_BEDROCK,
+    NGX_HTTP_AI_GATEWAY_RULE_VERTEX,
+    NGX_HTTP_AI_GATEWAY_RULE_FAL
+} ngx_http_ai_gateway_rule_e;
+
+
+/* one row of the built-in provider table (static data) */
+
+typedef struct {
+    ngx_str_t                      slug;
+    ngx_str_t                      alias;
+    ngx_str_t                      url;        /* origin + path prefix */
+    ngx_str_t                      insert;     /* segment added ... */
+    ngx_str_t                      keep;       /* ... unless the path
+                                                  starts with one of these */
+    ngx_str_t                      strip;      /* first segment removed */
+    ngx_str_t                      auth;       /* credential header */
+    ngx_http_ai_gateway_rule_e     rule;
+} ngx_http_ai_gateway_provider_t;
+
+
+/* a provider's upstream origin, parsed from its URL at config time */
+
+typedef struct {
+    ngx_str_t                      slug;
+    ngx_http_ai_gateway_provider_t *provider;  /* NULL for custom-* */
+    ngx_str_t                      host;       /* may hold {placeholders} */
+    ngx_str_t                      prefix;     /* may hold {placeholders} */
+    ngx_str_t                      tls_name;   /* from host=, or empty */
+    ngx_str_t                      auth;
+    in_port_t                      port;
+    unsigned                       ssl:1;
+    unsigned                       no_port:1;
+    unsigned                       templated:1;
+    unsigned                       custom:1;
+} ngx_http_ai_gateway_origin_t;
+
+
+/* what one request is sent to */
+
+typedef struct {
+    ngx_http_ai_gateway_origin_t  *origin;
+    ngx_str_t                      host;       /* connect to (name) */
+    ngx_str_t                      tls_name;   /* SNI, certificate name */
+    ngx_str_t                      host_header;
+    ngx_str_t                      path;       /* raw, escaped */
+    ngx_str_t                      args;       /* raw query, no '?' */
+    in_port_t                      port;
+    unsigned                       ssl:1;
+    unsigned                       no_port:1;
+    unsigned                       fal_target:1;
+} ngx_http_ai_gateway_target_t;
+
+
+typedef struct {
+    ngx_str_t                      gateway_id;
+    ngx_str_t                      account_id;
+
+    ngx_array_t                   *origins;    /* overrides and custom */
+
+    ngx_http_upstream_conf_t       upstream;
+
+    off_t                          max_body_size;
+
+    ngx_str_t                      ssl_trusted_certificate;
+    ngx_uint_t                     ssl_verify_depth;
+    ngx_uint_t                     ssl_protocols;
+} ngx_http_ai_gateway_loc_conf_t;
+
+
+typedef struct {
+    ngx_array_t                    ssl;        /* shared client contexts */
+    ngx_http_ai_gateway_origin_t  *defaults;   /* one per table row */
+    ngx_resolver_t                *resolver;   /* from /etc/resolv.conf */
+    ngx_http_complex_value_t      *tls_name;
+} ngx_http_ai_gateway_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                      account_id;
+    ngx_str_t                      gateway_id;
+    ngx_str_t                      provider;   /* slug as routed */
+    ngx_str_t                      model;
+
+    ngx_http_ai_gateway_target_t   target;
+
+    u_char                         log_id[26];
+    ngx_str_t                      event_id;
+
+    ngx_http_status_t              status;
+    ngx_http_chunked_t             chunked;
+
+    ngx_msec_t                     start;
+    ngx_msec_t                     ttfb;
+
+    ngx_uint_t                     err_code;
+    ngx_str_t                      err_message;
+    ngx_str_t                      err_body;
+
+    unsigned                       routed:1;
+    unsigned                       head:1;
+    unsigned                       first_byte:1;
+    unsigned                       model_done:1;
+    unsigned                       log_id_done:1;
+    unsigned                       error_body:1;
+    unsigned                       error_sent:1;
+} ngx_http_ai_gateway_ctx_t;
+
+
+/* ngx_http_ai_gateway_module.c */
+
+ngx_http_ai_gateway_ctx_t *ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_ai_gateway_provider.c */
+
+ngx_http_ai_gateway_provider_t *ngx_http_ai_gateway_provider_find(
+    ngx_str_t *slug);
+ngx_int_t ngx_http_ai_gateway_provider_init(ngx_conf_t *cf);
+char *ngx_http_ai_gateway_provider_merge(ngx_conf_t *cf,
+    ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
+char *ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ai_gateway_route(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_str_t *slug, ngx_str_t *rest);
+
+/* ngx_http_ai_gateway_upstream.c */
+
+ngx_int_t ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
+    ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
+
+/* ngx_http_ai_gateway_error.c */
+
+ngx_int_t ngx_http_ai_gateway_fail(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t code, const char *fmt, ...);
+ngx_int_t ngx_http_ai_gateway_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_ai_gateway_variables.c */
+
+ngx_int_t ngx_http_ai_gateway_add_variables(ngx_conf_t *cf);
+void ngx_http_ai_gateway_log_id(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_json.c */
+
+ngx_int_t ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
+    ngx_uint_t code, ngx_str_t *message, ngx_str_t *out);
+ngx_int_t ngx_http_ai_gateway_json_top_string(ngx_pool_t *pool,
+    ngx_chain_t *in, const char *key, ngx_str_t *value);
+
+
+extern ngx_module_t  ngx_http_ai_gateway_module;
+
+
+#endif /* _NGX_HTTP_AI_GATEWAY_MODULE_H_INCLUDED_ */

@@ -1,0 +1,437 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * Mock LLM-provider upstream for the AI-gateway end-to-end tests (t/*.t).
+ * Node.js >= 20, core modules only. Normally started by t/lib/AIGW/Mock.pm.
+ *
+ *   node t/mock/provider.js [--host 127.0.0.1] [--port 0] [--tls-port 0]
+ *        [--badtls-port 0] [--cert-dir t/.certs] [--fixtures t/fixtures]
+ *
+ * Listens on three ports that behave identically: plain HTTP, HTTPS with
+ * server.crt (test CA) and HTTPS with bad.crt (untrusted CA). Port 0 = pick a
+ * free one. When all are listening it prints one line to stdout:
+ *   MOCK_READY {"port":P,"tls_port":T,"badtls_port":B,"pid":N}
+ * It exits when stdin reaches EOF or its parent process goes away (no orphans).
+ *
+ * Each request is steered by the request header `x-mock`: a `;`-separated
+ * list of `key=value` directives (values are percent-decoded, so `%3B` = `;`).
+ * No header = echo. Directives (see t/fixtures/README.md for the full table):
+ *   status=N  fixture=REL  format=openai|anthropic|cohere|responses|gemini
+ *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
+ *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
+ *   drain_body=0|1
+ * Admin API (plain port only): GET /__mock/log, POST /__mock/reset,
+ * GET /__mock/health. Admin requests are not logged.
+ */
+
+const http = require('http');
+const https = require('https');
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+
+// ---------------------------------------------------------------- options --
+const opts = {
+    host: '127.0.0.1', port: 0, 'tls-port': 0, 'badtls-port': 0,
+    'cert-dir': path.join(__dirname, '..', '.certs'),
+    fixtures: path.join(__dirname, '..', 'fixtures'),
+};
+for (let a = process.argv.slice(2); a.length;) {
+    const k = a.shift().replace(/^--/, '');
+    if (!(k in opts)) { console.error(`provider.js: unknown option --${k}`); process.exit(2); }
+    opts[k] = a.shift();
+}
+const FIXTURES = path.resolve(opts.fixtures);
+
+const warn = (...m) => console.error(`[mock ${new Date().toISOString()}]`, ...m);
+const now = () => Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ state --
+// log: one entry per non-admin request since the last /__mock/reset.
+const state = { seq: 0, connSeq: 0, connections: 0, byPort: {}, log: [] };
+const CONN = Symbol('conn');
+
+/** Per-TCP-connection record, created lazily on the (TLS or plain) socket. */
+function connOf(sock) {
+    if (!sock[CONN]) sock[CONN] = { id: ++state.connSeq, requests: 0 };
+    return sock[CONN];
+}
+
+// ------------------------------------------------------------- directives --
+/** Parse the x-mock header(s) into {key: value}; `header` collects an array. */
+function parseDirectives(raw) {
+    const d = { header: [] };
+    for (const part of String(raw || '').split(';')) {
+        const p = part.trim();
+        if (!p) continue;
+        const eq = p.indexOf('=');
+        const k = (eq < 0 ? p : p.slice(0, eq)).trim().toLowerCase();
+        let v = eq < 0 ? '1' : p.slice(eq + 1).trim();
+        try { v = decodeURIComponent(v); } catch { /* keep raw */ }
+        if (k === 'header') d.header.push(v); else d[k] = v;
+    }
+    return d;
+}
+/** Integer directive or default (bad input falls back to the default). */
+function num(d, k, def) {
+    const n = Number.parseInt(d[k], 10);
+    return Number.isFinite(n) && n >= 0 ? n : def;
+}
+
+// ---------------------------------------------------------------- helpers --
+/** Headers from rawHeaders: lower-cased names, repeats joined with ", ". */
+function headerObject(raw) {
+    const h = {};
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+        const k = raw[i].toLowerCase();
+        h[k] = k in h ? `${h[k]}, ${raw[i + 1]}` : raw[i + 1];
+    }
+    return h;
+}
+
+/** Read the whole request body into a Buffer (resolves early on abort). */
+function readBody(req) {
+    return new Promise((resolve) => {
+        const parts = [];
+        req.on('data', (c) => parts.push(c));
+        req.on('end', () => resolve(Buffer.concat(parts)));
+        req.on('error', () => resolve(Buffer.concat(parts)));
+        req.on('close', () => resolve(Buffer.concat(parts)));
+    });
+}
+
+/** Response headers a real provider would send, chosen by fixture folder. */
+function providerHeaders(folder, n) {
+    const id = `req_mock_${n}`;
+    switch (folder) {
+    case 'anthropic': return { 'request-id': id, 'anthropic-organization-id': 'mock-org' };
+    case 'openai-chat': case 'openai-embeddings': case 'openai-responses':
+    case 'openai-compatible': case 'mistral':
+        return { 'openai-processing-ms': '42', 'openai-version': '2020-10-01' };
+    case 'google-gemini': return { 'server-timing': 'gfet4t7; dur=42', vary: 'Origin, X-Origin, Referer' };
+    case 'bedrock': return { 'x-amzn-requestid': crypto.randomUUID() };
+    case 'cohere': return { 'x-debug-trace-id': crypto.randomBytes(16).toString('hex') };
+    default: return {};
+    }
+}
+
+/** Split raw SSE bytes after each blank line (\n\n or \r\n\r\n); keep a tail. */
+function splitSse(buf) {
+    const s = buf.toString('latin1'), out = [], re = /\r\n\r\n|\n\n/g;
+    let last = 0, m;
+    while ((m = re.exec(s))) { out.push(s.slice(last, re.lastIndex)); last = re.lastIndex; }
+    if (last < s.length) out.push(s.slice(last));
+    return out.map((e) => Buffer.from(e, 'latin1'));
+}
+
+/** JSON-lines (*.chunks.txt) -> SSE events, per provider recipe. */
+function chunksToSse(buf, format) {
+    const lines = buf.toString('utf8').split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim());
+    const typeOf = (l) => { try { return JSON.parse(l).type || 'message'; } catch { return 'message'; } };
+    switch (format) {
+    case 'anthropic': case 'cohere': case 'responses':
+        return lines.map((l) => `event: ${typeOf(l)}\ndata: ${l}\n\n`);
+    case 'gemini':
+        return lines.map((l) => `data: ${l}\r\n\r\n`);
+    default: // openai, mistral, groq, ...
+        return lines.map((l) => `data: ${l}\n\n`).concat('data: [DONE]\n\n');
+    }
+}
+const FOLDER_FORMAT = { anthropic: 'anthropic', cohere: 'cohere', 'google-gemini': 'gemini', 'openai-responses': 'responses' };
+
+/** Split an AWS eventstream body into frames (by the total-length prelude). */
+function splitEventstream(buf) {
+    const out = [];
+    let off = 0;
+    while (off + 12 <= buf.length) {
+        const len = buf.readUInt32BE(off);
+        if (len < 16 || off + len > buf.length) break;
+        out.push(buf.subarray(off, off + len));
+        off += len;
+    }
+    if (off < buf.length) out.push(buf.subarray(off)); // malformed tail: send as-is
+    return out;
+}
+
+/** Body of exactly n bytes: {"data":"xxx…"} (or n 'x' when n < 11). */
+function* sizedBody(n) {
+    const CH = 16384, xs = Buffer.alloc(CH, 'x');
+    let head = Buffer.from('{"data":"'), tail = Buffer.from('"}');
+    if (n < head.length + tail.length) { head = Buffer.alloc(0); tail = head; }
+    let fill = n - head.length - tail.length;
+    let cur = head;
+    while (fill > 0 || cur.length) {
+        const take = Math.min(CH - cur.length, fill);
+        cur = Buffer.concat([cur, xs.subarray(0, take)]);
+        fill -= take;
+        if (fill === 0) cur = Buffer.concat([cur, tail]);
+        yield cur;
+        cur = Buffer.alloc(0);
+    }
+}
+
+// -------------------------------------------------------- request handler --
+async function handle(req, res, kind) {
+    const sock = req.socket;
+    const conn = connOf(sock);
+    conn.requests++;
+    const [rawPath, ...q] = req.url.split('?');
+    const query = q.join('?');
+
+    if (rawPath.startsWith('/__mock/')) {
+        if (conn.requests === 1 && !conn.admin) { // do not count admin connections
+            conn.admin = true;
+            state.connections = Math.max(0, state.connections - 1);
+            state.byPort[sock.localPort] = Math.max(0, (state.byPort[sock.localPort] || 0) - 1);
+        }
+        return admin(req, res, kind, rawPath);
+    }
+
+    const n = ++state.seq;
+    const headers = headerObject(req.rawHeaders);
+    const xmock = []; // repeated x-mock headers are concatenated with ';'
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        if (req.rawHeaders[i].toLowerCase() === 'x-mock') xmock.push(req.rawHeaders[i + 1]);
+    }
+    const d = parseDirectives(xmock.join(';'));
+    const entry = {
+        seq: n, conn_id: conn.id, conn_requests: conn.requests, port: sock.localPort, tls: !!sock.encrypted,
+        sni: sock.servername || null, method: req.method, path: rawPath, query, headers,
+        body_len: 0, body_sha256: null, body: null, t_start: now(), t_end: null, status: null,
+        aborted: false, mock_closed: false, events_sent: 0, directives: xmock.length ? xmock.join(';') : null,
+    };
+    state.log.push(entry);
+    let done = false;
+    const finish = () => { if (!entry.t_end) entry.t_end = now(); };
+    res.on('finish', () => { done = true; finish(); });
+    res.on('close', () => { if (!done && !entry.mock_closed) entry.aborted = true; finish(); });
+    res.on('error', (e) => warn(`#${n} response error: ${e.message}`));
+    const gone = () => done || res.destroyed || sock.destroyed;
+    const waitDrain = () => new Promise((r) => {
+        const f = () => { res.off('drain', f); res.off('close', f); r(); };
+        res.on('drain', f); res.on('close', f);
+    });
+    // rst: abortive close (TCP RST); else flush what was written, FIN, then destroy.
+    const killSocket = (rst) => {
+        entry.mock_closed = true;
+        const raw = sock._parent || sock; // TLS: the underlying TCP socket
+        try {
+            if (rst && raw.resetAndDestroy) return raw.resetAndDestroy();
+            sock.end();
+            setTimeout(() => sock.destroy(), 1000).unref();
+        } catch { sock.destroy(); }
+    };
+
+    if (d.reset === '1') return killSocket(true);
+
+    let body = Buffer.alloc(0);
+    if (d.drain_body !== '0') body = await readBody(req);
+    entry.body_len = body.length;
+    entry.body_sha256 = crypto.createHash('sha256').update(body).digest('hex');
+    entry.body = body.length <= 1048576 ? body.toString('utf8') : null;
+
+    if (d.hang === '1') return; // never answer; the entry records the abort
+    const fbd = num(d, 'first_byte_delay', 0);
+    if (fbd) await sleep(fbd);
+    if (gone()) return;
+
+    if (d.garbage === '1') {
+        entry.mock_closed = true;
+        sock.end('HTTP/9 nonsense\r\n\r\n\x00\x01garbage\xff\r\n\r\n');
+        return;
+    }
+
+    // ---- status, default headers, extra headers
+    let status = d.status !== undefined ? num(d, 'status', 500) : 200;
+    if (status < 100 || status > 999) status = 500;
+    const fixture = d.fixture;
+    const folder = fixture ? fixture.split('/')[0] : '';
+    const hdrs = { 'x-request-id': `req_mock_${n}`, 'x-mock-conn-id': String(conn.id), ...providerHeaders(folder, n) };
+    const extra = (h) => {
+        for (const kv of d.header) {
+            const i = kv.indexOf(':');
+            if (i > 0) h[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+        }
+        return h;
+    };
+    const interval = num(d, 'interval', 50);
+    const closeAfter = d.close_after !== undefined ? num(d, 'close_after', Infinity) : Infinity;
+
+    /** Send a complete body with Content-Length (or chunked with chunked=1). */
+    const sendBody = async (ctype, buf) => {
+        if (status === 204 || status === 304 || status < 200) buf = Buffer.alloc(0);
+        const h = { 'content-type': ctype, ...hdrs };
+        if (d.chunked !== '1') h['content-length'] = buf.length;
+        return writeChunks(h, (function* () { for (let o = 0; o < buf.length; o += 16384) yield buf.subarray(o, o + 16384); })(), 0);
+    };
+    /** Write head then pieces (each its own write); pace with `gap` ms. */
+    const writeChunks = async (h, pieces, gap, isStream) => {
+        res.statusCode = status;
+        for (const [k, v] of Object.entries(extra(h))) {
+            try { res.setHeader(k, v); } catch (e) { warn(`#${n} bad header ${k}: ${e.message}`); }
+        }
+        res.flushHeaders();
+        entry.status = status;
+        if (isStream && closeAfter === 0) return killSocket(false);
+        let first = true;
+        for (const p of pieces) {
+            if (!first && gap) await sleep(gap);
+            first = false;
+            if (gone()) return;
+            const ok = res.write(typeof p === 'function' ? p() : p); // thunk: build at send time
+            if (isStream && ++entry.events_sent >= closeAfter) return killSocket(false);
+            if (!ok) await waitDrain();
+        }
+        if (!gone()) res.end();
+    };
+    const stream = (ctype, events, gap) =>
+        writeChunks({ 'content-type': ctype, 'cache-control': 'no-cache', ...hdrs }, events, gap, true);
+
+    // ---- synthetic SSE stream
+    if (d.sse !== undefined) {
+        const count = num(d, 'sse', 0);
+        const events = (function* () {
+            for (let i = 0; i < count; i++) yield () => `data: {"i":${i},"t":${Date.now()}}\n\n`;
+            yield 'data: [DONE]\n\n';
+        })();
+        return stream('text/event-stream; charset=utf-8', events, interval);
+    }
+
+    // ---- fixture file
+    if (fixture) {
+        const file = path.resolve(FIXTURES, fixture);
+        let buf;
+        try {
+            if (!file.startsWith(FIXTURES + path.sep)) throw new Error('outside t/fixtures');
+            buf = await fs.promises.readFile(file);
+        } catch (e) {
+            warn(`#${n} fixture ${fixture}: ${e.message}`);
+            status = 500;
+            return sendBody('application/json', Buffer.from(JSON.stringify(
+                { error: { message: `mock: cannot read fixture ${fixture}: ${e.message}`, type: 'mock_fixture_error', param: null, code: null } })));
+        }
+        const m = /(?:^|\/)error-(\d{3})-/.exec(fixture);
+        if (m && d.status === undefined) status = Number(m[1]);
+        if (folder === 'bedrock' && status >= 400) {
+            hdrs['x-amzn-errortype'] = `${status === 429 ? 'ThrottlingException' : 'ValidationException'}:http://internal.amazon.com/coral/com.amazon.bedrock/`;
+        }
+        if (fixture.endsWith('.sse')) return stream('text/event-stream; charset=utf-8', splitSse(buf), interval);
+        if (fixture.endsWith('.chunks.txt')) {
+            const fmt = (d.format || FOLDER_FORMAT[folder] || 'openai').toLowerCase();
+            return stream('text/event-stream; charset=utf-8', chunksToSse(buf, fmt), interval);
+        }
+        if (fixture.endsWith('.eventstream.bin')) return stream('application/vnd.amazon.eventstream', splitEventstream(buf), interval);
+        if (fixture.endsWith('.json')) return sendBody('application/json', buf);
+        return sendBody('application/octet-stream', buf);
+    }
+
+    // ---- sized body
+    if (d.size !== undefined) {
+        const size = num(d, 'size', 0);
+        const h = { 'content-type': 'application/json', ...hdrs };
+        if (d.chunked !== '1') h['content-length'] = size;
+        return writeChunks(h, sizedBody(size), 0);
+    }
+
+    // ---- provider-shaped error
+    if (d.status !== undefined && d.echo !== '1') {
+        return sendBody('application/json', Buffer.from(JSON.stringify(
+            { error: { message: `mock error ${status}`, type: 'mock_error', param: null, code: null } })));
+    }
+
+    // ---- echo (default)
+    const bodyStr = body.toString('utf8');
+    const echo = {
+        method: req.method, path: rawPath, query, headers,
+        raw_headers: req.rawHeaders.reduce((a, v, i) => (i % 2 ? a[a.length - 1].push(v) : a.push([v]), a), []),
+        body: bodyStr, body_len: body.length, body_sha256: entry.body_sha256,
+        host: headers.host === undefined ? null : headers.host, sni: entry.sni, tls: entry.tls,
+        conn_id: conn.id, conn_requests: entry.conn_requests, port: sock.localPort, seq: n,
+    };
+    if (!Buffer.from(bodyStr, 'utf8').equals(body)) echo.body_base64 = body.toString('base64');
+    return sendBody('application/json', Buffer.from(JSON.stringify(echo)));
+}
+
+// ---------------------------------------------------------------- admin --
+function admin(req, res, kind, p) {
+    const reply = (code, obj) => {
+        const b = Buffer.from(JSON.stringify(obj));
+        res.writeHead(code, { 'content-type': 'application/json', 'content-length': b.length });
+        res.end(b);
+    };
+    req.resume(); // discard any body
+    if (kind !== 'plain') return reply(404, { error: 'admin API is on the plain port only' });
+    if (p === '/__mock/log' && req.method === 'GET') {
+        return reply(200, { requests: state.log, connections: state.connections, connections_by_port: state.byPort });
+    }
+    if (p === '/__mock/reset' && req.method === 'POST') {
+        state.log = []; state.connections = 0; state.byPort = {};
+        return reply(200, { ok: true });
+    }
+    if (p === '/__mock/health') return reply(200, { ok: true, pid: process.pid, ports });
+    return reply(404, { error: `unknown admin endpoint ${req.method} ${p}` });
+}
+
+// ---------------------------------------------------------------- servers --
+const ports = {};
+function makeServer(kind) {
+    const base = { insecureHTTPParser: true, requestTimeout: 0, headersTimeout: 60000, keepAliveTimeout: 120000 };
+    const onReq = (req, res) => handle(req, res, kind).catch((e) => {
+        warn(`handler error on ${req.method} ${req.url}: ${e.stack || e}`);
+        try {
+            if (!res.headersSent) { res.writeHead(500, { 'content-type': 'application/json' }); res.end('{"error":{"message":"mock internal error"}}'); } else res.destroy();
+        } catch { /* ignore */ }
+    });
+    let srv;
+    if (kind === 'plain') {
+        srv = http.createServer(base, onReq);
+    } else {
+        const dir = opts['cert-dir'], name = kind === 'tls' ? 'server' : 'bad';
+        srv = https.createServer({
+            ...base,
+            key: fs.readFileSync(path.join(dir, `${name}.key`)),
+            cert: fs.readFileSync(path.join(dir, `${name}.crt`)),
+        }, onReq);
+        srv.on('tlsClientError', () => { /* expected for the bad-cert port */ });
+    }
+    srv.keepAliveTimeout = base.keepAliveTimeout;
+    srv.on('connection', (s) => {
+        state.connections++;
+        state.byPort[s.localPort] = (state.byPort[s.localPort] || 0) + 1;
+        s.on('error', (e) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') warn(`socket error: ${e.message}`); });
+    });
+    srv.on('clientError', (e, s) => {
+        if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') warn(`client error (${kind}): ${e.code || e.message}`);
+        if (s.writable && !s.destroyed && e.code !== 'ECONNRESET') s.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        else s.destroy();
+    });
+    srv.on('error', (e) => { warn(`server ${kind} error: ${e.message}`); process.exit(1); });
+    return srv;
+}
+
+const listen = (srv, port) => new Promise((r) => srv.listen(Number(port) || 0, opts.host, () => r(srv.address().port)));
+
+(async () => {
+    ports.port = await listen(makeServer('plain'), opts.port);
+    ports.tls_port = await listen(makeServer('tls'), opts['tls-port']);
+    ports.badtls_port = await listen(makeServer('badtls'), opts['badtls-port']);
+    process.stdout.write(`MOCK_READY ${JSON.stringify({ ...ports, pid: process.pid })}\n`);
+})().catch((e) => { warn(`startup failed: ${e.stack || e}`); process.exit(1); });
+
+// ------------------------------------------------------------ lifecycle --
+process.on('uncaughtException', (e) => warn(`uncaught: ${e.stack || e}`));
+process.on('unhandledRejection', (e) => warn(`unhandled rejection: ${e && e.stack ? e.stack : e}`));
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process.exit(0));
+// The parent (AIGW::Mock) keeps our stdin open; EOF means it is gone.
+// (Only when stdin is a pipe, so `node provider.js </dev/null &` still works.)
+try {
+    if (fs.fstatSync(0).isFIFO()) {
+        process.stdin.on('end', () => process.exit(0));
+        process.stdin.on('error', () => process.exit(0));
+        process.stdin.resume();
+    }
+} catch { /* no stdin */ }
+// Belt and braces: exit when re-parented (parent killed with SIGKILL).
+const ppid = process.ppid;
+setInterval(() => { if (process.ppid !== ppid) process.exit(0); }, 500).unref();
