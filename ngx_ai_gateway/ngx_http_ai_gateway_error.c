@@ -31,8 +31,6 @@ typedef struct {
 
 static ngx_http_ai_gateway_code_t *ngx_http_ai_gateway_code(ngx_uint_t code,
     ngx_uint_t status);
-static ngx_int_t ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_ai_gateway_header_filter(ngx_http_request_t *r);
@@ -88,8 +86,9 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /*
- * Records the gateway error for the response and returns the HTTP status
- * to finalize the request with.  fmt == NULL means the code's own message.
+ * Records the gateway error for the response and returns its HTTP status,
+ * for ngx_http_ai_gateway_send_error().  fmt == NULL means the code's own
+ * message.
  */
 
 ngx_int_t
@@ -119,9 +118,7 @@ ngx_http_ai_gateway_fail(ngx_http_request_t *r,
                   "ai_gateway: %ui %V", code,
                   ctx->err_message.len ? &ctx->err_message : &c->message);
 
-    return ngx_http_ai_gateway_send_error(r, ctx,
-                                          c->status ? c->status
-                                          : NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return c->status ? c->status : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -130,7 +127,7 @@ ngx_http_ai_gateway_fail(ngx_http_request_t *r,
  * special responses, so that the client connection stays alive.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status)
 {

@@ -12,6 +12,8 @@
 
 
 static ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
     ngx_str_t *seg, ngx_str_t *rest);
 
@@ -155,7 +157,6 @@ static ngx_int_t
 ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        seg[3], rest;
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
@@ -165,6 +166,24 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
+
+    if (rc != NGX_OK) {
+        return ngx_http_ai_gateway_send_error(r, ctx, rc);
+    }
+
+    return ngx_http_ai_gateway_upstream_start(r, alcf, ctx);
+}
+
+
+/* returns NGX_OK when the request has its target, or an error status */
+
+static ngx_int_t
+ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_str_t  seg[3], rest;
 
     if (ngx_http_ai_gateway_split(r, seg, &rest) != NGX_OK) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -206,12 +225,7 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
                                         "in this version");
     }
 
-    rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_ai_gateway_upstream_start(r, alcf, ctx);
+    return ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
 }
 
 

@@ -168,6 +168,8 @@ char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_ai_gateway_fail(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t code, const char *fmt, ...);
+ngx_int_t ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
 ngx_int_t ngx_http_ai_gateway_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_variables.c */

@@ -22,8 +22,8 @@ typedef struct {
 
 static void ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_create_request(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_ai_gateway_skip_header(ngx_http_request_t *r,
-    ngx_table_elt_t *h);
+static ngx_uint_t ngx_http_ai_gateway_skip_header(ngx_table_elt_t *h,
+    ngx_table_elt_t *connection);
 static ngx_int_t ngx_http_ai_gateway_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_process_status_line(
     ngx_http_request_t *r);
@@ -170,7 +170,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     ngx_uint_t                     i, has_body;
     ngx_chain_t                   *cl, *body, **ll;
     ngx_list_part_t               *part;
-    ngx_table_elt_t               *h;
+    ngx_table_elt_t               *h, *connection;
     ngx_http_upstream_t           *u;
     ngx_http_ai_gateway_ctx_t     *ctx;
     ngx_http_ai_gateway_target_t  *t;
@@ -188,6 +188,33 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     has_body = (body_len > 0 || r->headers_in.content_length_n >= 0
                 || r->headers_in.chunked);
+
+    /* nginx does not keep "Connection": the headers it names are dropped */
+
+    connection = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 10
+            && ngx_strncmp(h[i].lowcase_key, "connection", 10) == 0)
+        {
+            connection = &h[i];
+            break;
+        }
+    }
 
     /* the first pass computes the length */
 
@@ -215,7 +242,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(r, &h[i])) {
+        if (ngx_http_ai_gateway_skip_header(&h[i], connection)) {
             continue;
         }
 
@@ -259,7 +286,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(r, &h[i])) {
+        if (ngx_http_ai_gateway_skip_header(&h[i], connection)) {
             continue;
         }
 
@@ -318,7 +345,8 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
 
 static ngx_uint_t
-ngx_http_ai_gateway_skip_header(ngx_http_request_t *r, ngx_table_elt_t *h)
+ngx_http_ai_gateway_skip_header(ngx_table_elt_t *h,
+    ngx_table_elt_t *connection)
 {
     u_char      *p, *last, *q;
     ngx_str_t   *s;
@@ -339,12 +367,12 @@ ngx_http_ai_gateway_skip_header(ngx_http_request_t *r, ngx_table_elt_t *h)
 
     /* headers named in "Connection" are hop-by-hop too */
 
-    if (r->headers_in.connection == NULL) {
+    if (connection == NULL) {
         return 0;
     }
 
-    p = r->headers_in.connection->value.data;
-    last = p + r->headers_in.connection->value.len;
+    p = connection->value.data;
+    last = p + connection->value.len;
 
     while (p < last) {
         while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {

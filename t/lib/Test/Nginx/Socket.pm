@@ -50,6 +50,14 @@ our @EXPORT = qw(
     $NginxBinary
 );
 
+# Test::Base evaluates "--- xxx eval" sections in package Test::Base::Filter;
+# make the usual Test::More functions callable from there too.
+for my $f (qw(ok is isnt like unlike is_deeply cmp_ok pass fail diag note)) {
+    no strict 'refs';
+    *{"Test::Base::Filter::$f"} = \&{"Test::More::$f"}
+        unless defined &{"Test::Base::Filter::$f"};
+}
+
 our @ResponseBodyChecks;
 our $RawResponse;       # raw bytes of the last response received
 
@@ -262,6 +270,8 @@ sub run_must_die ($) {
     $must_die =~ s/^\s+|\s+$//g if defined $must_die;
 
     for my $i (0 .. $RepeatEach - 1) {
+        # fresh logs for every attempt
+        unlink $ErrLogFile, $Test::Nginx::Util::StderrFile;
         reset_error_log_pos();
         my $pid = start_nginx(valgrind => 0);   # like upstream: no valgrind
         my $status = wait_nginx_exit($pid, 5 * $Test::Nginx::Util::SlowFactor,
@@ -370,6 +380,7 @@ sub get_req_from_block ($) {
     my @reqs;
 
     if (defined(my $raw = $block->raw_request)) {
+        $raw = expand_env_in_text($raw, $name);
         push @reqs, ref $raw eq 'ARRAY'
                     ? [ map { ref $_ ? $_ : { value => $_ } } @$raw ]
                     : [ { value => $raw } ];
@@ -699,7 +710,8 @@ sub run_tcp_server_tests ($$) {
         }
     }
     if (defined $block->tcp_query) {
-        is_str($buf, $block->tcp_query, "$name - tcp_query ok");
+        is_str($buf, expand_env_in_text($block->tcp_query, $name),
+               "$name - tcp_query ok");
     }
     if (defined $block->tcp_query_len) {
         Test::More::is(length($buf), $block->tcp_query_len,
@@ -925,6 +937,7 @@ sub check_response_body ($$$$$) {
         if (!ref $pat) {
             $pat =~ s/\$ServerPort\b/$ServerPort/g;
             $pat =~ s/\$ServerPortForClient\b/$ServerPortForClient/g;
+            $pat = expand_env_in_text($pat, $name);
         }
         my $summary = trim($content) // '';
         my $desc = "$name - response_body_$type - response is expected "
@@ -945,16 +958,20 @@ sub check_response_body ($$$$$) {
 # Log checks
 #------------------------------------------------------------------------------
 
-# Normalize a pattern section (text lines, qr//, or array ref) to a list.
+# Normalize a pattern section (text lines, qr//, or array ref) to a list;
+# $TEST_NGINX_* variables in string patterns are expanded.
 sub pattern_list ($) {
     my $pats = shift;
+    my @list;
     if (!ref $pats) {
         chomp $pats;
-        return grep { length } split /\n+/, $pats;
+        @list = grep { length } split /\n+/, $pats;
+    } elsif (ref $pats eq 'ARRAY') {
+        @list = @$pats;
+    } else {
+        @list = ($pats);
     }
-    return ($pats) if ref $pats eq 'Regexp';
-    return @$pats if ref $pats eq 'ARRAY';
-    return ($pats);
+    return map { ref $_ ? $_ : expand_env_in_text($_) } @list;
 }
 
 sub line_matches ($$) {
@@ -1037,7 +1054,8 @@ sub check_error_log {
         my $pats = $block->$sect;
         next unless defined $pats;
         for my $p (pattern_list($pats)) {
-            $seen_level{$1} = 1 while "$p" =~ /\[(alert|crit|emerg)/g;
+            my $s = "$p";
+            $seen_level{$1} = 1 while $s =~ /\[(alert|crit|emerg)/g;
         }
         $lines ||= error_log_data();
         if ($sect eq 'error_log') {

@@ -22,6 +22,7 @@ use warnings;
 use base 'Exporter';
 
 use Cwd ();
+use Fcntl qw(:flock);
 use File::Path qw(make_path remove_tree);
 use File::Spec ();
 use IO::Select ();
@@ -309,11 +310,12 @@ sub expand_env_in_text {
         my $var = $1;
         my $val;
         if ($var =~ /^TEST_NGINX_RAND_PORT_\d+$/) {
-            $val = $rand_ports->{$var} //= do {
-                my %used = map { $_ => 1 } values %$rand_ports;
-                gen_rand_port(\%used)
+            if (!defined $rand_ports->{$var}) {
+                my %used = map { $_ => 1 } grep { defined } values %$rand_ports;
+                $rand_ports->{$var} = gen_rand_port(\%used)
                     // bail_out("$name - cannot find a free port for $var");
-            };
+            }
+            $val = $rand_ports->{$var};
         } elsif (defined $ENV{$var}) {
             $val = $ENV{$var};
         } else {
@@ -332,6 +334,7 @@ sub expand_env_in_text {
 #------------------------------------------------------------------------------
 
 my $Initialized;
+our $LockFh;
 sub init_runner {
     return if $Initialized++;
 
@@ -347,6 +350,25 @@ sub init_runner {
 
     if ($UseValgrind && !find_in_path('valgrind')) {
         bail_out("TEST_NGINX_USE_VALGRIND is set but valgrind is not in PATH");
+    }
+
+    # Serialize runs sharing this server root (and so, normally, the port):
+    # concurrent runs would delete each other's files and kill each other's
+    # nginx.  The lock is released automatically when we exit.
+    make_path($ServRoot) unless -d $ServRoot;
+    open $LockFh, '>>', "$ServRoot/.lock"
+        or bail_out("Cannot open $ServRoot/.lock: $!");
+    if (!flock($LockFh, LOCK_EX | LOCK_NB)) {
+        warn "# $ServRoot is in use by another test run; waiting for it "
+             . "(use TEST_NGINX_RANDOMIZE=1, or distinct "
+             . "TEST_NGINX_SERVROOT and TEST_NGINX_SERVER_PORT, to run "
+             . "in parallel)\n";
+        my $t0 = time;
+        until (flock($LockFh, LOCK_EX | LOCK_NB)) {
+            bail_out("$ServRoot still locked by another test run after "
+                     . "300s") if time - $t0 > 300;
+            sleep 0.1;
+        }
     }
 
     # Kill an nginx left over by an interrupted earlier run (only if the pid
@@ -671,7 +693,7 @@ sub valgrind_reports {
     my @reports;
     for my $f (sort glob "$LogDir/valgrind.*.log") {
         my $text = slurp($f) // next;
-        next unless $text =~ /Invalid (?:read|write|free)
+        next unless $text =~ /Invalid\ (?:read|write|free)
                              | uninitialised
                              | unaddressable
                              | (?:definitely|indirectly)\ lost
@@ -727,7 +749,7 @@ sub start_tcp_server {
     if (!defined $req_len && defined $block->tcp_query
         && !ref $block->tcp_query)
     {
-        $req_len = length $block->tcp_query;
+        $req_len = length expand_env_in_text($block->tcp_query, $name);
     }
 
     my ($sock, $err);

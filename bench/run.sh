@@ -1,0 +1,623 @@
+#!/usr/bin/env bash
+#
+# bench/run.sh: throughput of the gateway's pass-through against a plain
+# nginx proxy_pass to the same mock provider, for JSON and SSE answers.
+# See bench/README.md.
+#
+#   bench/run.sh                     defaults: 2 rounds of 10 s runs
+#   DURATION=30 ROUNDS=3 bench/run.sh
+#
+# Environment (defaults in brackets):
+#   DURATION     seconds of each measured run [10]
+#   WARMUP       seconds of warmup before each measured run [2]
+#   CONNECTIONS  wrk connections [32]
+#   THREADS      wrk threads [1]
+#   ROUNDS       measured runs per scenario; the best one is reported [2]
+#   BUFFERED     1: also measure JSON through proxy_pass with
+#                proxy_buffering on, once, as a reference row [1]
+#   PIN          1: nginx on CPU 0, wrk and the mock on CPU 1 [1 if there
+#                are 2 or more CPUs and taskset exists]
+#   NGINX_BIN    nginx binary [/usr/sbin/nginx]
+#   MODULE       the module [build/ngx_http_ai_gateway_module.so]
+#   KEEP_TMP     1: keep the temporary directory (configs, logs)
+#
+# Speed is a measurement here, not a test: the script exits 0 whatever the
+# ratio, and non-zero only when something does not work.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-2}
+BUFFERED=${BUFFERED:-1}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+MODULE=${MODULE:-$ROOT/build/ngx_http_ai_gateway_module.so}
+KEEP_TMP=${KEEP_TMP:-0}
+TARGET=0.90
+
+RESULTS=$BENCH/results
+OUT=$RESULTS/latest.txt
+
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+BODY_STREAM='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}'
+
+GW_PATH=/v1/acct/bench/openai/v1/chat/completions
+UP_PATH=/v1/chat/completions
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+log() {
+    echo "bench: $*" >&2
+}
+
+
+# --- prerequisites ---------------------------------------------------------
+
+for tool in wrk curl cc awk; do
+    command -v $tool >/dev/null || die "$tool is not installed"
+done
+
+[ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN (set NGINX_BIN)"
+
+if [ ! -f "$MODULE" ]; then
+    log "building the module"
+    make -C "$ROOT" >&2 || die "the module does not build"
+fi
+
+FIXTURES=
+for d in "$ROOT/t/fixtures/openai-chat" /work/shared/fixtures/openai-chat; do
+    if [ -f "$d/text.gpt-4o.json" ] && [ -f "$d/stream-text-usage.sse" ]; then
+        FIXTURES=$d
+        break
+    fi
+done
+
+[ -n "$FIXTURES" ] || die "no openai-chat fixtures found"
+
+JSON_FIXTURE=$FIXTURES/text.gpt-4o.json
+SSE_FIXTURE=$FIXTURES/stream-text-usage.sse
+
+NCPU=$(nproc)
+
+if [ -z "${PIN:-}" ]; then
+    if [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+        PIN=1
+    else
+        PIN=0
+    fi
+fi
+
+if [ "$PIN" = 1 ]; then
+    PIN_SUT=(taskset -c 0)
+    PIN_LOAD=(taskset -c 1)
+    PLACEMENT="nginx (1 worker) on CPU 0; wrk and mock on CPU 1"
+else
+    PIN_SUT=()
+    PIN_LOAD=()
+    PLACEMENT="not pinned ($NCPU CPUs)"
+fi
+
+
+# --- temporary directory, cleanup ------------------------------------------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/aigw-bench.XXXXXX")
+MOCK_PID=
+NGINX_PID=
+
+cleanup() {
+    local rc=$?
+
+    set +e
+
+    if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill -QUIT "$NGINX_PID"
+        for _ in $(seq 50); do
+            kill -0 "$NGINX_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$NGINX_PID" 2>/dev/null
+    fi
+
+    if [ -n "$MOCK_PID" ] && kill -0 "$MOCK_PID" 2>/dev/null; then
+        kill "$MOCK_PID"
+    fi
+
+    wait 2>/dev/null
+
+    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
+        echo "bench: temporary files kept in $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+
+    exit $rc
+}
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+
+# --- ports -----------------------------------------------------------------
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+PORTS=()
+p=$((20000 + RANDOM % 20000))
+while [ ${#PORTS[@]} -lt 4 ]; do
+    if port_free $p; then
+        PORTS+=($p)
+    fi
+    p=$((p + 1))
+done
+
+MOCK_PORT=${PORTS[0]}
+PLAIN_PORT=${PORTS[1]}
+PLAINBUF_PORT=${PORTS[2]}
+GW_PORT=${PORTS[3]}
+
+wait_port() {
+    for _ in $(seq 100); do
+        if ! port_free "$1"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+
+# a private copy of the module: a rebuild during the run (make copies the
+# new .so over the old one) would crash the running workers
+
+cp "$MODULE" "$TMP/ngx_http_ai_gateway_module.so"
+
+
+# --- the mock provider -----------------------------------------------------
+
+cc -O2 -Wall -o "$TMP/mock" "$BENCH/mock.c" || die "bench/mock.c does not build"
+
+"${PIN_LOAD[@]}" "$TMP/mock" "$MOCK_PORT" "$JSON_FIXTURE" "$SSE_FIXTURE" \
+    2>"$TMP/mock.log" &
+MOCK_PID=$!
+
+wait_port "$MOCK_PORT" || die "the mock does not listen on $MOCK_PORT"
+
+
+# --- nginx: plain proxy_pass and the gateway, one worker --------------------
+
+mkdir -p "$TMP/nginx/logs"
+
+cat > "$TMP/nginx/nginx.conf" <<EOF
+load_module $TMP/ngx_http_ai_gateway_module.so;
+
+worker_processes 1;
+error_log logs/error.log error;
+pid logs/nginx.pid;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+
+    upstream mock {
+        server 127.0.0.1:$MOCK_PORT;
+        keepalive 32;
+    }
+
+    # (a) plain proxy_pass, unbuffered like the gateway; 16k is the
+    # gateway's buffer size (ai_gateway_buffer_size)
+    server {
+        listen 127.0.0.1:$PLAIN_PORT;
+
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_buffer_size 16k;
+            proxy_buffers 4 16k;    # unused, nginx checks the sizes
+        }
+    }
+
+    # (a') reference: plain proxy_pass with nginx's default buffering
+    server {
+        listen 127.0.0.1:$PLAINBUF_PORT;
+
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }
+    }
+
+    # (b) the gateway's pass-through to the same upstream{} block
+    server {
+        listen 127.0.0.1:$GW_PORT;
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+        }
+    }
+}
+EOF
+
+"$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -t \
+    >"$TMP/nginx-t.log" 2>&1 \
+    || { cat "$TMP/nginx-t.log" >&2; die "nginx -t failed"; }
+
+"${PIN_SUT[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" \
+    -g "daemon off;" 2>>"$TMP/nginx/logs/stderr.log" &
+NGINX_PID=$!
+
+for port in $PLAIN_PORT $PLAINBUF_PORT $GW_PORT; do
+    wait_port $port || die "nginx does not listen on $port"
+done
+
+WORKER_PID=
+for _ in $(seq 50); do
+    WORKER_PID=$(pgrep -P "$NGINX_PID" | head -1 || true)
+    [ -n "$WORKER_PID" ] && break
+    sleep 0.05
+done
+
+[ -n "$WORKER_PID" ] || die "no nginx worker process"
+
+NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's|.*nginx/||')
+
+
+# --- correctness, once -----------------------------------------------------
+
+# check NAME URL BODY FIXTURE CONTENT-TYPE [HEADER...]
+check() {
+    local name=$1 url=$2 body=$3 fixture=$4 ctype=$5 code h
+    shift 5
+
+    code=$(curl -sS -o "$TMP/check.body" -D "$TMP/check.headers" \
+                -w '%{http_code}' -X POST \
+                -H 'Authorization: Bearer sk-test' \
+                -H 'Content-Type: application/json' \
+                --data-binary "$body" "$url") \
+        || die "check $name: curl failed"
+
+    [ "$code" = 200 ] || { cat "$TMP/check.headers" "$TMP/check.body" >&2;
+                           die "check $name: status $code, not 200"; }
+
+    cmp -s "$TMP/check.body" "$fixture" \
+        || die "check $name: the body differs from $fixture"
+
+    grep -qi "^content-type: $ctype" "$TMP/check.headers" \
+        || die "check $name: no \"Content-Type: $ctype\""
+
+    for h in "$@"; do
+        grep -qi "^$h" "$TMP/check.headers" \
+            || die "check $name: no \"$h\" response header"
+    done
+}
+
+mock_stats() {
+    curl -sS "http://127.0.0.1:$MOCK_PORT/stats" \
+        | sed 's/[^0-9]\{1,\}/ /g; s/^ //'
+}
+
+PLAIN_URL=http://127.0.0.1:$PLAIN_PORT$UP_PATH
+PLAINBUF_URL=http://127.0.0.1:$PLAINBUF_PORT$UP_PATH
+GW_URL=http://127.0.0.1:$GW_PORT$GW_PATH
+
+# the mock itself: one chunk per SSE event
+events=$(grep -c '^data:' "$SSE_FIXTURE")
+chunks=$(curl -sS --raw -X POST --data-binary "$BODY_STREAM" \
+              "http://127.0.0.1:$MOCK_PORT$UP_PATH" \
+         | grep -c $'^[0-9a-f]\\+\r$' || true)
+[ "$chunks" = $((events + 1)) ] \
+    || die "the mock sent $chunks chunks for $events SSE events"
+
+check "json plain" "$PLAIN_URL" "$BODY" "$JSON_FIXTURE" application/json
+check "json plain buffered" "$PLAINBUF_URL" "$BODY" "$JSON_FIXTURE" \
+      application/json
+check "json gateway" "$GW_URL" "$BODY" "$JSON_FIXTURE" application/json \
+      "cf-aig-log-id: " "cf-aig-event-id: "
+check "sse plain" "$PLAIN_URL" "$BODY_STREAM" "$SSE_FIXTURE" \
+      text/event-stream "transfer-encoding: chunked"
+check "sse gateway" "$GW_URL" "$BODY_STREAM" "$SSE_FIXTURE" \
+      text/event-stream "transfer-encoding: chunked" "cf-aig-log-id: "
+
+log "correctness checks passed (JSON ${#BODY} -> $(wc -c < "$JSON_FIXTURE")" \
+    "bytes, SSE $events events -> $(wc -c < "$SSE_FIXTURE") bytes)"
+
+
+# --- measurement -----------------------------------------------------------
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU seconds used by the waited-for children of this shell (wrk); "times"
+# must run in this shell, not in a $(...) subshell
+children_cpu() {
+    times > "$TMP/times"
+    awk 'NR == 2 {
+        n = split($0, t, " "); s = 0;
+        for (i = 1; i <= n; i++) {
+            split(t[i], ms, "m"); sub("s", "", ms[2]); s += ms[1] * 60 + ms[2]
+        }
+        print s }' "$TMP/times"
+}
+
+# snapshot FILE: CPU counters of the two cores, of the nginx worker, of the
+# mock and of wrk, and the mock's counters
+snapshot() {
+    kill -0 "$WORKER_PID" 2>/dev/null \
+        || die "the nginx worker is gone (crashed?), see $TMP/nginx/logs"
+    {
+        grep '^cpu[01] ' /proc/stat
+        echo "worker $(awk '{ print $14 + $15 }' "/proc/$WORKER_PID/stat")"
+        echo "mock $(awk '{ print $14 + $15 }' "/proc/$MOCK_PID/stat")"
+        printf 'wrk '
+        children_cpu
+        echo "upstream $(mock_stats)"
+    } > "$1"
+}
+
+declare -A R
+
+# fields of R[key.round]:
+#   1 req/s  2 p50 us  3 p99 us  4 requests  5 nginx worker CPU %
+#   6 nginx worker CPU us per request  7 CPU0 busy %  8 CPU1 busy %
+#   9 wrk + mock CPU %  10 socket errors  11 non-2xx  12 requests per
+#   upstream connection  13 bytes per response
+
+# measure KEY URL STREAM ROUND
+measure() {
+    local key=$1 url=$2 stream=$3 round=$4 line
+
+    BENCH_STREAM=$stream "${PIN_LOAD[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" \
+        -d"${WARMUP}s" -s "$BENCH/wrk.lua" "$url" >/dev/null
+
+    snapshot "$TMP/snap0"
+
+    BENCH_STREAM=$stream "${PIN_LOAD[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" \
+        -d"${DURATION}s" --timeout 5s -s "$BENCH/wrk.lua" "$url" \
+        > "$TMP/wrk.out" 2>&1 || { cat "$TMP/wrk.out" >&2; die "wrk failed"; }
+
+    snapshot "$TMP/snap1"
+
+    line=$(grep '^BENCH ' "$TMP/wrk.out") \
+        || { cat "$TMP/wrk.out" >&2; die "no summary from wrk"; }
+
+    R[$key.$round]=$(echo "$line" | awk -v hz="$CLK_TCK" \
+                                        -v s0="$TMP/snap0" -v s1="$TMP/snap1" '
+        function load(file, a,    l, f, n, i, busy) {
+            while ((getline l < file) > 0) {
+                n = split(l, f, " ")
+                if (f[1] ~ /^cpu/) {
+                    # user nice system idle iowait irq softirq steal
+                    busy = 0
+                    for (i = 2; i <= 9 && i <= n; i++) {
+                        if (i != 5 && i != 6) busy += f[i]
+                    }
+                    a[f[1] ".busy"] = busy
+                    a[f[1] ".all"] = busy + f[5] + f[6]
+                } else {
+                    a[f[1]] = f[2]
+                    a[f[1] ".2"] = f[3]
+                }
+            }
+            close(file)
+        }
+        {
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            load(s0, a); load(s1, b)
+
+            d = v["duration_us"] / 1e6
+            n = v["requests"] > 0 ? v["requests"] : 1
+            w = (b["worker"] - a["worker"]) / hz
+            c0 = b["cpu0.all"] - a["cpu0.all"]
+            c1 = b["cpu1.all"] - a["cpu1.all"]
+            conns = b["upstream"] - a["upstream"]
+            reqs = b["upstream.2"] - a["upstream.2"]
+
+            printf "%s %s %s %s %.0f %.1f %.0f %.0f %.0f %d %d %.0f %.0f\n",
+                v["rps"], v["p50_us"], v["p99_us"], v["requests"],
+                100 * w / d, 1e6 * w / n,
+                (c0 > 0 ? 100 * (b["cpu0.busy"] - a["cpu0.busy"]) / c0 : 0),
+                (c1 > 0 ? 100 * (b["cpu1.busy"] - a["cpu1.busy"]) / c1 : 0),
+                100 * ((b["mock"] - a["mock"]) / hz + b["wrk"] - a["wrk"]) / d,
+                v["connect_err"] + v["read_err"] + v["write_err"] \
+                    + v["timeout_err"], v["status_err"],
+                (conns > 0 ? reqs / conns : reqs), v["bytes"] / n
+        }')
+
+    log "$(echo "${R[$key.$round]}" | awk -v k="$key" -v r="$round" '{
+        printf "%-20s round %d: %7.0f req/s  p50 %.2fms  p99 %.2fms" \
+               "  nginx %d%% %.1fus/req  CPU0 %d%%  CPU1 %d%% (wrk+mock %d%%)" \
+               "  errors %d/%d",
+               k, r, $1, $2 / 1000, $3 / 1000, $5, $6, $7, $8, $9, $10, $11 }')"
+}
+
+RUNS=$((ROUNDS * 4 + (BUFFERED == 1 ? 1 : 0)))
+log "measuring: $RUNS runs of ${WARMUP}+${DURATION} s" \
+    "(about $((RUNS * (WARMUP + DURATION) + 5)) s)"
+
+for round in $(seq "$ROUNDS"); do
+    for kind in json sse; do
+        stream=0
+        [ $kind = sse ] && stream=1
+
+        # plain first in odd rounds, gateway first in even ones
+        if [ $((round % 2)) = 1 ]; then
+            measure $kind.plain "$PLAIN_URL" $stream "$round"
+            measure $kind.gateway "$GW_URL" $stream "$round"
+        else
+            measure $kind.gateway "$GW_URL" $stream "$round"
+            measure $kind.plain "$PLAIN_URL" $stream "$round"
+        fi
+    done
+
+    if [ "$BUFFERED" = 1 ] && [ "$round" = 1 ]; then
+        measure json.plain_buffered "$PLAINBUF_URL" 0 1
+    fi
+done
+
+
+# --- report ----------------------------------------------------------------
+
+# field N of every round of KEY, one a line
+rounds_of() {
+    local r
+    for r in $(seq "$ROUNDS"); do
+        [ -n "${R[$1.$r]:-}" ] && echo "${R[$1.$r]}"
+    done
+}
+
+# best KEY: the round with the highest req/s
+best() {
+    rounds_of "$1" | sort -k1,1gr | head -1
+}
+
+# cost KEY: the lowest nginx CPU per request over the rounds
+cost() {
+    rounds_of "$1" | awk 'NR == 1 || $6 < m { m = $6 } END { print m }'
+}
+
+ERRORS=0
+
+row() {
+    local kind=$1 label=$2 key=$3 note=
+    local rps p50 p99 reqs ncpu _cost c0 c1 load serr sterr upc bpr
+
+    read -r rps p50 p99 reqs ncpu _cost c0 c1 load serr sterr upc bpr \
+        <<< "$(best "$key")"
+
+    if [ "$serr" != 0 ] || [ "$sterr" != 0 ]; then
+        note="ERRORS: $serr socket, $sterr non-2xx"
+        ERRORS=1
+    elif [ "$ncpu" -ge 90 ]; then
+        note="nginx-bound"
+    elif [ "$c1" -ge 90 ]; then
+        note="CPU1 (wrk+mock) saturated"
+    else
+        note="nginx not saturated"
+    fi
+
+    if [ $((c0 - ncpu)) -ge 10 ]; then
+        note="$note; other load on CPU0"
+    fi
+
+    printf '%-5s %-26s %7.0f %7.2fms %7.2fms %7.1fus %5s%% %4s%% %4s%% %6s %6s  %s\n' \
+        "$kind" "$label" "$rps" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
+        "$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$(cost "$key")" \
+        "$ncpu" "$c0" "$c1" "$upc" "$bpr" "$note"
+}
+
+ratio_row() {
+    local kind=$1 g p r cr verdict
+
+    g=$(best "$kind.gateway")
+    p=$(best "$kind.plain")
+    r=$(awk -v g="${g%% *}" -v p="${p%% *}" 'BEGIN { printf "%.3f", g / p }')
+    cr=$(awk -v g="$(cost "$kind.gateway")" -v p="$(cost "$kind.plain")" \
+             'BEGIN { printf "%.3f", p / g }')
+
+    if awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r < t) }'; then
+        verdict="below target"
+    else
+        verdict="ok"
+    fi
+
+    printf '%-5s %-26s %7s  %s (target >= %s); by CPU per request: %s\n' \
+        "$kind" "ratio gateway/plain req/s" "$r" "$verdict" "$TARGET" "$cr"
+}
+
+rounds_line() {
+    local key=$1 label=$2
+    printf '  %-26s' "$label"
+    rounds_of "$key" | awk '{ printf " %7.0f (%5.1fus)", $1, $6 } END { print "" }'
+}
+
+paired_line() {
+    local kind=$1 r out=
+    for r in $(seq "$ROUNDS"); do
+        out+=$(awk -v g="${R[$kind.gateway.$r]%% *}" \
+                   -v p="${R[$kind.plain.$r]%% *}" \
+                   'BEGIN { printf " %7.3f          ", g / p }')
+    done
+    printf '  %-26s%s\n' "$kind ratio" "$out"
+}
+
+report() {
+    echo "ngx_ai_gateway pass-through benchmark," \
+         "$(date -u '+%Y-%m-%d %H:%M UTC'), nginx $NGINX_VERSION"
+    echo "$NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'));" \
+         "$PLACEMENT"
+    echo "wrk: $CONNECTIONS connections, $THREADS thread(s), ${DURATION} s" \
+         "per run after ${WARMUP} s warmup; best of $ROUNDS round(s)," \
+         "plain/gateway order alternated"
+    echo "upstream: bench/mock.c, keepalive 32; JSON $(wc -c < "$JSON_FIXTURE")" \
+         "B (Content-Length), SSE $events events" \
+         "$(wc -c < "$SSE_FIXTURE") B (chunked, a chunk per event)"
+    echo
+    printf '%-5s %-26s %7s %9s %9s %9s %6s %5s %5s %6s %6s\n' \
+        "" "" "req/s" "p50" "p99" "CPU/req" "nginx" "CPU0" "CPU1" \
+        "up r/c" "B/resp"
+
+    row json "plain proxy_pass" json.plain
+    row json "gateway" json.gateway
+    ratio_row json
+    row sse "plain proxy_pass" sse.plain
+    row sse "gateway" sse.gateway
+    ratio_row sse
+
+    if [ "$BUFFERED" = 1 ]; then
+        row json "plain, proxy_buffering on" json.plain_buffered
+    fi
+
+    echo
+    echo "every round, req/s (nginx CPU per request):"
+    rounds_line json.plain "json plain"
+    rounds_line json.gateway "json gateway"
+    paired_line json
+    rounds_line sse.plain "sse plain"
+    rounds_line sse.gateway "sse gateway"
+    paired_line sse
+    echo
+    echo "req/s, p50, p99: wrk, the round with the best req/s."
+    echo "CPU/req: CPU time of the nginx worker per request (lowest of the" \
+         "rounds); nginx: its CPU use in % of one core;"
+    echo "CPU0, CPU1: busy % of each core, all processes; up r/c: requests" \
+         "per upstream connection; B/resp: bytes per response."
+}
+
+errlog=$(grep -c . "$TMP/nginx/logs/error.log" 2>/dev/null || true)
+
+mkdir -p "$RESULTS"
+{
+    report
+    if [ "${errlog:-0}" -gt 0 ]; then
+        echo
+        echo "nginx error.log has $errlog line(s), the first ones:"
+        head -5 "$TMP/nginx/logs/error.log"
+    fi
+} > "$OUT"
+
+echo >&2
+cat "$OUT"
+
+echo "(saved to ${OUT#"$ROOT"/})"
+
+if [ "$ERRORS" = 1 ]; then
+    log "some runs had errors, see the table"
+fi
+
+exit 0
