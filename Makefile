@@ -43,7 +43,8 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
 	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' \
 	                   $(BUILD)/nginx/objs/Makefile) $(WARN)"
-	cp $(BUILD)/nginx/objs/ngx_http_ai_gateway_module.so $(MODULE)
+	cp $(BUILD)/nginx/objs/ngx_http_ai_gateway_module.so $(MODULE).tmp
+	mv -f $(MODULE).tmp $(MODULE)
 
 run: deps $(MODULE)
 	mkdir -p $(BUILD)/run/logs

@@ -45,11 +45,17 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_NO_GATEWAY, NGX_HTTP_BAD_REQUEST,
       ngx_string("Please configure AI Gateway in the Cloudflare dashboard") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED, NGX_HTTP_TOO_MANY_REQUESTS,
+      ngx_string("Rate limited") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED, NGX_HTTP_BAD_GATEWAY,
       ngx_string("Failed to get response from provider") },
 
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER, NGX_HTTP_BAD_REQUEST,
       ngx_string("Invalid provider") },
+
+    { NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED, NGX_HTTP_UNAUTHORIZED,
+      ngx_string("Unauthorized") },
 
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH, NGX_HTTP_BAD_REQUEST,
       ngx_string("Malformed gateway path") },
@@ -192,6 +198,14 @@ ngx_http_ai_gateway_code(ngx_uint_t code, ngx_uint_t status)
             code = NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE;
             break;
 
+        case NGX_HTTP_UNAUTHORIZED:
+            code = NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED;
+            break;
+
+        case NGX_HTTP_TOO_MANY_REQUESTS:
+            code = NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED;
+            break;
+
         default:
             code = NGX_HTTP_AI_GATEWAY_ERR_GATEWAY;
         }
@@ -282,6 +296,18 @@ ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
 
         case NGX_HTTP_BAD_REQUEST:
             ngx_str_set(&message, "Bad request");
+            break;
+
+        case NGX_HTTP_FORBIDDEN:
+            ngx_str_set(&message, "Forbidden");
+            break;
+
+        case NGX_HTTP_NOT_FOUND:
+            ngx_str_set(&message, "Not found");
+            break;
+
+        case NGX_HTTP_REQUEST_TIME_OUT:
+            ngx_str_set(&message, "Request timed out");
             break;
 
         case NGX_HTTP_NOT_ALLOWED:

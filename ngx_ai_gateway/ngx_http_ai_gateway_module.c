@@ -16,6 +16,7 @@ static ngx_int_t ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
     ngx_str_t *seg, ngx_str_t *rest);
+static ngx_uint_t ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last);
 
 static ngx_int_t ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf);
@@ -293,12 +294,54 @@ ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
     rest->data = p;
     rest->len = last - p;
 
-    if (seg[2].len == 0 && rest->len) {
+    /*
+     * nginx chose the location on the normalized URI, the path is routed
+     * and forwarded raw: dot segments would make the two differ
+     */
+
+    for (q = seg[0].data - 1; q < last; q = p) {
+        p = ngx_strlchr(q + 1, last, '/');
+        if (p == NULL) {
+            p = last;
+        }
+
+        if (ngx_http_ai_gateway_dot_segment(q + 1, p)) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (seg[1].len == 0 || (seg[2].len == 0 && rest->len)) {
         /* "/v1/{account}/{gateway}//..." */
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/* ".", "..", and their escaped forms ("%2e", ".%2E"...) */
+
+static ngx_uint_t
+ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last)
+{
+    ngx_uint_t  dots;
+
+    for (dots = 0; p < last; dots++) {
+
+        if (*p == '.') {
+            p++;
+
+        } else if (last - p >= 3 && p[0] == '%' && p[1] == '2'
+                   && (p[2] == 'e' || p[2] == 'E'))
+        {
+            p += 3;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return dots == 1 || dots == 2;
 }
 
 
@@ -451,7 +494,13 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_core_loc_conf_t  *clcf;
 
-    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    /* nested locations (limit_except too) belong to the same gateway */
+
+    if (conf->gateway_id.data == NULL) {
+        conf->gateway_id = prev->gateway_id;
+        conf->account_id = prev->account_id;
+    }
+
     ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
                              32 * 1024 * 1024);
 

@@ -301,6 +301,8 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    ngx_memzero(o, sizeof(ngx_http_ai_gateway_origin_t));
+
     if (ngx_http_ai_gateway_parse_origin(cf->pool, &value[2], o, &err)
         != NGX_OK)
     {
@@ -612,7 +614,6 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
     ctx->provider = o->slug;
 
     t = &ctx->target;
-    t->origin = o;
     t->ssl = o->ssl;
     t->port = o->port;
     t->no_port = o->no_port;
@@ -709,6 +710,8 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
                                          (int) t->port)
                              - p;
     }
+
+    t->origin = o;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway route \"%V\" to %s://%V%V \"%V\"",

@@ -311,6 +311,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* without a body the request must leave at once, TLS included */
+
+    b->flush = 1;
+
     cl->buf = b;
     u->request_bufs = cl;
     ll = &cl->next;

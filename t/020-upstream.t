@@ -327,6 +327,37 @@ x-mock: fixture=anthropic/text.json;header=anthropic-ratelimit-requests-remainin
 anthropic-ratelimit-requests-remaining: 49
 Content-Type: application/json
 --- response_headers_like
-request-id: ^req_mock_\d+$
-cf-aig-log-id: ^[0-9A-HJKMNP-TV-Z]{26}$
+request-id: req_mock_\d+
+cf-aig-log-id: [0-9A-HJKMNP-TV-Z]{26}
 --- response_body_like: "type": "message"
+
+
+
+=== TEST 19: run-time names go through nginx's resolver
+--- config
+    resolver 127.0.0.1:$TEST_NGINX_MOCK_DNS_PORT ipv6=off;
+    location /v1/ {
+        ai_gateway gw;
+        ai_gateway_provider azure-openai "http://{resource}.azure.test:$TEST_NGINX_MOCK_PORT/openai/deployments/{deployment}";
+    }
+--- request
+POST /v1/acct/gw/azure-openai/res1/dep1/chat/completions?api-version=1
+{}
+--- response_body_like: "path":"/openai/deployments/dep1/chat/completions","query":"api-version=1".*"host":"res1.azure.test:\d+"
+
+
+
+=== TEST 20: a name that does not resolve: 502 in the envelope
+--- config
+    resolver 127.0.0.1:$TEST_NGINX_MOCK_DNS_PORT ipv6=off;
+    location /v1/ {
+        ai_gateway gw;
+        ai_gateway_provider azure-openai "http://nx.{resource}.azure.test:$TEST_NGINX_MOCK_PORT/openai/deployments/{deployment}";
+    }
+--- request
+POST /v1/acct/gw/azure-openai/res1/dep1/chat/completions?api-version=1
+{}
+--- error_code: 502
+--- response_body_like: "code":2005
+--- error_log
+could not be resolved (3: Host not found)

@@ -42,10 +42,10 @@ POST /v1/acct/gw/nope/chat/completions
 {"model":"x"}
 --- error_code: 400
 --- response_headers_like
-Content-Type: ^application/json$
-cf-aig-log-id: ^[0-9A-HJKMNP-TV-Z]{26}$
-cf-aig-event-id: ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$
-cf-aig-step: ^0$
+Content-Type: application/json
+cf-aig-log-id: [0-9A-HJKMNP-TV-Z]{26}
+cf-aig-event-id: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}
+cf-aig-step: 0
 --- response_body eval
 main::envelope(400, 2008, "Invalid provider")
 --- no_error_log
@@ -81,7 +81,7 @@ main::envelope(400, 2001, "Please configure AI Gateway in the Cloudflare dashboa
 
 === TEST 4: malformed gateway paths: 2201
 --- config
-    location / {
+    location /v {
         ai_gateway gw;
     }
 --- request eval
@@ -233,7 +233,7 @@ x-mock: status=400;fixture=anthropic/error-400-invalid-request.json
 --- response_headers
 Content-Type: application/json
 --- response_headers_like
-cf-aig-log-id: ^[0-9A-HJKMNP-TV-Z]{26}$
+cf-aig-log-id: [0-9A-HJKMNP-TV-Z]{26}
 --- response_body eval
 do { open my $f, '<:raw', 't/fixtures/anthropic/error-400-invalid-request.json'; local $/; <$f> }
 --- no_error_log
@@ -261,7 +261,7 @@ do { open my $f, '<:raw', 't/fixtures/anthropic/error-400-invalid-request.json';
 --- more_headers eval
 [ "cf-aig-event-id: my-event-42", "cf-aig-event-id: has space" ]
 --- response_headers_like eval
-[ "cf-aig-event-id: ^my-event-42\$", "cf-aig-event-id: ^[0-9a-f]{8}-" ]
+[ "cf-aig-event-id: my-event-42", "cf-aig-event-id: [0-9a-f]{8}-.*" ]
 
 
 
@@ -282,3 +282,37 @@ HEAD /v1/acct/gw/nope/x
 --- response_headers
 Content-Type: application/json
 --- response_body chomp
+
+
+
+=== TEST 18: dot segments are refused (routing and forwarding are raw)
+--- request eval
+[ "GET /v1/acct/gw/openai/../anthropic/v1/models",
+  "GET /v1/acct/gw/openai/v1/./models",
+  "GET /v1/acct/gw/openai/%2e%2E/x",
+  "GET /v1/acct/gw/openai/v1/.%2e",
+  "GET /v1/acct/gw/openai/v1/..." ]
+--- error_code eval
+[400, 400, 400, 400, 200]
+--- response_body_like eval
+[ (qr/"code":2201/) x 4, qr{"path":"/v1/\.\.\."} ]
+
+
+
+=== TEST 19: nginx's own 401, 403 and 429 in the envelope
+--- config
+    location /v1/ {
+        ai_gateway gw;
+        limit_except GET { deny all; }
+    }
+    location /v1/acct/gw/x/ {
+        ai_gateway gw;
+        return 401;
+    }
+--- request eval
+[ "POST /v1/acct/gw/openai/models", "GET /v1/acct/gw/x/y" ]
+--- error_code eval
+[403, 401]
+--- response_body_like eval
+[ qr/"error":\[\{"code":2206,"message":"Forbidden"\}\]/,
+  qr/"error":\[\{"code":2009,"message":"Unauthorized"\}\]/ ]

@@ -29,6 +29,7 @@ const https = require('https');
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
+const dgram = require('dgram');
 
 // ---------------------------------------------------------------- options --
 const opts = {
@@ -49,7 +50,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ state --
 // log: one entry per non-admin request since the last /__mock/reset.
-const state = { seq: 0, connSeq: 0, connections: 0, byPort: {}, log: [] };
+const state = { seq: 0, connSeq: 0, connections: 0, byPort: {}, log: [], dns: [] };
 const CONN = Symbol('conn');
 
 /** Per-TCP-connection record, created lazily on the (TLS or plain) socket. */
@@ -363,10 +364,10 @@ function admin(req, res, kind, p) {
     req.resume(); // discard any body
     if (kind !== 'plain') return reply(404, { error: 'admin API is on the plain port only' });
     if (p === '/__mock/log' && req.method === 'GET') {
-        return reply(200, { requests: state.log, connections: state.connections, connections_by_port: state.byPort });
+        return reply(200, { requests: state.log, connections: state.connections, connections_by_port: state.byPort, dns: state.dns });
     }
     if (p === '/__mock/reset' && req.method === 'POST') {
-        state.log = []; state.connections = 0; state.byPort = {};
+        state.log = []; state.connections = 0; state.byPort = {}; state.dns = [];
         return reply(200, { ok: true });
     }
     if (p === '/__mock/health') return reply(200, { ok: true, pid: process.pid, ports });
@@ -410,12 +411,40 @@ function makeServer(kind) {
     return srv;
 }
 
+// ------------------------------------------------------------------- dns --
+// A name server for the gateway's resolver tests: every A question gets
+// 127.0.0.1 (TTL 5), names under "nx." get NXDOMAIN, other types no data.
+// Questions are counted in state.dns so tests can see lookups happen.
+function makeDns() {
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (q, rinfo) => {
+        if (q.length < 12) return;
+        let i = 12;
+        const labels = [];
+        while (i < q.length && q[i] !== 0) { labels.push(q.slice(i + 1, i + 1 + q[i]).toString()); i += q[i] + 1; }
+        const qtype = q.readUInt16BE(i + 1), qend = i + 5;
+        const name = labels.join('.').toLowerCase();
+        state.dns.push({ name, qtype });
+        const nx = name.startsWith('nx.');
+        const a = qtype === 1 && !nx;
+        const head = Buffer.alloc(12);
+        q.copy(head, 0, 0, 2);                             // id
+        head.writeUInt16BE(0x8180 | (nx ? 3 : 0), 2);      // response, RD, RA
+        head.writeUInt16BE(1, 4);                          // QDCOUNT
+        head.writeUInt16BE(a ? 1 : 0, 6);                  // ANCOUNT
+        const ans = a ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 127, 0, 0, 1]) : Buffer.alloc(0);
+        sock.send(Buffer.concat([head, q.slice(12, qend), ans]), rinfo.port, rinfo.address);
+    });
+    return new Promise((r) => sock.bind(0, opts.host, () => r(sock.address().port)));
+}
+
 const listen = (srv, port) => new Promise((r) => srv.listen(Number(port) || 0, opts.host, () => r(srv.address().port)));
 
 (async () => {
     ports.port = await listen(makeServer('plain'), opts.port);
     ports.tls_port = await listen(makeServer('tls'), opts['tls-port']);
     ports.badtls_port = await listen(makeServer('badtls'), opts['badtls-port']);
+    ports.dns_port = await makeDns();
     process.stdout.write(`MOCK_READY ${JSON.stringify({ ...ports, pid: process.pid })}\n`);
 })().catch((e) => { warn(`startup failed: ${e.stack || e}`); process.exit(1); });
 

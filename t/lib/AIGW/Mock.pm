@@ -118,6 +118,7 @@ sub start {
     $ENV{TEST_NGINX_MOCK_PORT}        = $self->{port};
     $ENV{TEST_NGINX_MOCK_TLS_PORT}    = $self->{tls_port};
     $ENV{TEST_NGINX_MOCK_BADTLS_PORT} = $self->{badtls_port};
+    $ENV{TEST_NGINX_MOCK_DNS_PORT}    = $ports->{dns_port};
     $ENV{TEST_NGINX_CERT_DIR}         = $CERT_DIR;
     return $self;
 }

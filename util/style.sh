@@ -1,0 +1,19 @@
+#!/bin/sh
+# nginx code style checks on the module's C sources: 80 columns, no tabs,
+# no trailing spaces, no "//" comments.
+
+cd "$(dirname "$0")/.." || exit 1
+
+fail=0
+for f in ngx_ai_gateway/*.c ngx_ai_gateway/*.h; do
+    awk -v f="$f" '
+        length($0) > 80      { printf "%s:%d: over 80 columns\n", f, NR; bad = 1 }
+        /\t/                 { printf "%s:%d: tab\n", f, NR; bad = 1 }
+        / +$/                { printf "%s:%d: trailing space\n", f, NR; bad = 1 }
+        /^[^"]*\/\//         { printf "%s:%d: // comment\n", f, NR; bad = 1 }
+        END                  { exit bad }
+    ' "$f" || fail=1
+done
+
+[ $fail = 0 ] && echo "style: ok"
+exit $fail
