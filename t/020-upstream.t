@@ -126,10 +126,14 @@ POST /v1/acct/gw/custom-nope/chat
     }
 --- request eval
 [ "POST /v1/acct/gw/anthropic/v1/messages\n{}",
-  "POST /v1/acct/gw/anthropic/v1/messages\n{}" ]
+  "POST /v1/acct/gw/anthropic/v1/messages\n{}",
+  "GET /v1/acct/gw/anthropic/v1/models",
+  "GET /v1/acct/gw/anthropic/v1/models" ]
 --- response_body_like eval
 [ qr{"sni":"api.anthropic.com","tls":true,"conn_id":(\d+),"conn_requests":1},
-  qr{"sni":"api.anthropic.com","tls":true,"conn_id":(\d+),"conn_requests":2} ]
+  qr{"sni":"api.anthropic.com","tls":true,"conn_id":(\d+),"conn_requests":2},
+  qr{"method":"GET".*"tls":true,"conn_id":(\d+),"conn_requests":3},
+  qr{"method":"GET".*"tls":true,"conn_id":(\d+),"conn_requests":4} ]
 
 
 
