@@ -32,14 +32,14 @@ all: $(MODULE)
 deps:
 	@sh util/deps.sh
 
-$(BUILD)/nginx/Makefile: config util/configure.sh
+$(BUILD)/nginx/objs/Makefile: config util/configure.sh
 	@test -f $(NGINX_SRC)/auto/options || \
 	    { echo "no nginx source at $(NGINX_SRC): run 'make deps'" \
 	           "or set NGINX_SRC"; exit 1; }
 	CC_OPT="$(CC_OPT)" LD_OPT="$(LD_OPT)" \
 	    util/configure.sh $(NGINX_SRC) $(BUILD) $(CURDIR)
 
-$(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
 	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' \
 	                   $(BUILD)/nginx/objs/Makefile) $(WARN)"

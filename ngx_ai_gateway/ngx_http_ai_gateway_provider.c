@@ -195,6 +195,7 @@ ngx_int_t
 ngx_http_ai_gateway_provider_init(ngx_conf_t *cf)
 {
     char                             *err;
+    ngx_str_t                         url;
     ngx_uint_t                        i, n;
     ngx_http_ai_gateway_origin_t     *o;
     ngx_http_ai_gateway_main_conf_t  *amcf;
@@ -212,9 +213,15 @@ ngx_http_ai_gateway_provider_init(ngx_conf_t *cf)
     for (i = 0; ngx_http_ai_gateway_providers[i].slug.len; i++) {
         o = &amcf->defaults[i];
 
-        if (ngx_http_ai_gateway_parse_origin(cf->pool,
-                                          &ngx_http_ai_gateway_providers[i].url,
-                                          o, &err)
+        /* writable: nginx's resolver lowercases the names it is given */
+
+        url.len = ngx_http_ai_gateway_providers[i].url.len;
+        url.data = ngx_pstrdup(cf->pool, &ngx_http_ai_gateway_providers[i].url);
+        if (url.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_gateway_parse_origin(cf->pool, &url, o, &err)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

@@ -365,3 +365,27 @@ POST /v1/acct/gw/azure-openai/res1/dep1/chat/completions?api-version=1
 --- response_body_like: "code":2005
 --- error_log
 could not be resolved (3: Host not found)
+
+
+
+=== TEST 21: a built-in host is looked up with the resolver when no upstream{} names it
+--- config
+    resolver 127.0.0.1:$TEST_NGINX_MOCK_DNS_PORT ipv6=off;
+    location /v1/ {
+        ai_gateway gw;
+        ai_gateway_connect_timeout 1s;
+    }
+--- request eval
+[ "GET /v1/acct/gw/openai/models", "GET /v1/acct/gw/openai/models" ]
+--- error_code eval
+[502, 502]
+--- response_body_like eval
+[ qr/^looked up api.openai.com: .*"code":2005/, qr/"code":2005/ ]
+--- response_body_filters eval
+sub {
+    my $log = main::mock_log();
+    my @q = grep { $_->{name} eq 'api.openai.com' } @{ $log->{dns} };
+    return scalar(@q) ? "looked up api.openai.com: " . $_[0] : $_[0];
+}
+--- error_log
+connect() failed (111: Connection refused) while connecting to upstream
