@@ -31,6 +31,38 @@ END
     }
 });
 
+# every provider of the table: its credential header and the query string
+# reach the provider as sent
+
+our @P = (
+    [ 'anthropic',        '/v1/messages',                     'x-api-key' ],
+    [ 'aws-bedrock',      '/bedrock-runtime/us-east-1/model/m/converse',
+                                                              'authorization' ],
+    [ 'azure-openai',     '/myres/dep/chat/completions',      'api-key' ],
+    [ 'baseten',          '/v1/chat/completions',             'authorization' ],
+    [ 'cartesia',         '/tts/bytes',                       'x-api-key' ],
+    [ 'cerebras',         '/v1/chat/completions',             'authorization' ],
+    [ 'cohere',           '/v2/chat',                         'authorization' ],
+    [ 'deepgram',         '/v1/listen',                       'authorization' ],
+    [ 'deepseek',         '/chat/completions',                'authorization' ],
+    [ 'elevenlabs',       '/v1/text-to-speech/v',             'xi-api-key' ],
+    [ 'fal',              '/fal-ai/flux',                     'authorization' ],
+    [ 'google-ai-studio', '/v1beta/models/g:generateContent', 'x-goog-api-key' ],
+    [ 'google-vertex-ai', '/v1/projects/p/locations/us-central1/publishers/google/models/g:generateContent',
+                                                              'authorization' ],
+    [ 'grok',             '/v1/chat/completions',             'authorization' ],
+    [ 'groq',             '/chat/completions',                'authorization' ],
+    [ 'huggingface',      '/org/model',                       'authorization' ],
+    [ 'ideogram',         '/v1/ideogram-v3/generate',         'api-key' ],
+    [ 'mistral',          '/v1/chat/completions',             'authorization' ],
+    [ 'openai',           '/v1/chat/completions',             'authorization' ],
+    [ 'openrouter',       '/v1/chat/completions',             'authorization' ],
+    [ 'parallel',         '/v1/tasks/runs',                   'x-api-key' ],
+    [ 'perplexity-ai',    '/chat/completions',                'authorization' ],
+    [ 'replicate',        '/v1/predictions',                  'authorization' ],
+    [ 'workers-ai',       '/@cf/meta/m',                      'authorization' ],
+);
+
 run_tests();
 
 __DATA__
@@ -348,3 +380,13 @@ POST /v1/acct/gw/not-a-provider/chat/completions
 Content-Type: application/json
 --- response_body chomp
 {"success":false,"result":[],"messages":[],"error":[{"code":2008,"message":"Invalid provider"}],"name":"AiGatewayError","httpCode":400,"internalCode":2008,"message":"Invalid provider","description":"Invalid provider"}
+
+
+
+=== TEST 29: every provider gets its credential header and the query as sent
+--- request eval
+[ map { "POST /v1/acct/gw/$_->[0]$_->[1]?k=$_->[0]&x=%2F\n{}" } @main::P ]
+--- more_headers eval
+[ map { "$_->[2]: key-$_->[0]" } @main::P ]
+--- response_body_like eval
+[ map { qr{"query":"k=$_->[0]&x=%2F","headers":\{.*"$_->[2]":"key-$_->[0]"} } @main::P ]

@@ -86,3 +86,13 @@ POST /v1/a/gw/openai/chat/completions
 --- response_body_like: "body_len":14
 --- access_log
 gw openai o3 200
+
+
+
+=== TEST 6: no upstream URL when the provider's path rule refuses the path
+--- request
+POST /v1/acct9/gw/aws-bedrock/evil.com/us-east-1/model/x/invoke
+{}
+--- error_code: 400
+--- response_headers
+X-Vars: gw|acct9|aws-bedrock|||2201|

@@ -45,7 +45,8 @@ if [ -n "$missing" ]; then
         apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# the test mocks and SDK tests run on Node.js 20 (Debian 12's is 18): it
+# is not installed from here; "make run" does not need it
 if ! command -v node >/dev/null 2>&1; then
-    echo "deps: node (20 or newer) is needed for the test mocks and SDK tests"
-    exit 1
+    echo "deps: warning: node 20 or newer is needed by the tests"
 fi
