@@ -72,6 +72,12 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE, NGX_HTTP_NOT_IMPLEMENTED,
       ngx_string("Not available") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL, NGX_HTTP_BAD_REQUEST,
+      ngx_string("Invalid model") },
+
+    { NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST, NGX_HTTP_BAD_REQUEST,
+      ngx_string("Bad request") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_GATEWAY, 0,
       ngx_string("Gateway error") },
 
@@ -423,6 +429,10 @@ ngx_http_ai_gateway_filter_init(ngx_conf_t *cf)
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_ai_gateway_body_filter;
+
+    if (ngx_http_ai_gateway_compat_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_ai_gateway_provider_init(cf);
 }

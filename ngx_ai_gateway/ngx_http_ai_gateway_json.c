@@ -10,6 +10,7 @@
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_module.h"
 
@@ -25,6 +26,10 @@ typedef struct {
 } ngx_http_ai_gateway_json_find_t;
 
 
+static yajl_gen_status ngx_http_ai_gateway_json_gen(yajl_gen g, yajl_val v,
+    const char *key, ngx_str_t *value);
+static ngx_int_t ngx_http_ai_gateway_json_buf(ngx_pool_t *pool, yajl_gen g,
+    ngx_str_t *out);
 static int ngx_http_ai_gateway_json_null(void *ctx);
 static int ngx_http_ai_gateway_json_boolean(void *ctx, int b);
 static int ngx_http_ai_gateway_json_number(void *ctx, const char *s,
@@ -69,10 +74,8 @@ ngx_int_t
 ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
     ngx_uint_t code, ngx_str_t *message, ngx_str_t *out)
 {
-    size_t                len;
-    yajl_gen              g;
-    ngx_int_t             rc;
-    const unsigned char  *buf;
+    yajl_gen   g;
+    ngx_int_t  rc;
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -113,21 +116,132 @@ ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
 
     yajl_gen_map_close(g);
 
+    rc = ngx_http_ai_gateway_json_buf(pool, g, out);
+
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/*
+ * A parsed JSON object written again with the top-level "key" set to a
+ * string.  Numbers keep their original text (large integers survive);
+ * strings are re-escaped canonically.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
+    const char *key, ngx_str_t *value, ngx_str_t *out)
+{
+    yajl_gen   g;
+    ngx_int_t  rc;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
     rc = NGX_ERROR;
 
-    if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok) {
-        out->data = ngx_pnalloc(pool, len);
-
-        if (out->data) {
-            ngx_memcpy(out->data, buf, len);
-            out->len = len;
-            rc = NGX_OK;
-        }
+    if (ngx_http_ai_gateway_json_gen(g, tree, key, value)
+        == yajl_gen_status_ok)
+    {
+        rc = ngx_http_ai_gateway_json_buf(pool, g, out);
     }
 
     yajl_gen_free(g);
 
     return rc;
+}
+
+
+static yajl_gen_status
+ngx_http_ai_gateway_json_gen(yajl_gen g, yajl_val v, const char *key,
+    ngx_str_t *value)
+{
+    size_t           i;
+    const char      *k;
+    yajl_gen_status  st;
+
+    switch (v->type) {
+
+    case yajl_t_string:
+        return yajl_gen_string(g, (const unsigned char *) v->u.string,
+                               ngx_strlen(v->u.string));
+
+    case yajl_t_number:
+        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r));
+
+    case yajl_t_true:
+        return yajl_gen_bool(g, 1);
+
+    case yajl_t_false:
+        return yajl_gen_bool(g, 0);
+
+    case yajl_t_null:
+        return yajl_gen_null(g);
+
+    case yajl_t_array:
+        st = yajl_gen_array_open(g);
+
+        for (i = 0; st == yajl_gen_status_ok && i < v->u.array.len; i++) {
+            st = ngx_http_ai_gateway_json_gen(g, v->u.array.values[i], NULL,
+                                              NULL);
+        }
+
+        return st == yajl_gen_status_ok ? yajl_gen_array_close(g) : st;
+
+    case yajl_t_object:
+        st = yajl_gen_map_open(g);
+
+        for (i = 0; st == yajl_gen_status_ok && i < v->u.object.len; i++) {
+            k = v->u.object.keys[i];
+
+            st = yajl_gen_string(g, (const unsigned char *) k, ngx_strlen(k));
+            if (st != yajl_gen_status_ok) {
+                break;
+            }
+
+            if (key && ngx_strcmp(k, key) == 0) {
+                /* the top-level key replaced (nested ones are not) */
+                st = yajl_gen_string(g, value->data, value->len);
+                continue;
+            }
+
+            st = ngx_http_ai_gateway_json_gen(g, v->u.object.values[i], NULL,
+                                              NULL);
+        }
+
+        return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
+
+    default:
+        return yajl_gen_in_error_state;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_json_buf(ngx_pool_t *pool, yajl_gen g, ngx_str_t *out)
+{
+    size_t                len;
+    const unsigned char  *buf;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, buf, len);
+    out->len = len;
+
+    return NGX_OK;
 }
 
 

@@ -170,6 +170,11 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 
     rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
 
+    if (ctx->compat) {
+        /* the Unified API: routed once the body is read */
+        return rc;
+    }
+
     if (rc != NGX_OK) {
         return ngx_http_ai_gateway_send_error(r, ctx, rc);
     }
@@ -178,7 +183,10 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 }
 
 
-/* returns NGX_OK when the request has its target, or an error status */
+/*
+ * Returns NGX_OK when the request has its target, NGX_DONE when the
+ * Unified API reads the body first, or an error status.
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
@@ -220,10 +228,7 @@ ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
         && ngx_strncmp(seg[2].data, ngx_http_ai_gateway_compat.data,
                        seg[2].len) == 0)
     {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE,
-                                        "The Unified API is not available "
-                                        "in this version");
+        return ngx_http_ai_gateway_compat_start(r, ctx, &rest);
     }
 
     return ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);

@@ -26,6 +26,8 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER       2204
 #define NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE    2205
 #define NGX_HTTP_AI_GATEWAY_ERR_GATEWAY          2206
+#define NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL        2207
+#define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
 
 
 /* path rules of the provider table */
@@ -128,11 +130,19 @@ typedef struct {
     ngx_msec_t                     start;
     ngx_msec_t                     ttfb;
 
+    ngx_str_t                      raw;        /* compat: the body */
+    size_t                         raw_size;
+    void                          *tree;       /* compat: parsed body */
+    ngx_str_t                      body;       /* what is sent instead */
+    ngx_str_t                      credential; /* compat: provider key */
+
     ngx_uint_t                     err_code;
     ngx_str_t                      err_message;
     ngx_str_t                      err_body;
 
     unsigned                       routed:1;
+    unsigned                       compat:1;
+    unsigned                       body_set:1;
     unsigned                       head:1;
     unsigned                       first_byte:1;
     unsigned                       model_done:1;
@@ -163,6 +173,8 @@ ngx_int_t ngx_http_ai_gateway_route(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
 
@@ -182,12 +194,20 @@ void ngx_http_ai_gateway_log_id(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 
+/* ngx_http_ai_gateway_compat.c */
+
+ngx_int_t ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
+ngx_int_t ngx_http_ai_gateway_compat_init(ngx_conf_t *cf);
+
 /* ngx_http_ai_gateway_json.c */
 
 ngx_int_t ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
     ngx_uint_t code, ngx_str_t *message, ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_json_top_string(ngx_pool_t *pool,
     ngx_chain_t *in, const char *key, ngx_str_t *value);
+ngx_int_t ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
+    const char *key, ngx_str_t *value, ngx_str_t *out);
 
 
 extern ngx_module_t  ngx_http_ai_gateway_module;

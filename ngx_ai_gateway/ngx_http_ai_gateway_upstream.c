@@ -89,7 +89,28 @@ ngx_int_t
 ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t                      rc;
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_gateway_upstream_create(r, alcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_ai_gateway_upstream_init);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
+{
     ngx_http_upstream_t           *u;
     ngx_http_ai_gateway_target_t  *t;
 
@@ -138,14 +159,7 @@ ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
 
     ctx->head = (r->method == NGX_HTTP_HEAD);
 
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_ai_gateway_upstream_init);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -181,6 +195,27 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     body_len = 0;
     body = r->request_body ? r->request_body->bufs : NULL;
+
+    if (ctx->body_set) {
+        /* a body of the gateway's own (the Unified API) */
+
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = ctx->body.data;
+        b->last = b->pos + ctx->body.len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        cl->buf = b;
+        cl->next = NULL;
+        body = cl;
+    }
 
     for (cl = body; cl; cl = cl->next) {
         body_len += ngx_buf_size(cl->buf);
@@ -218,7 +253,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     /* the first pass computes the length */
 
-    len = r->method_name.len + 1 + t->path.len
+    len = (ctx->credential.len ? t->origin->auth.len + sizeof(": ") - 1
+                                 + ctx->credential.len + sizeof(CRLF) - 1
+                               : 0)
+          + r->method_name.len + 1 + t->path.len
           + (t->args.len ? 1 + t->args.len : 0)
           + sizeof(" HTTP/1.1" CRLF) - 1
           + sizeof("Host: ") - 1 + t->host_header.len + sizeof(CRLF) - 1
@@ -242,7 +280,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(&h[i], connection)) {
+        if (ngx_http_ai_gateway_skip_header(&h[i], connection)
+            || (ctx->credential.len && h[i].key.len == 13
+                && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0))
+        {
             continue;
         }
 
@@ -286,7 +327,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(&h[i], connection)) {
+        if (ngx_http_ai_gateway_skip_header(&h[i], connection)
+            || (ctx->credential.len && h[i].key.len == 13
+                && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0))
+        {
             continue;
         }
 
@@ -294,6 +338,12 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         *b->last++ = ':'; *b->last++ = ' ';
         b->last = ngx_copy(b->last, h[i].value.data, h[i].value.len);
         *b->last++ = CR; *b->last++ = LF;
+    }
+
+    if (ctx->credential.len) {
+        /* the Unified API: the provider key in the provider's header */
+        b->last = ngx_sprintf(b->last, "%V: %V" CRLF, &t->origin->auth,
+                              &ctx->credential);
     }
 
     if (has_body) {

@@ -94,16 +94,14 @@ main::envelope(400, 2001, "Please configure AI Gateway in the Cloudflare dashboa
 
 
 
-=== TEST 5: the Universal Endpoint and the Unified API are not there yet: 501
+=== TEST 5: the Universal Endpoint is not there yet: 501
 --- request eval
-[ "POST /v1/acct/gw\n[]", "POST /v1/acct/gw/\n[]",
-  "POST /v1/acct/gw/compat/chat/completions\n{}" ]
+[ "POST /v1/acct/gw\n[]", "POST /v1/acct/gw/\n[]" ]
 --- error_code eval
-[501, 501, 501]
+[501, 501]
 --- response_body_like eval
 [ qr/"code":2205,"message":"The Universal Endpoint is not available in this version"/,
-  qr/"code":2205,"message":"The Universal Endpoint/,
-  qr/"code":2205,"message":"The Unified API is not available in this version"/ ]
+  qr/"code":2205,"message":"The Universal Endpoint/ ]
 
 
 

@@ -1,0 +1,88 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#ifndef _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
+#define _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <yajl/yajl_tree.h>
+
+
+/*
+ * The Unified API translators: OpenAI Chat Completions on the client side,
+ * a provider's native API on the other.  A translator knows nothing of
+ * HTTP requests: bytes and JSON trees in, bytes out.  One table row per
+ * native dialect (ngx_http_ai_gateway_translators[]).
+ */
+
+
+/* the longest SSE event a stream translator accepts (then: an error) */
+#define NGX_HTTP_AI_GATEWAY_MAX_EVENT  (1024 * 1024)
+
+
+typedef struct {
+    ngx_str_t                      model;      /* the provider's model name */
+    ngx_str_t                      id;         /* "chatcmpl-..." for streams */
+    time_t                         created;
+    unsigned                       stream:1;
+    unsigned                       include_usage:1;
+} ngx_http_ai_gateway_compat_t;
+
+
+typedef struct ngx_http_ai_gateway_stream_s  ngx_http_ai_gateway_stream_t;
+
+
+typedef struct {
+    ngx_str_t                      name;       /* "anthropic", "gemini" */
+
+    /*
+     * The client's OpenAI request (a parsed tree) to the provider's body.
+     * NGX_DECLINED with *err set (a message for a 400) when the request
+     * cannot be expressed faithfully; NGX_ERROR on allocation failure.
+     */
+    ngx_int_t                    (*request)(ngx_pool_t *pool, yajl_val req,
+                                     ngx_http_ai_gateway_compat_t *c,
+                                     ngx_str_t *out, ngx_str_t *err);
+
+    /* a complete successful provider response to a "chat.completion" */
+    ngx_int_t                    (*response)(ngx_pool_t *pool, u_char *body,
+                                     size_t len,
+                                     ngx_http_ai_gateway_compat_t *c,
+                                     ngx_str_t *out);
+
+    /* a provider error body to {"error":{"message","type","param","code"}} */
+    ngx_int_t                    (*error)(ngx_pool_t *pool,
+                                     ngx_uint_t status, u_char *body,
+                                     size_t len, ngx_str_t *out);
+
+    /*
+     * Streams: create once per response; feed() takes the provider's
+     * body bytes as they arrive, split anywhere, and sets *out to the
+     * translated SSE bytes ("data: {chat.completion.chunk}\n\n"...), which
+     * stay valid until the next call; finish() is called when the
+     * provider's body ended (complete = 0: cut short) and gives the last
+     * bytes (usage chunk, error event, "data: [DONE]\n\n").  Memory is
+     * bounded: no more than the longest event is held.
+     */
+    ngx_http_ai_gateway_stream_t *(*stream_create)(ngx_pool_t *pool,
+                                     ngx_http_ai_gateway_compat_t *c);
+    ngx_int_t                    (*stream_feed)(
+                                     ngx_http_ai_gateway_stream_t *s,
+                                     u_char *p, size_t len, ngx_str_t *out);
+    ngx_int_t                    (*stream_finish)(
+                                     ngx_http_ai_gateway_stream_t *s,
+                                     ngx_uint_t complete, ngx_str_t *out);
+} ngx_http_ai_gateway_translator_t;
+
+
+ngx_http_ai_gateway_translator_t *ngx_http_ai_gateway_translator(
+    ngx_str_t *name);
+
+
+#endif /* _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_ */
