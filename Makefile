@@ -4,6 +4,8 @@
 #   make run             a gateway on 127.0.0.1:8080 (examples/nginx.conf)
 #   make test            the whole test suite
 #   make test-valgrind   the same suite under valgrind
+#   make unit            C unit tests of the translators (ASan, UBSan)
+#   make fuzz            the translators' libFuzzer targets (FUZZ_SECONDS)
 #   make deps            install the Debian packages needed
 #
 # NGINX_SRC=/path/to/nginx builds against another nginx source tree; by
@@ -25,7 +27,9 @@ SHELL := /bin/bash
 
 SRCS := $(wildcard ngx_ai_gateway/*.c ngx_ai_gateway/*.h) config
 
-.PHONY: all deps run test test-valgrind clean style
+FUZZ_SECONDS ?= 300
+
+.PHONY: all deps run test test-valgrind unit fuzz clean style
 
 all: $(MODULE)
 
@@ -59,6 +63,12 @@ test: deps $(MODULE)
 test-valgrind: deps $(MODULE)
 	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_NGINX_LOAD_MODULES=$(MODULE) $(PROVE) -I t/lib -r $(T)
+
+unit: deps $(MODULE)
+	sh t/unit/run.sh
+
+fuzz: deps $(MODULE)
+	sh fuzz/run.sh $(FUZZ_SECONDS)
 
 style:
 	@sh util/style.sh

@@ -37,6 +37,10 @@ static ngx_int_t ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
 static void ngx_http_ai_gateway_compat_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *dialect, ngx_str_t *path);
+static ngx_int_t ngx_http_ai_gateway_compat_out(ngx_http_request_t *r,
+    ngx_str_t *out);
 static ngx_int_t ngx_http_ai_gateway_request_body_filter(
     ngx_http_request_t *r, ngx_chain_t *in);
 
@@ -68,12 +72,19 @@ static ngx_http_ai_gateway_compat_row_t  ngx_http_ai_gateway_compat_rows[] = {
       ngx_null_string },
     { ngx_string("openrouter"), ngx_string("/chat/completions"),
       ngx_null_string },
+    { ngx_string("anthropic"), ngx_string("/v1/messages"),
+      ngx_string("anthropic") },
+    { ngx_string("google-ai-studio"), ngx_string("/v1beta/models/"),
+      ngx_string("gemini") },
     { ngx_null_string, ngx_null_string, ngx_null_string }
 };
 
 
 static ngx_str_t  ngx_http_ai_gateway_compat_custom_path =
     ngx_string("/chat/completions");
+
+static ngx_str_t  ngx_http_ai_gateway_anthropic_version =
+    ngx_string("anthropic-version");
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -297,6 +308,14 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ctx->model = model;
     ctx->model_done = 1;
 
+    if (provider && row->dialect.len) {
+        rc = ngx_http_ai_gateway_compat_translate(r, ctx, &row->dialect,
+                                                  &path);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     /* custom-{slug} must be declared: route() says "Invalid provider" */
 
     rc = ngx_http_ai_gateway_route(r, alcf, ctx, &prefix, &path);
@@ -309,6 +328,17 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
         return rc;
     }
 
+    if (ctx->translator) {
+        if (ctx->tc.stream
+            && ctx->translator->name.len == 6
+            && ngx_strncmp(ctx->translator->name.data, "gemini", 6) == 0)
+        {
+            ngx_str_set(&ctx->target.args, "alt=sse");
+        }
+
+        return NGX_OK;
+    }
+
     /* OpenAI-compatible: the same request, with the provider's model */
 
     if (ngx_http_ai_gateway_json_replace(r->pool, ctx->tree, "model", &model,
@@ -319,6 +349,351 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     }
 
     ctx->body_set = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A translated dialect: the request body is the provider's native one,
+ * built by the translator; the chat endpoint may name the model.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *dialect, ngx_str_t *path)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_str_t                      err;
+    yajl_val                       v;
+    ngx_http_ai_gateway_compat_t  *c;
+
+    static const char  *stream_path[] = { "stream", NULL };
+    static const char  *usage_path[] = { "stream_options", "include_usage",
+                                         NULL };
+
+    ctx->translator = ngx_http_ai_gateway_translator(dialect);
+    if (ctx->translator == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    c = &ctx->tc;
+    c->model = ctx->model;
+    c->created = ngx_time();
+
+    v = yajl_tree_get((yajl_val) ctx->tree, stream_path, yajl_t_any);
+    c->stream = (v && YAJL_IS_TRUE(v));
+
+    v = yajl_tree_get((yajl_val) ctx->tree, usage_path, yajl_t_any);
+    c->include_usage = (v && YAJL_IS_TRUE(v));
+
+    /* the completion's id: "chatcmpl-" and the request's log id */
+
+    ngx_http_ai_gateway_log_id(r, ctx);
+
+    c->id.len = sizeof("chatcmpl-") - 1 + sizeof(ctx->log_id);
+    c->id.data = ngx_pnalloc(r->pool, c->id.len);
+    if (c->id.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(c->id.data, "chatcmpl-", sizeof("chatcmpl-") - 1);
+    ngx_memcpy(p, ctx->log_id, sizeof(ctx->log_id));
+
+    ngx_str_null(&err);
+
+    rc = ctx->translator->request(r->pool, (yajl_val) ctx->tree, c,
+                                  &ctx->body, &err);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "%V", &err);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->body_set = 1;
+    ctx->no_encoding = 1;
+
+    if (dialect->len == 9 && ngx_strncmp(dialect->data, "anthropic", 9) == 0)
+    {
+        ctx->version.key = ngx_http_ai_gateway_anthropic_version;
+        ngx_str_set(&ctx->version.value, "2023-06-01");
+        return NGX_OK;
+    }
+
+    /* Gemini: "/v1beta/models/{model}:generateContent" */
+
+    for (p = ctx->model.data; p < ctx->model.data + ctx->model.len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+              || *p == '_'))
+        {
+            return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
+                                        "Invalid Gemini model name");
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, path->len + ctx->model.len
+                             + sizeof(":streamGenerateContent") - 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    path->len = ngx_sprintf(p, "%V%V%s", path, &ctx->model,
+                            c->stream ? ":streamGenerateContent"
+                                      : ":generateContent")
+                - p;
+    path->data = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The provider's status and headers are in: decide what its body becomes.
+ */
+
+void
+ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u->headers_in.status_n < NGX_HTTP_OK
+        || u->headers_in.status_n >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR;
+        return;
+    }
+
+    if (ctx->tc.stream) {
+        ctx->stream = ctx->translator->stream_create(r->pool, &ctx->tc);
+        if (ctx->stream) {
+            ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM;
+            return;
+        }
+    }
+
+    ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
+}
+
+
+/* a translated body has its own length and type */
+
+void
+ngx_http_ai_gateway_compat_headers_out(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    r->headers_out.content_length_n = -1;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+}
+
+
+/* a piece of the provider's body, split anywhere */
+
+ngx_int_t
+ngx_http_ai_gateway_compat_body_in(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    u_char     *n;
+    size_t      size;
+    ngx_str_t   out;
+
+    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+
+        if (ctx->translator->stream_feed(ctx->stream, p, len, &out)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: %V stream could not be translated",
+                          &ctx->translator->name);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_gateway_compat_out(r, &out);
+    }
+
+    /* a whole body: kept until it is complete */
+
+    if (ctx->resp.len + len > NGX_HTTP_AI_GATEWAY_MAX_RESPONSE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: provider response too large to "
+                      "translate");
+        return NGX_ERROR;
+    }
+
+    if (ctx->resp.len + len > ctx->resp_size) {
+        size = ngx_max(ctx->resp.len + len, 2 * ctx->resp_size);
+        size = ngx_max(size, 16384);
+
+        n = ngx_pnalloc(r->pool, size);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(n, ctx->resp.data, ctx->resp.len);
+        ctx->resp.data = n;
+        ctx->resp_size = size;
+    }
+
+    ngx_memcpy(ctx->resp.data + ctx->resp.len, p, len);
+    ctx->resp.len += len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The provider's body ended (rc 0) or was cut (an error status): the last
+ * translated bytes go out before nginx ends the response.
+ */
+
+void
+ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_int_t                          ok;
+    ngx_str_t                          out;
+    ngx_http_ai_gateway_translator_t  *t;
+
+    t = ctx->translator;
+
+    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_ERROR
+        || r->connection->error)
+    {
+        return;
+    }
+
+    ngx_str_null(&out);
+
+    switch (ctx->relay) {
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM:
+        ok = t->stream_finish(ctx->stream, rc == 0, &out);
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE:
+        if (rc != 0) {
+            /* a cut answer is not made to look complete */
+            return;
+        }
+
+        ok = t->response(r->pool, ctx->resp.data, ctx->resp.len, &ctx->tc,
+                         &out);
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:
+        ok = t->error(r->pool, r->upstream->headers_in.status_n,
+                      ctx->resp.data, ctx->resp.len, &out);
+        break;
+
+    default: /* NGX_HTTP_AI_GATEWAY_RELAY */
+        return;
+    }
+
+    ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+    if (ok != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: %V response could not be translated",
+                      &t->name);
+        return;
+    }
+
+    if (ngx_http_ai_gateway_compat_out(r, &out) != NGX_OK) {
+        return;
+    }
+
+    (void) ngx_http_output_filter(r, r->upstream->out_bufs);
+    r->upstream->out_bufs = NULL;
+
+    if (rc != 0) {
+        /*
+         * the stream ended with an error event: it is complete for the
+         * client, even though nginx closes the connection after it
+         */
+        (void) ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+}
+
+
+/*
+ * Translated bytes leave in buffers of the upstream's free list: they are
+ * reused once sent, so a long stream needs no more memory than the bytes
+ * in flight.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_compat_out(ngx_http_request_t *r, ngx_str_t *out)
+{
+    size_t                size;
+    u_char               *p, *last;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    p = out->data;
+    last = p + out->len;
+
+    while (p < last) {
+        cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+
+        if (b->start == NULL) {
+            b->start = ngx_palloc(r->pool, 4096);
+            if (b->start == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->end = b->start + 4096;
+        }
+
+        size = ngx_min((size_t) (last - p), (size_t) (b->end - b->start));
+
+        b->pos = b->start;
+        b->last = ngx_cpymem(b->pos, p, size);
+        b->temporary = 1;
+        b->flush = 1;
+        b->tag = u->output.tag;
+
+        p += size;
+
+        *ll = cl;
+        ll = &cl->next;
+    }
 
     return NGX_OK;
 }

@@ -26,12 +26,29 @@
 #define NGX_HTTP_AI_GATEWAY_MAX_EVENT  (1024 * 1024)
 
 
+/*
+ * One translation.  The caller sets model, id and created; request() sets
+ * stream and include_usage from the client's request; response() and the
+ * stream set the usage fields (as the provider reported them, whatever
+ * the client asked for: for logs and budgets) and failed.
+ */
+
 typedef struct {
     ngx_str_t                      model;      /* the provider's model name */
-    ngx_str_t                      id;         /* "chatcmpl-..." for streams */
+    ngx_str_t                      id;         /* "chatcmpl-...", or empty:
+                                                  the provider's id */
     time_t                         created;
+
+    uint64_t                       prompt_tokens;
+    uint64_t                       completion_tokens;
+    uint64_t                       cached_tokens;
+    uint64_t                       reasoning_tokens;
+
     unsigned                       stream:1;
     unsigned                       include_usage:1;
+    unsigned                       usage:1;    /* the usage fields are set */
+    unsigned                       failed:1;   /* the stream ended with an
+                                                  error event */
 } ngx_http_ai_gateway_compat_t;
 
 
@@ -50,13 +67,19 @@ typedef struct {
                                      ngx_http_ai_gateway_compat_t *c,
                                      ngx_str_t *out, ngx_str_t *err);
 
-    /* a complete successful provider response to a "chat.completion" */
+    /*
+     * A complete successful provider response to a "chat.completion".
+     * NGX_DECLINED: the body is not the provider's JSON response.
+     */
     ngx_int_t                    (*response)(ngx_pool_t *pool, u_char *body,
                                      size_t len,
                                      ngx_http_ai_gateway_compat_t *c,
                                      ngx_str_t *out);
 
-    /* a provider error body to {"error":{"message","type","param","code"}} */
+    /*
+     * A provider error body (JSON or not, empty too) to
+     * {"error":{"message","type","param","code"}}: NGX_OK or NGX_ERROR.
+     */
     ngx_int_t                    (*error)(ngx_pool_t *pool,
                                      ngx_uint_t status, u_char *body,
                                      size_t len, ngx_str_t *out);
@@ -68,7 +91,12 @@ typedef struct {
      * stay valid until the next call; finish() is called when the
      * provider's body ended (complete = 0: cut short) and gives the last
      * bytes (usage chunk, error event, "data: [DONE]\n\n").  Memory is
-     * bounded: no more than the longest event is held.
+     * bounded: no more than the longest event is held.  Whatever the
+     * provider sends, feed() and finish() return NGX_OK (NGX_ERROR: no
+     * memory); a provider error, an invalid or oversized event or a
+     * stream ended before the provider's end marker becomes the last
+     * event, "data: {"error":{...}}\n\n" without [DONE], and sets
+     * c->failed; later bytes are ignored.
      */
     ngx_http_ai_gateway_stream_t *(*stream_create)(ngx_pool_t *pool,
                                      ngx_http_ai_gateway_compat_t *c);
@@ -83,6 +111,9 @@ typedef struct {
 
 ngx_http_ai_gateway_translator_t *ngx_http_ai_gateway_translator(
     ngx_str_t *name);
+
+
+extern ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[];
 
 
 #endif /* _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_ */

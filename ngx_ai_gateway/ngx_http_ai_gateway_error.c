@@ -267,6 +267,10 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
+        ngx_http_ai_gateway_compat_headers_out(r, ctx);
+    }
+
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->error_body) {
 
         /* a response nginx made for an error: the envelope instead */

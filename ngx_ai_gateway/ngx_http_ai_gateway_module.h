@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_ai_gateway_compat.h"
+
 
 /* gateway error codes, see docs/errors.md */
 
@@ -28,6 +30,20 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_GATEWAY          2206
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL        2207
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
+
+
+/* the longest provider response translated whole (not streamed) */
+#define NGX_HTTP_AI_GATEWAY_MAX_RESPONSE         (32 * 1024 * 1024)
+
+
+/* what happens to a provider's response body */
+
+typedef enum {
+    NGX_HTTP_AI_GATEWAY_RELAY = 0,             /* as it is */
+    NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM,
+    NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE,
+    NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR
+} ngx_http_ai_gateway_relay_e;
 
 
 /* path rules of the provider table */
@@ -135,6 +151,14 @@ typedef struct {
     void                          *tree;       /* compat: parsed body */
     ngx_str_t                      body;       /* what is sent instead */
     ngx_str_t                      credential; /* compat: provider key */
+    ngx_keyval_t                   version;    /* compat: added header */
+
+    ngx_http_ai_gateway_translator_t  *translator;
+    ngx_http_ai_gateway_stream_t      *stream;
+    ngx_http_ai_gateway_compat_t       tc;
+    ngx_http_ai_gateway_relay_e        relay;
+    ngx_str_t                      resp;       /* a body translated whole */
+    size_t                         resp_size;
 
     ngx_uint_t                     err_code;
     ngx_str_t                      err_message;
@@ -143,6 +167,7 @@ typedef struct {
     unsigned                       routed:1;
     unsigned                       compat:1;
     unsigned                       body_set:1;
+    unsigned                       no_encoding:1;
     unsigned                       head:1;
     unsigned                       first_byte:1;
     unsigned                       model_done:1;
@@ -199,6 +224,14 @@ ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
 ngx_int_t ngx_http_ai_gateway_compat_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_compat_headers_out(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_compat_body_in(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+void ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_ai_gateway_json.c */
 

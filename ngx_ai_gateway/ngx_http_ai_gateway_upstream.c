@@ -22,7 +22,8 @@ typedef struct {
 
 static void ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_create_request(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_ai_gateway_skip_header(ngx_table_elt_t *h,
+static ngx_uint_t ngx_http_ai_gateway_skip_header(
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h,
     ngx_table_elt_t *connection);
 static ngx_int_t ngx_http_ai_gateway_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_process_status_line(
@@ -32,6 +33,8 @@ static ngx_int_t ngx_http_ai_gateway_input_filter_init(void *data);
 static ngx_int_t ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_ai_gateway_chunked_filter(void *data,
     ssize_t bytes);
+static ngx_int_t ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p,
+    size_t len);
 static void ngx_http_ai_gateway_abort_request(ngx_http_request_t *r);
 static void ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -256,6 +259,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     len = (ctx->credential.len ? t->origin->auth.len + sizeof(": ") - 1
                                  + ctx->credential.len + sizeof(CRLF) - 1
                                : 0)
+          + (ctx->version.key.len ? ctx->version.key.len + sizeof(": ") - 1
+                                    + ctx->version.value.len
+                                    + sizeof(CRLF) - 1
+                                  : 0)
           + r->method_name.len + 1 + t->path.len
           + (t->args.len ? 1 + t->args.len : 0)
           + sizeof(" HTTP/1.1" CRLF) - 1
@@ -280,10 +287,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(&h[i], connection)
-            || (ctx->credential.len && h[i].key.len == 13
-                && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0))
-        {
+        if (ngx_http_ai_gateway_skip_header(ctx, &h[i], connection)) {
             continue;
         }
 
@@ -327,10 +331,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ai_gateway_skip_header(&h[i], connection)
-            || (ctx->credential.len && h[i].key.len == 13
-                && ngx_strncmp(h[i].lowcase_key, "authorization", 13) == 0))
-        {
+        if (ngx_http_ai_gateway_skip_header(ctx, &h[i], connection)) {
             continue;
         }
 
@@ -338,6 +339,11 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         *b->last++ = ':'; *b->last++ = ' ';
         b->last = ngx_copy(b->last, h[i].value.data, h[i].value.len);
         *b->last++ = CR; *b->last++ = LF;
+    }
+
+    if (ctx->version.key.len) {
+        b->last = ngx_sprintf(b->last, "%V: %V" CRLF, &ctx->version.key,
+                              &ctx->version.value);
     }
 
     if (ctx->credential.len) {
@@ -399,11 +405,33 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
 
 static ngx_uint_t
-ngx_http_ai_gateway_skip_header(ngx_table_elt_t *h,
-    ngx_table_elt_t *connection)
+ngx_http_ai_gateway_skip_header(ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_table_elt_t *h, ngx_table_elt_t *connection)
 {
     u_char      *p, *last, *q;
     ngx_str_t   *s;
+
+    /* the Unified API sets these itself */
+
+    if (ctx->credential.len && h->key.len == 13
+        && ngx_strncmp(h->lowcase_key, "authorization", 13) == 0)
+    {
+        return 1;
+    }
+
+    if (ctx->no_encoding && h->key.len == 15
+        && ngx_strncmp(h->lowcase_key, "accept-encoding", 15) == 0)
+    {
+        return 1;
+    }
+
+    if (ctx->version.key.len == h->key.len
+        && ngx_strncmp(h->lowcase_key, ctx->version.key.data, h->key.len)
+           == 0)
+    {
+        /* the client's own version wins */
+        ctx->version.key.len = 0;
+    }
 
     if (h->key.len > 7
         && ngx_strncmp(h->lowcase_key, "cf-aig-", 7) == 0)
@@ -630,6 +658,10 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
 
+            if (ctx->translator) {
+                ngx_http_ai_gateway_compat_header(r, ctx);
+            }
+
             return NGX_OK;
         }
 
@@ -695,19 +727,60 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
 {
     ngx_http_request_t  *r = data;
 
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl, **ll;
+    u_char               *p;
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
 
-    if (u->length == 0) {
+    p = u->buffer.last;
+    u->buffer.last += bytes;
+
+    if (u->length == -1) {
+        /* the body ends when the provider closes the connection */
+        return ngx_http_ai_gateway_relay(r, p, bytes);
+    }
+
+    if (bytes > u->length) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ai_gateway: provider sent more data than specified "
                       "in \"Content-Length\" header");
+
+        bytes = u->length;
+        u->length = 0;
         u->keepalive = 0;
-        return NGX_OK;
+
+        return bytes ? ngx_http_ai_gateway_relay(r, p, bytes) : NGX_OK;
     }
+
+    u->length -= bytes;
+
+    if (u->length == 0) {
+        u->keepalive = !u->headers_in.connection_close;
+    }
+
+    return ngx_http_ai_gateway_relay(r, p, bytes);
+}
+
+
+/*
+ * A piece of the provider's body goes to the client as it is (a buffer
+ * pointing into u->buffer) or through the Unified API's translator.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p, size_t len)
+{
+    ngx_chain_t                *cl, **ll;
+    ngx_http_upstream_t        *u;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
+        return ngx_http_ai_gateway_compat_body_in(r, ctx, p, len);
+    }
+
+    u = r->upstream;
 
     for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
         ll = &cl->next;
@@ -722,34 +795,9 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
 
     cl->buf->flush = 1;
     cl->buf->memory = 1;
-
-    b = &u->buffer;
-
-    cl->buf->pos = b->last;
-    b->last += bytes;
-    cl->buf->last = b->last;
+    cl->buf->pos = p;
+    cl->buf->last = p + len;
     cl->buf->tag = u->output.tag;
-
-    if (u->length == -1) {
-        return NGX_OK;
-    }
-
-    if (bytes > u->length) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "ai_gateway: provider sent more data than specified "
-                      "in \"Content-Length\" header");
-
-        cl->buf->last = cl->buf->pos + u->length;
-        u->length = 0;
-
-        return NGX_OK;
-    }
-
-    u->length -= bytes;
-
-    if (u->length == 0) {
-        u->keepalive = !u->headers_in.connection_close;
-    }
 
     return NGX_OK;
 }
@@ -760,9 +808,9 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
 {
     ngx_http_request_t  *r = data;
 
+    u_char                     *p;
     ngx_int_t                   rc;
-    ngx_buf_t                  *b, *buf;
-    ngx_chain_t                *cl, **ll;
+    ngx_buf_t                  *buf;
     ngx_http_upstream_t        *u;
     ngx_http_ai_gateway_ctx_t  *ctx;
 
@@ -774,10 +822,6 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
     buf->pos = buf->last;
     buf->last += bytes;
 
-    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
-        ll = &cl->next;
-    }
-
     for ( ;; ) {
 
         rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
@@ -786,31 +830,19 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
 
             /* a chunk (or a part of it) has been parsed */
 
-            cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
-            if (cl == NULL) {
-                return NGX_ERROR;
-            }
-
-            *ll = cl;
-            ll = &cl->next;
-
-            b = cl->buf;
-
-            b->flush = 1;
-            b->memory = 1;
-
-            b->pos = buf->pos;
-            b->tag = u->output.tag;
+            p = buf->pos;
 
             if (buf->last - buf->pos >= ctx->chunked.size) {
                 buf->pos += (size_t) ctx->chunked.size;
-                b->last = buf->pos;
                 ctx->chunked.size = 0;
 
             } else {
                 ctx->chunked.size -= buf->last - buf->pos;
                 buf->pos = buf->last;
-                b->last = buf->last;
+            }
+
+            if (ngx_http_ai_gateway_relay(r, p, buf->pos - p) != NGX_OK) {
+                return NGX_ERROR;
             }
 
             continue;
@@ -858,8 +890,16 @@ ngx_http_ai_gateway_abort_request(ngx_http_request_t *r)
 static void
 ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 {
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize ai gateway request: %i", rc);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent) {
+        ngx_http_ai_gateway_compat_finish(r, ctx, rc);
+    }
 }
 
 

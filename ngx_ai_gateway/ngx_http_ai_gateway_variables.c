@@ -475,18 +475,35 @@ ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * Random bytes for the ids, from OpenSSL's generator in batches: one call
+ * per 4 KiB instead of two per request.  The batch is filled lazily, in
+ * the worker that uses it, so that workers never share bytes.
+ */
+
 static void
 ngx_http_ai_gateway_random(u_char *buf, size_t len)
 {
     size_t  i;
 
-    if (RAND_bytes(buf, (int) len) == 1) {
-        return;
+    static u_char     batch[4096];
+    static size_t     pos = sizeof(batch);
+    static ngx_pid_t  pid;
+
+    if (pos + len > sizeof(batch) || pid != ngx_pid) {
+
+        if (RAND_bytes(batch, sizeof(batch)) != 1) {
+            /* never fails with a seeded OpenSSL; a weaker source then */
+
+            for (i = 0; i < sizeof(batch); i++) {
+                batch[i] = (u_char) ngx_random();
+            }
+        }
+
+        pos = 0;
+        pid = ngx_pid;
     }
 
-    /* never fails with a seeded OpenSSL; a weaker source just in case */
-
-    for (i = 0; i < len; i++) {
-        buf[i] = (u_char) ngx_random();
-    }
+    ngx_memcpy(buf, batch + pos, len);
+    pos += len;
 }

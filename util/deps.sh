@@ -13,6 +13,7 @@ PKGS="
     perl libtest-base-perl libtext-diff-perl liblist-moreutils-perl
     libipc-run-perl libwww-perl
     valgrind wrk
+    clang libclang-rt-14-dev
 "
 
 missing=""

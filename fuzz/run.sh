@@ -1,0 +1,127 @@
+#!/bin/sh
+# Builds the libFuzzer targets of the Unified API translators and runs
+# each for SECONDS (default 20) on a seed corpus made from the recorded
+# fixtures: sh fuzz/run.sh [SECONDS]
+#
+#   request    an OpenAI request to both native requests
+#   response   a native response to a chat.completion
+#   error      a native error body to an OpenAI error object
+#   stream     a native SSE body, fed whole and split at points taken
+#              from the input: the same chunks both ways
+#
+# Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
+# NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
+
+set -e
+
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_TARGET=${1:-20}
+NGINX_BUILD=${NGINX_BUILD:-build/nginx}
+CC=${CC:-clang}
+OUT=build/fuzz
+
+if [ ! -f "$NGINX_BUILD/objs/ngx_auto_config.h" ]; then
+    echo "fuzz/run.sh: no configured nginx tree in $NGINX_BUILD" \
+         "(run make first)" >&2
+    exit 1
+fi
+
+if ! command -v "$CC" >/dev/null; then
+    echo "fuzz/run.sh: no $CC (apt-get install clang libclang-rt-14-dev)" >&2
+    exit 1
+fi
+
+mkdir -p "$OUT"
+
+INCS="-I $NGINX_BUILD/src/core -I $NGINX_BUILD/src/event
+      -I $NGINX_BUILD/src/event/modules -I $NGINX_BUILD/src/os/unix
+      -I $NGINX_BUILD/objs -I $NGINX_BUILD/src/http
+      -I $NGINX_BUILD/src/http/modules -I ngx_ai_gateway -I t/unit"
+
+SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
+      ngx_ai_gateway/ngx_http_ai_gateway_openai.c
+      ngx_ai_gateway/ngx_http_ai_gateway_anthropic.c
+      ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
+      ngx_ai_gateway/ngx_http_ai_gateway_translate.c
+      t/unit/shim.c"
+
+TARGETS="request response error stream"
+
+for t in $TARGETS; do
+    # shellcheck disable=SC2086
+    $CC -g -O1 -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=undefined -Wno-unused-parameter \
+        $INCS $SRCS "fuzz/fuzz_$t.c" -o "$OUT/fuzz_$t" -lyajl
+done
+
+
+# seed corpora from the fixtures (and the unit cases)
+
+seed() {    # seed DIR NAME PREFIX FILE
+    { printf "$3"; cat "$4"; } > "$OUT/seeds/$1/$2"
+}
+
+rm -rf "$OUT/seeds"
+mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
+         "$OUT/seeds/stream"
+
+for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
+    seed request "$(basename "$f")" "" "$f"
+done
+
+for f in t/fixtures/anthropic/*.json t/unit/cases/response/anthropic-*.json
+do
+    seed response "a-$(basename "$f")" '\000' "$f"
+done
+
+for f in t/fixtures/google-gemini/*.json \
+         t/unit/cases/response/gemini-*.json
+do
+    seed response "g-$(basename "$f")" '\001' "$f"
+done
+
+for f in t/fixtures/anthropic/error-*.json t/unit/cases/error/*.in.*; do
+    seed error "a-$(basename "$f")" '\000\001\220' "$f"
+done
+
+for f in t/fixtures/google-gemini/error-*.json t/unit/cases/error/*.in.*; do
+    seed error "g-$(basename "$f")" '\001\001\255' "$f"
+done
+
+for f in t/fixtures/anthropic/*.sse t/unit/cases/stream/anthropic-*.in.sse
+do
+    seed stream "a-$(basename "$f")" '\006\007' "$f"
+    seed stream "a0-$(basename "$f")" '\002\001' "$f"
+done
+
+for f in t/fixtures/google-gemini/*.sse t/unit/cases/stream/gemini-*.in.sse
+do
+    seed stream "g-$(basename "$f")" '\007\011' "$f"
+    seed stream "g0-$(basename "$f")" '\003\001' "$f"
+done
+
+fail=0
+
+for t in $TARGETS; do
+    mkdir -p "$OUT/corpus/$t"
+
+    echo "fuzz/run.sh: fuzz_$t for ${SECONDS_PER_TARGET}s"
+
+    if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+         "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" \
+             -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+             -print_final_stats=1 -artifact_prefix="$OUT/crash-$t-" \
+             "$OUT/corpus/$t" "$OUT/seeds/$t" \
+             > "$OUT/fuzz_$t.log" 2>&1
+    then
+        fail=1
+        echo "fuzz/run.sh: fuzz_$t FAILED, see $OUT/fuzz_$t.log"
+        tail -40 "$OUT/fuzz_$t.log"
+    fi
+
+    grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE" \
+         "$OUT/fuzz_$t.log" | tail -2 || true
+done
+
+exit $fail

@@ -1,0 +1,435 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+/*
+ * The few nginx core functions the translators call, for unit tests and
+ * fuzzing without the nginx sources.  Every pool allocation is a malloc()
+ * of its own, so AddressSanitizer sees each one; a pool's cleanups run
+ * when it is destroyed, newest first, as in nginx.
+ *
+ * ngx_shim_fail_after: when not negative, that many more allocations
+ * succeed and the next ones fail (allocation failure tests).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "shim.h"
+
+
+ngx_int_t  ngx_shim_fail_after = -1;
+ngx_uint_t  ngx_shim_allocs;
+
+
+static void *
+ngx_shim_alloc(ngx_pool_t *pool, size_t size)
+{
+    ngx_pool_large_t  *l;
+
+    if (ngx_shim_fail_after >= 0) {
+        if (ngx_shim_fail_after == 0) {
+            return NULL;
+        }
+
+        ngx_shim_fail_after--;
+    }
+
+    ngx_shim_allocs++;
+
+    l = malloc(sizeof(ngx_pool_large_t));
+    if (l == NULL) {
+        return NULL;
+    }
+
+    l->alloc = malloc(size ? size : 1);
+    if (l->alloc == NULL) {
+        free(l);
+        return NULL;
+    }
+
+    l->next = pool->large;
+    pool->large = l;
+
+    return l->alloc;
+}
+
+
+ngx_pool_t *
+ngx_create_pool(size_t size, ngx_log_t *log)
+{
+    ngx_pool_t  *p;
+
+    (void) size;
+
+    p = calloc(1, sizeof(ngx_pool_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p->log = log;
+
+    return p;
+}
+
+
+void
+ngx_destroy_pool(ngx_pool_t *pool)
+{
+    ngx_pool_large_t    *l, *ln;
+    ngx_pool_cleanup_t  *c;
+
+    for (c = pool->cleanup; c; c = c->next) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+    }
+
+    for (l = pool->large; l; l = ln) {
+        ln = l->next;
+        free(l->alloc);
+        free(l);
+    }
+
+    free(pool);
+}
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_shim_alloc(pool, size);
+}
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_shim_alloc(pool, size);
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_shim_alloc(pool, size);
+    if (p) {
+        memset(p, 0, size);
+    }
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_pfree(ngx_pool_t *pool, void *p)
+{
+    ngx_pool_large_t  *l;
+
+    for (l = pool->large; l; l = l->next) {
+        if (p == l->alloc) {
+            free(l->alloc);
+            l->alloc = NULL;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_pool_cleanup_t *
+ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
+{
+    ngx_pool_cleanup_t  *c;
+
+    c = ngx_shim_alloc(p, sizeof(ngx_pool_cleanup_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    if (size) {
+        c->data = ngx_shim_alloc(p, size);
+        if (c->data == NULL) {
+            return NULL;
+        }
+
+    } else {
+        c->data = NULL;
+    }
+
+    c->handler = NULL;
+    c->next = p->cleanup;
+    p->cleanup = c;
+
+    return c;
+}
+
+
+ngx_array_t *
+ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *a;
+
+    a = ngx_palloc(p, sizeof(ngx_array_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(a, p, n, size) != NGX_OK) {
+        return NULL;
+    }
+
+    return a;
+}
+
+
+void *
+ngx_array_push(ngx_array_t *a)
+{
+    void  *new;
+
+    if (a->nelts == a->nalloc) {
+        new = ngx_palloc(a->pool, 2 * a->nalloc * a->size);
+        if (new == NULL) {
+            return NULL;
+        }
+
+        memcpy(new, a->elts, a->nelts * a->size);
+        a->elts = new;
+        a->nalloc *= 2;
+    }
+
+    return (u_char *) a->elts + a->size * a->nelts++;
+}
+
+
+u_char *
+ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    u_char  *dst;
+
+    dst = ngx_pnalloc(pool, src->len);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    memcpy(dst, src->data, src->len);
+
+    return dst;
+}
+
+
+ngx_int_t
+ngx_strcasecmp(u_char *s1, u_char *s2)
+{
+    return strcasecmp((char *) s1, (char *) s2);
+}
+
+
+ngx_int_t
+ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
+{
+    return strncasecmp((char *) s1, (char *) s2, n);
+}
+
+
+/* the formats the translators use: %V %s %*s %ui %i %d %T %O %L %uL %% */
+
+u_char *
+ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
+{
+    char        num[32];
+    size_t      len;
+    u_char     *s;
+    ngx_str_t  *v;
+    ngx_int_t   unsig, star;
+
+    while (*fmt && buf < last) {
+
+        if (*fmt != '%') {
+            *buf++ = *fmt++;
+            continue;
+        }
+
+        fmt++;
+        unsig = 0;
+        star = 0;
+        len = 0;
+
+        if (*fmt == 'u') {
+            unsig = 1;
+            fmt++;
+        }
+
+        if (*fmt == '*') {
+            star = 1;
+            len = va_arg(args, size_t);
+            fmt++;
+        }
+
+        s = NULL;
+
+        switch (*fmt) {
+
+        case 'V':
+            v = va_arg(args, ngx_str_t *);
+            s = v->data;
+            len = v->len;
+            break;
+
+        case 's':
+            s = va_arg(args, u_char *);
+            if (!star) {
+                len = strlen((char *) s);
+            }
+            break;
+
+        case 'i':
+            if (unsig) {
+                snprintf(num, sizeof(num), "%lu",
+                         (unsigned long) va_arg(args, ngx_uint_t));
+            } else {
+                snprintf(num, sizeof(num), "%ld",
+                         (long) va_arg(args, ngx_int_t));
+            }
+            break;
+
+        case 'd':
+            if (unsig) {
+                snprintf(num, sizeof(num), "%u", va_arg(args, unsigned));
+            } else {
+                snprintf(num, sizeof(num), "%d", va_arg(args, int));
+            }
+            break;
+
+        case 'T':
+            snprintf(num, sizeof(num), "%ld", (long) va_arg(args, time_t));
+            break;
+
+        case 'O':
+            snprintf(num, sizeof(num), "%lld",
+                     (long long) va_arg(args, off_t));
+            break;
+
+        case 'L':
+            if (unsig) {
+                snprintf(num, sizeof(num), "%llu",
+                         (unsigned long long) va_arg(args, uint64_t));
+            } else {
+                snprintf(num, sizeof(num), "%lld",
+                         (long long) va_arg(args, int64_t));
+            }
+            break;
+
+        case '%':
+            num[0] = '%';
+            num[1] = '\0';
+            break;
+
+        default:
+            abort();
+        }
+
+        if (s == NULL) {
+            s = (u_char *) num;
+            len = strlen(num);
+        }
+
+        fmt++;
+
+        len = ngx_min(len, (size_t) (last - buf));
+        buf = ngx_cpymem(buf, s, len);
+    }
+
+    return buf;
+}
+
+
+u_char * ngx_cdecl
+ngx_sprintf(u_char *buf, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, (void *) -1, fmt, args);
+    va_end(args);
+
+    return p;
+}
+
+
+u_char * ngx_cdecl
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + max, fmt, args);
+    va_end(args);
+
+    return p;
+}
+
+
+/* as in nginx: 0xffffffff invalid, 0xfffffffe incomplete */
+
+uint32_t
+ngx_utf8_decode(u_char **p, size_t n)
+{
+    size_t    len;
+    uint32_t  u, i, valid;
+
+    u = **p;
+
+    if (u >= 0xf0) {
+        u &= 0x07;
+        valid = 0xffff;
+        len = 3;
+
+    } else if (u >= 0xe0) {
+        u &= 0x0f;
+        valid = 0x7ff;
+        len = 2;
+
+    } else if (u >= 0xc2) {
+        u &= 0x1f;
+        valid = 0x7f;
+        len = 1;
+
+    } else {
+        (*p)++;
+        return 0xffffffff;
+    }
+
+    if (n - 1 < len) {
+        return 0xfffffffe;
+    }
+
+    (*p)++;
+
+    while (len) {
+        i = *(*p)++;
+
+        if (i < 0x80) {
+            return 0xffffffff;
+        }
+
+        u = (u << 6) | (i & 0x3f);
+
+        len--;
+    }
+
+    if (u > valid) {
+        return u;
+    }
+
+    return 0xffffffff;
+}
