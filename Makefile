@@ -56,11 +56,16 @@ run: deps $(MODULE)
 	$(NGINX_BIN) -p $(BUILD)/run/ -c $(CURDIR)/examples/nginx.conf \
 	    -g "load_module $(MODULE); daemon off; pid $(BUILD)/run/nginx.pid;"
 
-test: deps $(MODULE)
+# the real client SDKs of t/070-sdk.t, from npm
+t/sdk/node_modules/.installed: t/sdk/package.json t/sdk/package-lock.json
+	cd t/sdk && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: deps $(MODULE) t/sdk/node_modules/.installed
 	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    $(PROVE) -I t/lib -r $(T)
 
-test-valgrind: deps $(MODULE)
+test-valgrind: deps $(MODULE) t/sdk/node_modules/.installed
 	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_NGINX_LOAD_MODULES=$(MODULE) $(PROVE) -I t/lib -r $(T)
 

@@ -13,9 +13,9 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_str_t                          out, err;
     yajl_val                           req;
     ngx_int_t                          rc;
+    ngx_str_t                          out, err;
     ngx_uint_t                         i;
     ngx_pool_t                        *pool;
     ngx_http_ai_gateway_compat_t       c;
