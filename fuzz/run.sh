@@ -58,7 +58,8 @@ done
 
 # seed corpora from the fixtures (and the unit cases)
 
-seed() {    # seed DIR NAME PREFIX FILE
+seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
+    # shellcheck disable=SC2059
     { printf "$3"; cat "$4"; } > "$OUT/seeds/$1/$2"
 }
 
@@ -111,6 +112,7 @@ for t in $TARGETS; do
     if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
          "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" \
              -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+             -dict=fuzz/translators.dict \
              -print_final_stats=1 -artifact_prefix="$OUT/crash-$t-" \
              "$OUT/corpus/$t" "$OUT/seeds/$t" \
              > "$OUT/fuzz_$t.log" 2>&1

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_openai.h"
 
 
 /*
@@ -168,11 +169,6 @@ ngx_http_ai_gateway_compat_body(ngx_http_request_t *r)
 
     rc = ngx_http_ai_gateway_compat_route(r, alcf, ctx);
 
-    if (ctx->tree) {
-        yajl_tree_free(ctx->tree);
-        ctx->tree = NULL;
-    }
-
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r,
                                   ngx_http_ai_gateway_send_error(r, ctx, rc));
@@ -196,7 +192,7 @@ static ngx_int_t
 ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
-    u_char                            *p, errbuf[128];
+    u_char                            *p;
     ngx_int_t                          rc;
     ngx_str_t                          prefix, model, path;
     yajl_val                           v;
@@ -212,10 +208,15 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
                                         "object");
     }
 
-    ctx->raw.data[ctx->raw.len] = '\0';
+    /* depth-limited, and freed with the request (yajl frees recursively) */
 
-    ctx->tree = yajl_tree_parse((const char *) ctx->raw.data,
-                                (char *) errbuf, sizeof(errbuf));
+    rc = ngx_http_ai_gateway_json_parse(r->pool, ctx->raw.data, ctx->raw.len,
+                                        &v);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->tree = (rc == NGX_OK) ? v : NULL;
 
     if (ctx->tree == NULL || !YAJL_IS_OBJECT((yajl_val) ctx->tree)) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -235,7 +236,7 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
 
     /* "{provider}/{model}", split at the first '/' only */
 
-    /* the tree is freed once routed: the model is copied */
+    /* a copy, split in place into the prefix and the model */
 
     prefix.len = ngx_strlen(v->u.string);
     prefix.data = ngx_pnalloc(r->pool, prefix.len + 1);

@@ -159,15 +159,17 @@ do { open my $f, '<:raw', 't/fixtures/openai-chat/stream-tool-call-usage.sse'; l
   "POST /v1/acct/gw/compat/chat/completions\n[1,2]",
   "POST /v1/acct/gw/compat/chat/completions\n",
   "POST /v1/acct/gw/compat/chat/completions\n{\"model\":42}",
-  "POST /v1/acct/gw/compat/chat/completions\n{\"messages\":[]}" ]
+  "POST /v1/acct/gw/compat/chat/completions\n{\"messages\":[]}",
+  "POST /v1/acct/gw/compat/chat/completions\n{\"a\":" . ("[" x 60000) ]
 --- error_code eval
-[400, 400, 400, 400, 400]
+[400, 400, 400, 400, 400, 400]
 --- response_body_like eval
 [ qr/"code":2208,"message":"The request body must be a JSON object"/,
   qr/"code":2208,"message":"The request body must be a JSON object"/,
   qr/"code":2208,"message":"The request body must be a JSON object"/,
   qr/"code":2207,"message":"\\"model\\" must be a string \\"\{provider\}\/\{model\}\\""/,
-  qr/"code":2207/ ]
+  qr/"code":2207/,
+  qr/"code":2208,"message":"The request body must be a JSON object"/ ]
 
 
 

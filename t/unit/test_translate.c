@@ -133,6 +133,8 @@ static unit_case_t  unit_stream_cases[] = {
       "gemini-error.sse" },
     { "gemini", UNIT_CASES "/stream/gemini-no-finish.in.sse", 1,
       "gemini-no-finish.sse" },
+    { "gemini", UNIT_CASES "/stream/gemini-blocked.in.sse", 1,
+      "gemini-blocked.sse" },
     { NULL, NULL, 0, NULL }
 };
 
@@ -461,7 +463,7 @@ unit_streams(void)
 
         cut = 1;
 
-        for (k = 0; k < len; k++) {
+        for (k = 0; k <= len; k++) {
             rc = unit_stream_run(t, uc->status, body, k, k ? k : 1, 0, 0,
                                  &out, &out_len);
 
