@@ -113,7 +113,7 @@ await run('anthropic_native', async () => {
     const a = new Anthropic({ apiKey: 'ant-key', baseURL: `${gw}/anthropic`,
                               maxRetries: 0 });
     const m = await a.messages.create({
-        model: 'claude-sonnet-4-5', max_tokens: 64,
+        model: 'claude-test-model', max_tokens: 64,
         messages: [{ role: 'user', content: 'Hello' }],
     }, mock('fixture=anthropic/text.json'));
     return { text: m.content[0].text, stop: m.stop_reason };
