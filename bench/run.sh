@@ -44,7 +44,7 @@ RESULTS=$BENCH/results
 OUT=$RESULTS/latest.txt
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-BODY_STREAM='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}'
+BODY_STREAM=${BODY%\}}',"stream":true}'
 
 GW_PATH=/v1/acct/bench/openai/v1/chat/completions
 UP_PATH=/v1/chat/completions
@@ -147,12 +147,23 @@ trap 'exit 130' INT TERM
 
 # --- ports -----------------------------------------------------------------
 
+# a port is free when no socket uses it, listening or connected; ports are
+# taken below the ephemeral range so that client connections do not hold them
+
 port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    if command -v ss >/dev/null; then
+        [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+    else
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
 }
 
+read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
+    || eph_low=32768
+[ "$eph_low" -gt 12000 ] || eph_low=32768
+
 PORTS=()
-p=$((20000 + RANDOM % 20000))
+p=$((eph_low - 10000 + RANDOM % 9000))
 while [ ${#PORTS[@]} -lt 4 ]; do
     if port_free $p; then
         PORTS+=($p)
@@ -167,7 +178,7 @@ GW_PORT=${PORTS[3]}
 
 wait_port() {
     for _ in $(seq 100); do
-        if ! port_free "$1"; then
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
             return 0
         fi
         sleep 0.05
@@ -180,6 +191,16 @@ wait_port() {
 # new .so over the old one) would crash the running workers
 
 cp "$MODULE" "$TMP/ngx_http_ai_gateway_module.so"
+
+MODULE_ID="$(sha256sum "$TMP/ngx_http_ai_gateway_module.so" | cut -c1-12)"
+MODULE_ID+=", built $(date -u -r "$MODULE" '+%Y-%m-%d %H:%M UTC')"
+if GIT_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+    MODULE_ID+=", tree $GIT_HEAD"
+    if [ -n "$(git -C "$ROOT" status --porcelain -- ngx_ai_gateway config \
+               2>/dev/null)" ]; then
+        MODULE_ID+=" + local changes"
+    fi
+fi
 
 
 # --- the mock provider -----------------------------------------------------
@@ -275,6 +296,8 @@ for _ in $(seq 50); do
 done
 
 [ -n "$WORKER_PID" ] || die "no nginx worker process"
+
+log "nginx worker pid $WORKER_PID (to profile it: perf top -p $WORKER_PID)"
 
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | sed 's|.*nginx/||')
 
@@ -376,7 +399,7 @@ declare -A R
 #   1 req/s  2 p50 us  3 p99 us  4 requests  5 nginx worker CPU %
 #   6 nginx worker CPU us per request  7 CPU0 busy %  8 CPU1 busy %
 #   9 wrk + mock CPU %  10 socket errors  11 non-2xx  12 requests per
-#   upstream connection  13 bytes per response
+#   upstream connection  13 bytes per response  14 mock CPU us per request
 
 # measure KEY URL STREAM ROUND
 measure() {
@@ -428,7 +451,7 @@ measure() {
             conns = b["upstream"] - a["upstream"]
             reqs = b["upstream.2"] - a["upstream.2"]
 
-            printf "%s %s %s %s %.0f %.1f %.0f %.0f %.0f %d %d %.0f %.0f\n",
+            printf "%s %s %s %s %.0f %.1f %.0f %.0f %.0f %d %d %.0f %.0f %.1f\n",
                 v["rps"], v["p50_us"], v["p99_us"], v["requests"],
                 100 * w / d, 1e6 * w / n,
                 (c0 > 0 ? 100 * (b["cpu0.busy"] - a["cpu0.busy"]) / c0 : 0),
@@ -436,15 +459,33 @@ measure() {
                 100 * ((b["mock"] - a["mock"]) / hz + b["wrk"] - a["wrk"]) / d,
                 v["connect_err"] + v["read_err"] + v["write_err"] \
                     + v["timeout_err"], v["status_err"],
-                (conns > 0 ? reqs / conns : reqs), v["bytes"] / n
+                (conns > 0 ? reqs / conns : reqs), v["bytes"] / n,
+                1e6 * (b["mock"] - a["mock"]) / hz / n
         }')
 
     log "$(echo "${R[$key.$round]}" | awk -v k="$key" -v r="$round" '{
         printf "%-20s round %d: %7.0f req/s  p50 %.2fms  p99 %.2fms" \
-               "  nginx %d%% %.1fus/req  CPU0 %d%%  CPU1 %d%% (wrk+mock %d%%)" \
-               "  errors %d/%d",
-               k, r, $1, $2 / 1000, $3 / 1000, $5, $6, $7, $8, $9, $10, $11 }')"
+               "  nginx %d%% %.1fus/req  CPU0 %d%%  CPU1 %d%% (wrk+mock %d%%," \
+               " mock %.1fus/req)  errors %d/%d",
+               k, r, $1, $2 / 1000, $3 / 1000, $5, $6, $7, $8, $9, $14,
+               $10, $11 }')"
 }
+
+# the machine should be quiet: other load makes the numbers noisy
+busy_before() {
+    awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' \
+        /proc/stat
+}
+
+read -r b0 t0 < <(busy_before)
+sleep 1
+read -r b1 t1 < <(busy_before)
+IDLE_BUSY=$(( t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0 ))
+
+if [ "$IDLE_BUSY" -ge 10 ]; then
+    log "warning: the machine is ${IDLE_BUSY}% busy before the benchmark" \
+        "starts; the numbers will be noisy"
+fi
 
 RUNS=$((ROUNDS * 4 + (BUFFERED == 1 ? 1 : 0)))
 log "measuring: $RUNS runs of ${WARMUP}+${DURATION} s" \
@@ -473,7 +514,7 @@ done
 
 # --- report ----------------------------------------------------------------
 
-# field N of every round of KEY, one a line
+# the fields of every round of KEY, a round a line
 rounds_of() {
     local r
     for r in $(seq "$ROUNDS"); do
@@ -492,33 +533,42 @@ cost() {
 }
 
 ERRORS=0
+NOISY=0
 
 row() {
     local kind=$1 label=$2 key=$3 note=
     local rps p50 p99 reqs ncpu _cost c0 c1 load serr sterr upc bpr
 
-    read -r rps p50 p99 reqs ncpu _cost c0 c1 load serr sterr upc bpr \
+    read -r rps p50 p99 reqs ncpu _cost c0 c1 load serr sterr upc bpr _ \
         <<< "$(best "$key")"
 
+    read -r serr sterr <<< "$(rounds_of "$key" \
+                          | awk '{ s += $10; h += $11 } END { print s, h }')"
+
     if [ "$serr" != 0 ] || [ "$sterr" != 0 ]; then
-        note="ERRORS: $serr socket, $sterr non-2xx"
+        note="ERRORS (all rounds): $serr socket, $sterr non-2xx"
         ERRORS=1
     elif [ "$ncpu" -ge 90 ]; then
         note="nginx-bound"
-    elif [ "$c1" -ge 90 ]; then
+    elif [ "$PIN" = 1 ] && [ "$c1" -ge 90 ]; then
         note="CPU1 (wrk+mock) saturated"
     else
         note="nginx not saturated"
     fi
 
-    if [ $((c0 - ncpu)) -ge 10 ]; then
-        note="$note; other load on CPU0"
+    if [ "$PIN" = 1 ] \
+       && { [ $((c0 - ncpu)) -ge 10 ] || [ $((c1 - load)) -ge 10 ]; }
+    then
+        note="$note; other load: CPU0 $((c0 - ncpu))%, CPU1 $((c1 - load))%"
+        NOISY=1
     fi
 
-    printf '%-5s %-26s %7.0f %7.2fms %7.2fms %7.1fus %5s%% %4s%% %4s%% %6s %6s  %s\n' \
-        "$kind" "$label" "$rps" "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
+    printf '%-5s %-26s %7.0f %7.2fms %7.2fms %7.1fus %5s%% %4s%% %4s%%' \
+        "$kind" "$label" "$rps" \
+        "$(awk -v u="$p50" 'BEGIN { print u / 1000 }')" \
         "$(awk -v u="$p99" 'BEGIN { print u / 1000 }')" "$(cost "$key")" \
-        "$ncpu" "$c0" "$c1" "$upc" "$bpr" "$note"
+        "$ncpu" "$c0" "$c1"
+    printf ' %6s %6s  %s\n' "$upc" "$bpr" "$note"
 }
 
 ratio_row() {
@@ -543,7 +593,8 @@ ratio_row() {
 rounds_line() {
     local key=$1 label=$2
     printf '  %-26s' "$label"
-    rounds_of "$key" | awk '{ printf " %7.0f (%5.1fus)", $1, $6 } END { print "" }'
+    rounds_of "$key" \
+        | awk '{ printf " %7.0f (%5.1fus)", $1, $6 } END { print "" }'
 }
 
 paired_line() {
@@ -553,20 +604,23 @@ paired_line() {
                    -v p="${R[$kind.plain.$r]%% *}" \
                    'BEGIN { printf " %7.3f          ", g / p }')
     done
-    printf '  %-26s%s\n' "$kind ratio" "$out"
+    printf '  %-26s%s\n' "$kind ratio" "${out%"${out##*[! ]}"}"
 }
 
 report() {
     echo "ngx_ai_gateway pass-through benchmark," \
          "$(date -u '+%Y-%m-%d %H:%M UTC'), nginx $NGINX_VERSION"
-    echo "$NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'));" \
-         "$PLACEMENT"
+    echo "$NCPU CPUs ($(sed -n 's/^model name.*: //p' /proc/cpuinfo \
+                        | head -1)); $PLACEMENT"
     echo "wrk: $CONNECTIONS connections, $THREADS thread(s), ${DURATION} s" \
          "per run after ${WARMUP} s warmup; best of $ROUNDS round(s)," \
          "plain/gateway order alternated"
-    echo "upstream: bench/mock.c, keepalive 32; JSON $(wc -c < "$JSON_FIXTURE")" \
-         "B (Content-Length), SSE $events events" \
-         "$(wc -c < "$SSE_FIXTURE") B (chunked, a chunk per event)"
+    echo "module: sha256 $MODULE_ID"
+    echo "machine ${IDLE_BUSY}% busy before the start (other processes)"
+    echo "upstream: bench/mock.c, keepalive 32;" \
+         "JSON $(wc -c < "$JSON_FIXTURE") B (Content-Length)," \
+         "SSE $events events $(wc -c < "$SSE_FIXTURE") B" \
+         "(chunked, a chunk per event)"
     echo
     printf '%-5s %-26s %7s %9s %9s %9s %6s %5s %5s %6s %6s\n' \
         "" "" "req/s" "p50" "p99" "CPU/req" "nginx" "CPU0" "CPU1" \
@@ -591,6 +645,14 @@ report() {
     rounds_line sse.plain "sse plain"
     rounds_line sse.gateway "sse gateway"
     paired_line sse
+    echo
+    if [ "$NOISY" = 1 ]; then
+        echo "NOISY: other processes used the CPUs during some of the runs" \
+             "reported above; rerun on a quiet machine"
+    fi
+    echo "the mock used $(best json.plain | awk '{ print $14 }')us (JSON)" \
+         "and $(best sse.plain | awk '{ print $14 }')us (SSE) of CPU per" \
+         "request, against the nginx CPU/req above"
     echo
     echo "req/s, p50, p99: wrk, the round with the best req/s."
     echo "CPU/req: CPU time of the nginx worker per request (lowest of the" \
