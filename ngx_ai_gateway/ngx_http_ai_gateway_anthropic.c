@@ -48,23 +48,21 @@ typedef struct {
 
 static ngx_int_t ngx_http_ai_gateway_anthropic_refuse(
     ngx_http_ai_gateway_openai_req_t *r);
-static ngx_int_t ngx_http_ai_gateway_anthropic_system(
-    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
-static ngx_int_t ngx_http_ai_gateway_anthropic_messages(
-    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
 static ngx_int_t ngx_http_ai_gateway_anthropic_user(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m);
+    yajl_val m, void *data);
 static ngx_int_t ngx_http_ai_gateway_anthropic_assistant(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m);
+    yajl_val m, void *data);
 static ngx_int_t ngx_http_ai_gateway_anthropic_result(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m, ngx_uint_t i);
-static void ngx_http_ai_gateway_anthropic_text(ngx_http_ai_gateway_gen_t *gen,
-    ngx_array_t *parts);
+    yajl_val m, void *data);
+static void ngx_http_ai_gateway_anthropic_source(
+    ngx_http_ai_gateway_gen_t *gen, ngx_http_ai_gateway_part_t *part);
 static void ngx_http_ai_gateway_anthropic_tools(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
+static void ngx_http_ai_gateway_anthropic_tool(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_tool_t *tool);
 static void ngx_http_ai_gateway_anthropic_usage(yajl_val v,
     ngx_http_ai_gateway_anthropic_usage_t *au,
     ngx_http_ai_gateway_usage_t *u);
@@ -75,8 +73,6 @@ static ngx_int_t ngx_http_ai_gateway_anthropic_block(
     ngx_http_ai_gateway_stream_t *s, yajl_val json);
 static ngx_int_t ngx_http_ai_gateway_anthropic_delta(
     ngx_http_ai_gateway_stream_t *s, yajl_val json);
-static void ngx_http_ai_gateway_anthropic_fail(ngx_http_ai_gateway_stream_t *s,
-    yajl_val json);
 static ngx_int_t ngx_http_ai_gateway_anthropic_end(
     ngx_http_ai_gateway_stream_t *s, ngx_uint_t complete);
 
@@ -108,6 +104,27 @@ static ngx_http_ai_gateway_map_t  ngx_http_ai_gateway_anthropic_errors[] = {
 };
 
 
+/*
+ * The Messages API for the shared code: a turn's content is its "content"
+ * (tool results: tool_result blocks of a user turn); errors are
+ * {"type":"error","error":{"type","message"}}, their code Anthropic's
+ * error type.
+ */
+
+static ngx_http_ai_gateway_dialect_t  ngx_http_ai_gateway_anthropic = {
+    "anthropic",
+    ngx_http_ai_gateway_anthropic_refuse,
+    "content",
+    ngx_http_ai_gateway_anthropic_user,
+    ngx_http_ai_gateway_anthropic_assistant,
+    ngx_http_ai_gateway_anthropic_result,
+    ngx_http_ai_gateway_anthropic_tool,
+    ngx_http_ai_gateway_anthropic_errors,
+    "type",
+    0
+};
+
+
 /* the request */
 
 ngx_int_t
@@ -115,27 +132,16 @@ ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_compat_t *c, ngx_str_t *out, ngx_str_t *err)
 {
     ngx_int_t                         rc;
+    ngx_array_t                       system;
     ngx_http_ai_gateway_gen_t         gen;
     ngx_http_ai_gateway_openai_req_t  r;
 
-    rc = ngx_http_ai_gateway_openai_request(pool, req, "anthropic", &r, err);
+    rc = ngx_http_ai_gateway_openai_request(pool, req,
+                                            &ngx_http_ai_gateway_anthropic, c,
+                                            &r, &gen, err);
     if (rc != NGX_OK) {
         return rc;
     }
-
-    rc = ngx_http_ai_gateway_anthropic_refuse(&r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    c->stream = r.stream;
-    c->include_usage = r.include_usage;
-
-    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_ai_gateway_gen_map(&gen);
 
     ngx_http_ai_gateway_gen_literal(&gen, "model");
     ngx_http_ai_gateway_gen_string(&gen, c->model.len ? &c->model : &r.model);
@@ -152,14 +158,23 @@ ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool, yajl_val req,
                                     + r.budget);
     }
 
-    rc = ngx_http_ai_gateway_anthropic_system(&r, &gen);
+    /* system and developer messages, in order, as top-level text blocks */
+
+    rc = ngx_http_ai_gateway_openai_system(&r, &system);
     if (rc != NGX_OK) {
         return rc;
     }
 
+    if (ngx_http_ai_gateway_openai_some(&system)) {
+        ngx_http_ai_gateway_gen_literal(&gen, "system");
+        ngx_http_ai_gateway_gen_array(&gen);
+        (void) ngx_http_ai_gateway_gen_texts(&gen, &system, 1);
+        ngx_http_ai_gateway_gen_array_end(&gen);
+    }
+
     ngx_http_ai_gateway_gen_literal(&gen, "messages");
 
-    rc = ngx_http_ai_gateway_anthropic_messages(&r, &gen);
+    rc = ngx_http_ai_gateway_openai_messages(&r, &gen, NULL);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -173,20 +188,9 @@ ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool, yajl_val req,
 
     /* numbers are passed as sent: the provider checks their ranges */
 
-    if (r.temperature != NULL) {
-        ngx_http_ai_gateway_gen_literal(&gen, "temperature");
-        ngx_http_ai_gateway_gen_value(&gen, r.temperature);
-    }
-
-    if (r.top_p != NULL) {
-        ngx_http_ai_gateway_gen_literal(&gen, "top_p");
-        ngx_http_ai_gateway_gen_value(&gen, r.top_p);
-    }
-
-    if (r.top_k != NULL) {
-        ngx_http_ai_gateway_gen_literal(&gen, "top_k");
-        ngx_http_ai_gateway_gen_value(&gen, r.top_k);
-    }
+    ngx_http_ai_gateway_gen_number(&gen, "temperature", r.temperature);
+    ngx_http_ai_gateway_gen_number(&gen, "top_p", r.top_p);
+    ngx_http_ai_gateway_gen_number(&gen, "top_k", r.top_k);
 
     if (r.user.len) {
         ngx_http_ai_gateway_gen_literal(&gen, "metadata");
@@ -232,16 +236,7 @@ ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool, yajl_val req,
         ngx_http_ai_gateway_gen_bool(&gen, 1);
     }
 
-    ngx_http_ai_gateway_gen_map_end(&gen);
-
-    rc = ngx_http_ai_gateway_gen_done(&gen, out);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_ai_gateway_openai_fail(&r,
-                      "the request has invalid UTF-8 or is nested too deeply");
-    }
-
-    return rc;
+    return ngx_http_ai_gateway_openai_done(&r, &gen, out);
 }
 
 
@@ -293,146 +288,9 @@ ngx_http_ai_gateway_anthropic_refuse(ngx_http_ai_gateway_openai_req_t *r)
 }
 
 
-/* system and developer messages, in order, as top-level text blocks */
-
-static ngx_int_t
-ngx_http_ai_gateway_anthropic_system(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen)
-{
-    size_t       i;
-    yajl_val     m, role;
-    ngx_int_t    rc;
-    ngx_uint_t   open;
-    ngx_array_t  parts;
-
-    open = 0;
-
-    for (i = 0; i < r->messages->u.array.len; i++) {
-        m = r->messages->u.array.values[i];
-        role = ngx_http_ai_gateway_json_get(m, "role");
-        r->msg = i;
-
-        if (!YAJL_IS_STRING(role)) {
-            return ngx_http_ai_gateway_openai_fail(r,
-                                 "messages[%ui] needs a \"role\"", i);
-        }
-
-        if (!ngx_http_ai_gateway_json_is(role, "system")
-            && !ngx_http_ai_gateway_json_is(role, "developer"))
-        {
-            continue;
-        }
-
-        rc = ngx_http_ai_gateway_openai_parts(r, m, 0, &parts);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_ai_gateway_openai_some(&parts)) {
-            continue;
-        }
-
-        if (!open) {
-            open = 1;
-            ngx_http_ai_gateway_gen_literal(gen, "system");
-            ngx_http_ai_gateway_gen_array(gen);
-        }
-
-        ngx_http_ai_gateway_anthropic_text(gen, &parts);
-    }
-
-    if (open) {
-        ngx_http_ai_gateway_gen_array_end(gen);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_anthropic_messages(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen)
-{
-    size_t      i;
-    yajl_val    m, role;
-    ngx_int_t   rc;
-    ngx_uint_t  results;
-
-    results = 0;
-
-    ngx_http_ai_gateway_gen_array(gen);
-
-    for (i = 0; i < r->messages->u.array.len; i++) {
-        m = r->messages->u.array.values[i];
-        role = ngx_http_ai_gateway_json_get(m, "role");
-        r->msg = i;
-
-        if (ngx_http_ai_gateway_json_is(role, "system")
-            || ngx_http_ai_gateway_json_is(role, "developer"))
-        {
-            continue;
-        }
-
-        if (ngx_http_ai_gateway_json_is(role, "tool")) {
-
-            /* consecutive tool results: one user message */
-
-            if (!results) {
-                results = 1;
-
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gen_literal(gen, "role");
-                ngx_http_ai_gateway_gen_literal(gen, "user");
-                ngx_http_ai_gateway_gen_literal(gen, "content");
-                ngx_http_ai_gateway_gen_array(gen);
-            }
-
-            rc = ngx_http_ai_gateway_anthropic_result(r, gen, m, i);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            continue;
-        }
-
-        if (results) {
-            results = 0;
-
-            ngx_http_ai_gateway_gen_array_end(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-        }
-
-        if (ngx_http_ai_gateway_json_is(role, "user")) {
-            rc = ngx_http_ai_gateway_anthropic_user(r, gen, m);
-
-        } else if (ngx_http_ai_gateway_json_is(role, "assistant")) {
-            rc = ngx_http_ai_gateway_anthropic_assistant(r, gen, m);
-
-        } else {
-            rc = ngx_http_ai_gateway_openai_fail(r,
-                            "messages[%ui]: role \"%s\" is not supported for "
-                            "anthropic models", i, role->u.string);
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (results) {
-        ngx_http_ai_gateway_gen_array_end(gen);
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-
-    ngx_http_ai_gateway_gen_array_end(gen);
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_ai_gateway_anthropic_user(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     yajl_val                     content;
     ngx_int_t                    rc;
@@ -440,15 +298,10 @@ ngx_http_ai_gateway_anthropic_user(ngx_http_ai_gateway_openai_req_t *r,
     ngx_array_t                  parts;
     ngx_http_ai_gateway_part_t  *part;
 
-    rc = ngx_http_ai_gateway_openai_parts(r, m, 1, &parts);
+    rc = ngx_http_ai_gateway_openai_user(r, gen, m, &parts);
     if (rc != NGX_OK) {
         return rc;
     }
-
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "role");
-    ngx_http_ai_gateway_gen_literal(gen, "user");
-    ngx_http_ai_gateway_gen_literal(gen, "content");
 
     content = ngx_http_ai_gateway_json_get(m, "content");
 
@@ -464,93 +317,45 @@ ngx_http_ai_gateway_anthropic_user(ngx_http_ai_gateway_openai_req_t *r,
 
     for (i = 0; i < parts.nelts; i++) {
 
-        switch (part[i].type) {
-
-        case NGX_HTTP_AI_GATEWAY_PART_TEXT:
-
-            /* Anthropic refuses empty text blocks */
-
-            if (part[i].text.len == 0) {
-                continue;
-            }
-
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_literal(gen, "type");
-            ngx_http_ai_gateway_gen_literal(gen, "text");
-            ngx_http_ai_gateway_gen_literal(gen, "text");
-            ngx_http_ai_gateway_gen_string(gen, &part[i].text);
-            ngx_http_ai_gateway_gen_map_end(gen);
+        if (part[i].type == NGX_HTTP_AI_GATEWAY_PART_TEXT) {
+            (void) ngx_http_ai_gateway_gen_text(gen, &part[i].text, 1);
             continue;
+        }
 
-        case NGX_HTTP_AI_GATEWAY_PART_IMAGE:
+        /* images, and files: images and PDF documents */
 
+        if (part[i].type == NGX_HTTP_AI_GATEWAY_PART_IMAGE
+            || (part[i].mime.len > 6
+                && ngx_strncasecmp(part[i].mime.data, (u_char *) "image/", 6)
+                   == 0))
+        {
             ngx_http_ai_gateway_gen_map(gen);
             ngx_http_ai_gateway_gen_literal(gen, "type");
             ngx_http_ai_gateway_gen_literal(gen, "image");
-            ngx_http_ai_gateway_gen_literal(gen, "source");
+
+        } else if (part[i].mime.len == sizeof("application/pdf") - 1
+                   && ngx_strncasecmp(part[i].mime.data,
+                                      (u_char *) "application/pdf",
+                                      part[i].mime.len)
+                      == 0)
+        {
             ngx_http_ai_gateway_gen_map(gen);
             ngx_http_ai_gateway_gen_literal(gen, "type");
+            ngx_http_ai_gateway_gen_literal(gen, "document");
 
-            if (part[i].url.len) {
-                ngx_http_ai_gateway_gen_literal(gen, "url");
-                ngx_http_ai_gateway_gen_literal(gen, "url");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].url);
-
-            } else {
-                ngx_http_ai_gateway_gen_literal(gen, "base64");
-                ngx_http_ai_gateway_gen_literal(gen, "media_type");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].mime);
-                ngx_http_ai_gateway_gen_literal(gen, "data");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].data);
+            if (part[i].filename.len) {
+                ngx_http_ai_gateway_gen_literal(gen, "title");
+                ngx_http_ai_gateway_gen_string(gen, &part[i].filename);
             }
 
-            ngx_http_ai_gateway_gen_map_end(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-            continue;
-
-        default: /* NGX_HTTP_AI_GATEWAY_PART_FILE */
-
-            if (part[i].mime.len > 6
-                && ngx_strncasecmp(part[i].mime.data, (u_char *) "image/", 6)
-                   == 0)
-            {
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gen_literal(gen, "type");
-                ngx_http_ai_gateway_gen_literal(gen, "image");
-
-            } else if (part[i].mime.len == sizeof("application/pdf") - 1
-                       && ngx_strncasecmp(part[i].mime.data,
-                                          (u_char *) "application/pdf",
-                                          part[i].mime.len)
-                          == 0)
-            {
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gen_literal(gen, "type");
-                ngx_http_ai_gateway_gen_literal(gen, "document");
-
-                if (part[i].filename.len) {
-                    ngx_http_ai_gateway_gen_literal(gen, "title");
-                    ngx_http_ai_gateway_gen_string(gen, &part[i].filename);
-                }
-
-            } else {
-                return ngx_http_ai_gateway_openai_fail(r,
-                              "files of type \"%V\" are not supported for "
-                              "anthropic models", &part[i].mime);
-            }
-
-            ngx_http_ai_gateway_gen_literal(gen, "source");
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_literal(gen, "type");
-            ngx_http_ai_gateway_gen_literal(gen, "base64");
-            ngx_http_ai_gateway_gen_literal(gen, "media_type");
-            ngx_http_ai_gateway_gen_string(gen, &part[i].mime);
-            ngx_http_ai_gateway_gen_literal(gen, "data");
-            ngx_http_ai_gateway_gen_string(gen, &part[i].data);
-            ngx_http_ai_gateway_gen_map_end(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-            continue;
+        } else {
+            return ngx_http_ai_gateway_openai_fail(r,
+                          "files of type \"%V\" are not supported for "
+                          "anthropic models", &part[i].mime);
         }
+
+        ngx_http_ai_gateway_anthropic_source(gen, &part[i]);
+        ngx_http_ai_gateway_gen_map_end(gen);
     }
 
     ngx_http_ai_gateway_gen_array_end(gen);
@@ -560,11 +365,38 @@ ngx_http_ai_gateway_anthropic_user(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
+/* an image's or a document's "source": the URL, or the base64 data */
+
+static void
+ngx_http_ai_gateway_anthropic_source(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_part_t *part)
+{
+    ngx_http_ai_gateway_gen_literal(gen, "source");
+    ngx_http_ai_gateway_gen_map(gen);
+    ngx_http_ai_gateway_gen_literal(gen, "type");
+
+    if (part->url.len) {
+        ngx_http_ai_gateway_gen_literal(gen, "url");
+        ngx_http_ai_gateway_gen_literal(gen, "url");
+        ngx_http_ai_gateway_gen_string(gen, &part->url);
+
+    } else {
+        ngx_http_ai_gateway_gen_literal(gen, "base64");
+        ngx_http_ai_gateway_gen_literal(gen, "media_type");
+        ngx_http_ai_gateway_gen_string(gen, &part->mime);
+        ngx_http_ai_gateway_gen_literal(gen, "data");
+        ngx_http_ai_gateway_gen_string(gen, &part->data);
+    }
+
+    ngx_http_ai_gateway_gen_map_end(gen);
+}
+
+
 /* text, then the tool calls as tool_use blocks with parsed input */
 
 static ngx_int_t
 ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     yajl_val                     content;
     ngx_int_t                    rc;
@@ -587,10 +419,7 @@ ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
         return NGX_OK;
     }
 
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "role");
-    ngx_http_ai_gateway_gen_literal(gen, "assistant");
-    ngx_http_ai_gateway_gen_literal(gen, "content");
+    ngx_http_ai_gateway_gen_turn(gen, r, "assistant");
 
     content = ngx_http_ai_gateway_json_get(m, "content");
 
@@ -602,7 +431,7 @@ ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
 
     ngx_http_ai_gateway_gen_array(gen);
 
-    ngx_http_ai_gateway_anthropic_text(gen, &parts);
+    (void) ngx_http_ai_gateway_gen_texts(gen, &parts, 1);
 
     call = calls.elts;
 
@@ -626,23 +455,20 @@ ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
+/* a tool message: a tool_result block */
+
 static ngx_int_t
 ngx_http_ai_gateway_anthropic_result(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m, ngx_uint_t i)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     yajl_val     content;
     ngx_int_t    rc;
     ngx_str_t    id;
     ngx_array_t  parts;
 
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(m,
-                                                              "tool_call_id"),
-                                     &id)
-        != NGX_OK)
-    {
-        return ngx_http_ai_gateway_openai_fail(r,
-                         "messages[%ui]: a tool message needs a "
-                         "\"tool_call_id\"", i);
+    rc = ngx_http_ai_gateway_openai_call_id(r, m, &id);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rc = ngx_http_ai_gateway_openai_parts(r, m, 0, &parts);
@@ -665,7 +491,7 @@ ngx_http_ai_gateway_anthropic_result(ngx_http_ai_gateway_openai_req_t *r,
     } else if (parts.nelts) {
         ngx_http_ai_gateway_gen_literal(gen, "content");
         ngx_http_ai_gateway_gen_array(gen);
-        ngx_http_ai_gateway_anthropic_text(gen, &parts);
+        (void) ngx_http_ai_gateway_gen_texts(gen, &parts, 1);
         ngx_http_ai_gateway_gen_array_end(gen);
     }
 
@@ -675,85 +501,16 @@ ngx_http_ai_gateway_anthropic_result(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
-/* text parts as text blocks, empty ones left out */
-
-static void
-ngx_http_ai_gateway_anthropic_text(ngx_http_ai_gateway_gen_t *gen,
-    ngx_array_t *parts)
-{
-    ngx_uint_t                   i;
-    ngx_http_ai_gateway_part_t  *part;
-
-    part = parts->elts;
-
-    for (i = 0; i < parts->nelts; i++) {
-
-        if (part[i].text.len == 0) {
-            continue;
-        }
-
-        ngx_http_ai_gateway_gen_map(gen);
-        ngx_http_ai_gateway_gen_literal(gen, "type");
-        ngx_http_ai_gateway_gen_literal(gen, "text");
-        ngx_http_ai_gateway_gen_literal(gen, "text");
-        ngx_http_ai_gateway_gen_string(gen, &part[i].text);
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-}
-
-
 static void
 ngx_http_ai_gateway_anthropic_tools(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_uint_t                   i;
-    ngx_http_ai_gateway_tool_t  *tool;
-
     if (r->tools.nelts == 0) {
         return;
     }
 
     ngx_http_ai_gateway_gen_literal(gen, "tools");
-    ngx_http_ai_gateway_gen_array(gen);
-
-    tool = r->tools.elts;
-
-    for (i = 0; i < r->tools.nelts; i++) {
-        ngx_http_ai_gateway_gen_map(gen);
-
-        ngx_http_ai_gateway_gen_literal(gen, "name");
-        ngx_http_ai_gateway_gen_string(gen, &tool[i].name);
-
-        if (tool[i].description.len) {
-            ngx_http_ai_gateway_gen_literal(gen, "description");
-            ngx_http_ai_gateway_gen_string(gen, &tool[i].description);
-        }
-
-        ngx_http_ai_gateway_gen_literal(gen, "input_schema");
-
-        if (tool[i].parameters != NULL) {
-            ngx_http_ai_gateway_gen_value(gen, tool[i].parameters);
-
-        } else {
-            /* a function without parameters */
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_literal(gen, "type");
-            ngx_http_ai_gateway_gen_literal(gen, "object");
-            ngx_http_ai_gateway_gen_literal(gen, "properties");
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-        }
-
-        if (tool[i].strict != NULL) {
-            ngx_http_ai_gateway_gen_literal(gen, "strict");
-            ngx_http_ai_gateway_gen_value(gen, tool[i].strict);
-        }
-
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-
-    ngx_http_ai_gateway_gen_array_end(gen);
+    ngx_http_ai_gateway_gen_tools(gen, r);
 
     if (r->tool_choice == NGX_HTTP_AI_GATEWAY_CHOICE_UNSET && !r->no_parallel)
     {
@@ -792,6 +549,35 @@ ngx_http_ai_gateway_anthropic_tools(ngx_http_ai_gateway_openai_req_t *r,
     }
 
     ngx_http_ai_gateway_gen_map_end(gen);
+}
+
+
+/* a tool's "input_schema", always there, and "strict" */
+
+static void
+ngx_http_ai_gateway_anthropic_tool(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_tool_t *tool)
+{
+    ngx_http_ai_gateway_gen_literal(gen, "input_schema");
+
+    if (tool->parameters != NULL) {
+        ngx_http_ai_gateway_gen_value(gen, tool->parameters);
+
+    } else {
+        /* a function without parameters */
+        ngx_http_ai_gateway_gen_map(gen);
+        ngx_http_ai_gateway_gen_literal(gen, "type");
+        ngx_http_ai_gateway_gen_literal(gen, "object");
+        ngx_http_ai_gateway_gen_literal(gen, "properties");
+        ngx_http_ai_gateway_gen_map(gen);
+        ngx_http_ai_gateway_gen_map_end(gen);
+        ngx_http_ai_gateway_gen_map_end(gen);
+    }
+
+    if (tool->strict != NULL) {
+        ngx_http_ai_gateway_gen_literal(gen, "strict");
+        ngx_http_ai_gateway_gen_value(gen, tool->strict);
+    }
 }
 
 
@@ -909,12 +695,7 @@ ngx_http_ai_gateway_anthropic_response(ngx_pool_t *pool, u_char *body,
 
         o = ngx_http_ai_gateway_json_get(b, "input");
 
-        if (o == NULL) {
-            ngx_str_set(&call->arguments, "{}");
-            continue;
-        }
-
-        rc = ngx_http_ai_gateway_json_text(pool, o, &call->arguments);
+        rc = ngx_http_ai_gateway_call_args(pool, call, o);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -937,49 +718,15 @@ ngx_http_ai_gateway_anthropic_response(ngx_pool_t *pool, u_char *body,
 }
 
 
-/*
- * An error body: {"type":"error","error":{"type","message"}}; the code
- * is Anthropic's error type.
- */
+/* an error body; the code is Anthropic's error type */
 
 ngx_int_t
 ngx_http_ai_gateway_anthropic_error(ngx_pool_t *pool, ngx_uint_t status,
     u_char *body, size_t len, ngx_str_t *out)
 {
-    yajl_val     v, e;
-    ngx_int_t    rc;
-    ngx_str_t    message, code;
-    const char  *type;
-
-    type = ngx_http_ai_gateway_error_type(status);
-    ngx_str_null(&code);
-
-    rc = ngx_http_ai_gateway_json_parse(pool, body, len, &v);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    e = (rc == NGX_OK) ? ngx_http_ai_gateway_json_get(v, "error") : NULL;
-
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
-                                                                  "message"),
-                                     &message)
-        == NGX_OK)
-    {
-        e = ngx_http_ai_gateway_json_get(e, "type");
-
-        type = ngx_http_ai_gateway_map(ngx_http_ai_gateway_anthropic_errors,
-                                       e, type);
-        (void) ngx_http_ai_gateway_json_str(e, &code);
-
-    } else if (ngx_http_ai_gateway_error_text(pool, status, body, len,
-                                              &message)
-               != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_ai_gateway_error_body(pool, &message, type, &code, out);
+    return ngx_http_ai_gateway_error_native(pool,
+                                            &ngx_http_ai_gateway_anthropic,
+                                            status, body, len, out);
 }
 
 
@@ -1030,7 +777,9 @@ ngx_http_ai_gateway_anthropic_event(ngx_http_ai_gateway_stream_t *s,
     if (ngx_http_ai_gateway_json_is(type, "error")
         || (ev->name.len == 5 && ngx_strncmp(ev->name.data, "error", 5) == 0))
     {
-        ngx_http_ai_gateway_anthropic_fail(s, json);
+        ngx_http_ai_gateway_stream_error(s, &ngx_http_ai_gateway_anthropic,
+                                         ngx_http_ai_gateway_json_get(json,
+                                                                    "error"));
         return NGX_OK;
     }
 
@@ -1236,38 +985,6 @@ ngx_http_ai_gateway_anthropic_delta(ngx_http_ai_gateway_stream_t *s,
     /* signature_delta, citations_delta */
 
     return NGX_OK;
-}
-
-
-/* event: error, {"type":"error","error":{"type","message"}} */
-
-static void
-ngx_http_ai_gateway_anthropic_fail(ngx_http_ai_gateway_stream_t *s,
-    yajl_val json)
-{
-    yajl_val     e;
-    ngx_str_t    message, code;
-    const char  *type;
-
-    e = ngx_http_ai_gateway_json_get(json, "error");
-
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
-                                                                  "message"),
-                                     &message)
-        != NGX_OK)
-    {
-        ngx_str_set(&message, "the provider reported an error");
-    }
-
-    e = ngx_http_ai_gateway_json_get(e, "type");
-
-    ngx_str_null(&code);
-    (void) ngx_http_ai_gateway_json_str(e, &code);
-
-    type = ngx_http_ai_gateway_map(ngx_http_ai_gateway_anthropic_errors, e,
-                                   "server_error");
-
-    ngx_http_ai_gateway_chunk_error(&s->chunks, &message, type, &code);
 }
 
 

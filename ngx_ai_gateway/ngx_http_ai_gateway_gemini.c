@@ -28,25 +28,21 @@ typedef struct {
 
 static ngx_int_t ngx_http_ai_gateway_gemini_refuse(
     ngx_http_ai_gateway_openai_req_t *r);
-static ngx_int_t ngx_http_ai_gateway_gemini_system(
-    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
-static ngx_int_t ngx_http_ai_gateway_gemini_contents(
-    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
 static ngx_int_t ngx_http_ai_gateway_gemini_user(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m);
+    yajl_val m, void *data);
 static ngx_int_t ngx_http_ai_gateway_gemini_model(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m, ngx_array_t *calls);
+    yajl_val m, void *data);
 static ngx_int_t ngx_http_ai_gateway_gemini_result(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
-    yajl_val m, ngx_uint_t i, ngx_array_t *calls);
-static ngx_uint_t ngx_http_ai_gateway_gemini_text(
-    ngx_http_ai_gateway_gen_t *gen, ngx_array_t *parts);
+    yajl_val m, void *data);
 static void ngx_http_ai_gateway_gemini_mime(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *url);
 static void ngx_http_ai_gateway_gemini_tools(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
+static void ngx_http_ai_gateway_gemini_tool(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_tool_t *tool);
 static void ngx_http_ai_gateway_gemini_config(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
 static ngx_int_t ngx_http_ai_gateway_gemini_index(yajl_val cand,
@@ -60,8 +56,6 @@ static ngx_int_t ngx_http_ai_gateway_gemini_event(
     yajl_val json);
 static ngx_int_t ngx_http_ai_gateway_gemini_candidate(
     ngx_http_ai_gateway_stream_t *s, yajl_val cand, ngx_uint_t i);
-static void ngx_http_ai_gateway_gemini_fail(ngx_http_ai_gateway_stream_t *s,
-    yajl_val e);
 static ngx_int_t ngx_http_ai_gateway_gemini_end(
     ngx_http_ai_gateway_stream_t *s, ngx_uint_t complete);
 
@@ -96,6 +90,27 @@ static ngx_http_ai_gateway_gemini_mime_t  ngx_http_ai_gateway_gemini_mimes[] = {
 };
 
 
+/*
+ * The Gemini API for the shared code: a turn's content is its "parts"
+ * (tool results: functionResponse parts of a user turn); errors are
+ * {"error":{"code","message","status"}} (streamGenerateContent without
+ * alt=sse wraps them in an array), their code Google's status.
+ */
+
+static ngx_http_ai_gateway_dialect_t  ngx_http_ai_gateway_gemini = {
+    "gemini",
+    ngx_http_ai_gateway_gemini_refuse,
+    "parts",
+    ngx_http_ai_gateway_gemini_user,
+    ngx_http_ai_gateway_gemini_model,
+    ngx_http_ai_gateway_gemini_result,
+    ngx_http_ai_gateway_gemini_tool,
+    NULL,
+    "status",
+    1
+};
+
+
 /* the request */
 
 ngx_int_t
@@ -103,36 +118,41 @@ ngx_http_ai_gateway_gemini_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_compat_t *c, ngx_str_t *out, ngx_str_t *err)
 {
     ngx_int_t                         rc;
+    ngx_array_t                       system, calls;
     ngx_http_ai_gateway_gen_t         gen;
     ngx_http_ai_gateway_openai_req_t  r;
 
-    rc = ngx_http_ai_gateway_openai_request(pool, req, "gemini", &r, err);
+    rc = ngx_http_ai_gateway_openai_request(pool, req,
+                                            &ngx_http_ai_gateway_gemini, c,
+                                            &r, &gen, err);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_ai_gateway_gemini_refuse(&r);
+    /* system and developer messages, in order: systemInstruction's parts */
+
+    rc = ngx_http_ai_gateway_openai_system(&r, &system);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    c->stream = r.stream;
-    c->include_usage = r.include_usage;
-
-    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_ai_gateway_gen_map(&gen);
-
-    rc = ngx_http_ai_gateway_gemini_system(&r, &gen);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_ai_gateway_openai_some(&system)) {
+        ngx_http_ai_gateway_gen_literal(&gen, "systemInstruction");
+        ngx_http_ai_gateway_gen_map(&gen);
+        ngx_http_ai_gateway_gen_literal(&gen, "parts");
+        ngx_http_ai_gateway_gen_array(&gen);
+        (void) ngx_http_ai_gateway_gen_texts(&gen, &system, 0);
+        ngx_http_ai_gateway_gen_array_end(&gen);
+        ngx_http_ai_gateway_gen_map_end(&gen);
     }
 
     ngx_http_ai_gateway_gen_literal(&gen, "contents");
 
-    rc = ngx_http_ai_gateway_gemini_contents(&r, &gen);
+    /* the tool calls of the last assistant message: results name them */
+
+    calls.nelts = 0;
+
+    rc = ngx_http_ai_gateway_openai_messages(&r, &gen, &calls);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -140,16 +160,7 @@ ngx_http_ai_gateway_gemini_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_gemini_tools(&r, &gen);
     ngx_http_ai_gateway_gemini_config(&r, &gen);
 
-    ngx_http_ai_gateway_gen_map_end(&gen);
-
-    rc = ngx_http_ai_gateway_gen_done(&gen, out);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_ai_gateway_openai_fail(&r,
-                      "the request has invalid UTF-8 or is nested too deeply");
-    }
-
-    return rc;
+    return ngx_http_ai_gateway_openai_done(&r, &gen, out);
 }
 
 
@@ -172,166 +183,20 @@ ngx_http_ai_gateway_gemini_refuse(ngx_http_ai_gateway_openai_req_t *r)
 }
 
 
-/* system and developer messages, in order: systemInstruction's parts */
-
-static ngx_int_t
-ngx_http_ai_gateway_gemini_system(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen)
-{
-    size_t       i;
-    yajl_val     m, role;
-    ngx_int_t    rc;
-    ngx_uint_t   open;
-    ngx_array_t  parts;
-
-    open = 0;
-
-    for (i = 0; i < r->messages->u.array.len; i++) {
-        m = r->messages->u.array.values[i];
-        role = ngx_http_ai_gateway_json_get(m, "role");
-        r->msg = i;
-
-        if (!YAJL_IS_STRING(role)) {
-            return ngx_http_ai_gateway_openai_fail(r,
-                                 "messages[%ui] needs a \"role\"", i);
-        }
-
-        if (!ngx_http_ai_gateway_json_is(role, "system")
-            && !ngx_http_ai_gateway_json_is(role, "developer"))
-        {
-            continue;
-        }
-
-        rc = ngx_http_ai_gateway_openai_parts(r, m, 0, &parts);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_ai_gateway_openai_some(&parts)) {
-            continue;
-        }
-
-        if (!open) {
-            open = 1;
-            ngx_http_ai_gateway_gen_literal(gen, "systemInstruction");
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_literal(gen, "parts");
-            ngx_http_ai_gateway_gen_array(gen);
-        }
-
-        (void) ngx_http_ai_gateway_gemini_text(gen, &parts);
-    }
-
-    if (open) {
-        ngx_http_ai_gateway_gen_array_end(gen);
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_gemini_contents(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen)
-{
-    size_t       i;
-    yajl_val     m, role;
-    ngx_int_t    rc;
-    ngx_uint_t   results;
-    ngx_array_t  calls;
-
-    results = 0;
-    calls.nelts = 0;
-
-    ngx_http_ai_gateway_gen_array(gen);
-
-    for (i = 0; i < r->messages->u.array.len; i++) {
-        m = r->messages->u.array.values[i];
-        role = ngx_http_ai_gateway_json_get(m, "role");
-        r->msg = i;
-
-        if (ngx_http_ai_gateway_json_is(role, "system")
-            || ngx_http_ai_gateway_json_is(role, "developer"))
-        {
-            continue;
-        }
-
-        if (ngx_http_ai_gateway_json_is(role, "tool")) {
-
-            /* consecutive tool results: one turn of functionResponse parts */
-
-            if (!results) {
-                results = 1;
-
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gen_literal(gen, "role");
-                ngx_http_ai_gateway_gen_literal(gen, "user");
-                ngx_http_ai_gateway_gen_literal(gen, "parts");
-                ngx_http_ai_gateway_gen_array(gen);
-            }
-
-            rc = ngx_http_ai_gateway_gemini_result(r, gen, m, i, &calls);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            continue;
-        }
-
-        if (results) {
-            results = 0;
-
-            ngx_http_ai_gateway_gen_array_end(gen);
-            ngx_http_ai_gateway_gen_map_end(gen);
-        }
-
-        if (ngx_http_ai_gateway_json_is(role, "user")) {
-            rc = ngx_http_ai_gateway_gemini_user(r, gen, m);
-
-        } else if (ngx_http_ai_gateway_json_is(role, "assistant")) {
-            rc = ngx_http_ai_gateway_gemini_model(r, gen, m, &calls);
-
-        } else {
-            rc = ngx_http_ai_gateway_openai_fail(r,
-                            "messages[%ui]: role \"%s\" is not supported for "
-                            "gemini models", i, role->u.string);
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (results) {
-        ngx_http_ai_gateway_gen_array_end(gen);
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-
-    ngx_http_ai_gateway_gen_array_end(gen);
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_ai_gateway_gemini_user(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     ngx_int_t                    rc;
     ngx_uint_t                   i, n;
     ngx_array_t                  parts;
     ngx_http_ai_gateway_part_t  *part;
 
-    rc = ngx_http_ai_gateway_openai_parts(r, m, 1, &parts);
+    rc = ngx_http_ai_gateway_openai_user(r, gen, m, &parts);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "role");
-    ngx_http_ai_gateway_gen_literal(gen, "user");
-    ngx_http_ai_gateway_gen_literal(gen, "parts");
     ngx_http_ai_gateway_gen_array(gen);
 
     n = 0;
@@ -339,45 +204,34 @@ ngx_http_ai_gateway_gemini_user(ngx_http_ai_gateway_openai_req_t *r,
 
     for (i = 0; i < parts.nelts; i++) {
 
-        switch (part[i].type) {
-
-        case NGX_HTTP_AI_GATEWAY_PART_TEXT:
-
-            if (part[i].text.len == 0) {
-                continue;
-            }
-
-            ngx_http_ai_gateway_gen_map(gen);
-            ngx_http_ai_gateway_gen_literal(gen, "text");
-            ngx_http_ai_gateway_gen_string(gen, &part[i].text);
-            ngx_http_ai_gateway_gen_map_end(gen);
-            break;
-
-        default: /* images and files */
-
-            ngx_http_ai_gateway_gen_map(gen);
-
-            if (part[i].url.len) {
-                ngx_http_ai_gateway_gen_literal(gen, "fileData");
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gemini_mime(gen, &part[i].url);
-                ngx_http_ai_gateway_gen_literal(gen, "fileUri");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].url);
-                ngx_http_ai_gateway_gen_map_end(gen);
-
-            } else {
-                ngx_http_ai_gateway_gen_literal(gen, "inlineData");
-                ngx_http_ai_gateway_gen_map(gen);
-                ngx_http_ai_gateway_gen_literal(gen, "mimeType");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].mime);
-                ngx_http_ai_gateway_gen_literal(gen, "data");
-                ngx_http_ai_gateway_gen_string(gen, &part[i].data);
-                ngx_http_ai_gateway_gen_map_end(gen);
-            }
-
-            ngx_http_ai_gateway_gen_map_end(gen);
-            break;
+        if (part[i].type == NGX_HTTP_AI_GATEWAY_PART_TEXT) {
+            n += ngx_http_ai_gateway_gen_text(gen, &part[i].text, 0);
+            continue;
         }
+
+        /* images and files */
+
+        ngx_http_ai_gateway_gen_map(gen);
+
+        if (part[i].url.len) {
+            ngx_http_ai_gateway_gen_literal(gen, "fileData");
+            ngx_http_ai_gateway_gen_map(gen);
+            ngx_http_ai_gateway_gemini_mime(gen, &part[i].url);
+            ngx_http_ai_gateway_gen_literal(gen, "fileUri");
+            ngx_http_ai_gateway_gen_string(gen, &part[i].url);
+            ngx_http_ai_gateway_gen_map_end(gen);
+
+        } else {
+            ngx_http_ai_gateway_gen_literal(gen, "inlineData");
+            ngx_http_ai_gateway_gen_map(gen);
+            ngx_http_ai_gateway_gen_literal(gen, "mimeType");
+            ngx_http_ai_gateway_gen_string(gen, &part[i].mime);
+            ngx_http_ai_gateway_gen_literal(gen, "data");
+            ngx_http_ai_gateway_gen_string(gen, &part[i].data);
+            ngx_http_ai_gateway_gen_map_end(gen);
+        }
+
+        ngx_http_ai_gateway_gen_map_end(gen);
 
         n++;
     }
@@ -401,12 +255,14 @@ ngx_http_ai_gateway_gemini_user(ngx_http_ai_gateway_openai_req_t *r,
 
 static ngx_int_t
 ngx_http_ai_gateway_gemini_model(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m, ngx_array_t *calls)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     ngx_int_t                    rc;
     ngx_uint_t                   i;
-    ngx_array_t                  parts;
+    ngx_array_t                  parts, *calls;
     ngx_http_ai_gateway_call_t  *call;
+
+    calls = data;
 
     rc = ngx_http_ai_gateway_openai_calls(r, m, calls);
     if (rc != NGX_OK) {
@@ -423,13 +279,10 @@ ngx_http_ai_gateway_gemini_model(ngx_http_ai_gateway_openai_req_t *r,
         return NGX_OK;
     }
 
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "role");
-    ngx_http_ai_gateway_gen_literal(gen, "model");
-    ngx_http_ai_gateway_gen_literal(gen, "parts");
+    ngx_http_ai_gateway_gen_turn(gen, r, "model");
     ngx_http_ai_gateway_gen_array(gen);
 
-    (void) ngx_http_ai_gateway_gemini_text(gen, &parts);
+    (void) ngx_http_ai_gateway_gen_texts(gen, &parts, 0);
 
     call = calls->elts;
 
@@ -466,25 +319,21 @@ ngx_http_ai_gateway_gemini_model(ngx_http_ai_gateway_openai_req_t *r,
 
 static ngx_int_t
 ngx_http_ai_gateway_gemini_result(ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, yajl_val m, ngx_uint_t i,
-    ngx_array_t *calls)
+    ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
     yajl_val                     v;
     ngx_int_t                    rc;
     ngx_str_t                    id, text, *name;
     ngx_uint_t                   j;
+    ngx_array_t                 *calls;
     ngx_http_ai_gateway_call_t  *call;
 
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(m,
-                                                              "tool_call_id"),
-                                     &id)
-        != NGX_OK)
-    {
-        return ngx_http_ai_gateway_openai_fail(r,
-                         "messages[%ui]: a tool message needs a "
-                         "\"tool_call_id\"", i);
+    rc = ngx_http_ai_gateway_openai_call_id(r, m, &id);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
+    calls = data;
     name = NULL;
     call = calls->elts;
 
@@ -500,7 +349,7 @@ ngx_http_ai_gateway_gemini_result(ngx_http_ai_gateway_openai_req_t *r,
     if (name == NULL) {
         return ngx_http_ai_gateway_openai_fail(r,
                          "messages[%ui]: \"tool_call_id\" matches no tool "
-                         "call of the assistant message before it", i);
+                         "call of the assistant message before it", r->msg);
     }
 
     rc = ngx_http_ai_gateway_openai_text(r, m, &text);
@@ -554,36 +403,6 @@ ngx_http_ai_gateway_gemini_result(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
-/* text parts as {"text"} parts, empty ones left out; returns how many */
-
-static ngx_uint_t
-ngx_http_ai_gateway_gemini_text(ngx_http_ai_gateway_gen_t *gen,
-    ngx_array_t *parts)
-{
-    ngx_uint_t                   i, n;
-    ngx_http_ai_gateway_part_t  *part;
-
-    n = 0;
-    part = parts->elts;
-
-    for (i = 0; i < parts->nelts; i++) {
-
-        if (part[i].text.len == 0) {
-            continue;
-        }
-
-        ngx_http_ai_gateway_gen_map(gen);
-        ngx_http_ai_gateway_gen_literal(gen, "text");
-        ngx_http_ai_gateway_gen_string(gen, &part[i].text);
-        ngx_http_ai_gateway_gen_map_end(gen);
-
-        n++;
-    }
-
-    return n;
-}
-
-
 /* "mimeType" from the URL path's extension, when known */
 
 static void
@@ -622,9 +441,6 @@ static void
 ngx_http_ai_gateway_gemini_tools(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_uint_t                   i;
-    ngx_http_ai_gateway_tool_t  *tool;
-
     if (r->tools.nelts == 0) {
         return;
     }
@@ -633,35 +449,7 @@ ngx_http_ai_gateway_gemini_tools(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_array(gen);
     ngx_http_ai_gateway_gen_map(gen);
     ngx_http_ai_gateway_gen_literal(gen, "functionDeclarations");
-    ngx_http_ai_gateway_gen_array(gen);
-
-    tool = r->tools.elts;
-
-    for (i = 0; i < r->tools.nelts; i++) {
-        ngx_http_ai_gateway_gen_map(gen);
-
-        ngx_http_ai_gateway_gen_literal(gen, "name");
-        ngx_http_ai_gateway_gen_string(gen, &tool[i].name);
-
-        if (tool[i].description.len) {
-            ngx_http_ai_gateway_gen_literal(gen, "description");
-            ngx_http_ai_gateway_gen_string(gen, &tool[i].description);
-        }
-
-        if (tool[i].parameters != NULL) {
-            ngx_http_ai_gateway_gen_literal(gen, "parametersJsonSchema");
-            ngx_http_ai_gateway_gen_value(gen, tool[i].parameters);
-        }
-
-        /*
-         * "strict" is dropped: Gemini has no such switch (clients such as
-         * the OpenAI Agents SDK set it on every tool)
-         */
-
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
-
-    ngx_http_ai_gateway_gen_array_end(gen);
+    ngx_http_ai_gateway_gen_tools(gen, r);
     ngx_http_ai_gateway_gen_map_end(gen);
     ngx_http_ai_gateway_gen_array_end(gen);
 
@@ -703,6 +491,23 @@ ngx_http_ai_gateway_gemini_tools(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
+/*
+ * A function's "parametersJsonSchema", when it has parameters; "strict"
+ * is dropped: Gemini has no such switch (clients such as the OpenAI Agents
+ * SDK set it on every tool)
+ */
+
+static void
+ngx_http_ai_gateway_gemini_tool(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_tool_t *tool)
+{
+    if (tool->parameters != NULL) {
+        ngx_http_ai_gateway_gen_literal(gen, "parametersJsonSchema");
+        ngx_http_ai_gateway_gen_value(gen, tool->parameters);
+    }
+}
+
+
 static void
 ngx_http_ai_gateway_gemini_config(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_t *gen)
@@ -736,35 +541,13 @@ ngx_http_ai_gateway_gemini_config(ngx_http_ai_gateway_openai_req_t *r,
 
     /* numbers are passed as sent: the provider checks their ranges */
 
-    if (r->temperature != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "temperature");
-        ngx_http_ai_gateway_gen_value(gen, r->temperature);
-    }
-
-    if (r->top_p != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "topP");
-        ngx_http_ai_gateway_gen_value(gen, r->top_p);
-    }
-
-    if (r->top_k != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "topK");
-        ngx_http_ai_gateway_gen_value(gen, r->top_k);
-    }
-
-    if (r->seed != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "seed");
-        ngx_http_ai_gateway_gen_value(gen, r->seed);
-    }
-
-    if (r->presence_penalty != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "presencePenalty");
-        ngx_http_ai_gateway_gen_value(gen, r->presence_penalty);
-    }
-
-    if (r->frequency_penalty != NULL) {
-        ngx_http_ai_gateway_gen_literal(gen, "frequencyPenalty");
-        ngx_http_ai_gateway_gen_value(gen, r->frequency_penalty);
-    }
+    ngx_http_ai_gateway_gen_number(gen, "temperature", r->temperature);
+    ngx_http_ai_gateway_gen_number(gen, "topP", r->top_p);
+    ngx_http_ai_gateway_gen_number(gen, "topK", r->top_k);
+    ngx_http_ai_gateway_gen_number(gen, "seed", r->seed);
+    ngx_http_ai_gateway_gen_number(gen, "presencePenalty", r->presence_penalty);
+    ngx_http_ai_gateway_gen_number(gen, "frequencyPenalty",
+                                   r->frequency_penalty);
 
     if (r->format != NGX_HTTP_AI_GATEWAY_FORMAT_TEXT) {
         ngx_http_ai_gateway_gen_literal(gen, "responseMimeType");
@@ -994,12 +777,7 @@ ngx_http_ai_gateway_gemini_response(ngx_pool_t *pool, u_char *body,
 
             o = ngx_http_ai_gateway_json_get(o, "args");
 
-            if (o == NULL) {
-                ngx_str_set(&call->arguments, "{}");
-                continue;
-            }
-
-            rc = ngx_http_ai_gateway_json_text(pool, o, &call->arguments);
+            rc = ngx_http_ai_gateway_call_args(pool, call, o);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -1021,50 +799,14 @@ ngx_http_ai_gateway_gemini_response(ngx_pool_t *pool, u_char *body,
 }
 
 
-/*
- * An error body: {"error":{"code","message","status"}} (streamGenerateContent
- * without alt=sse wraps it in an array); the code is Google's status.
- */
+/* an error body; the code is Google's status */
 
 ngx_int_t
 ngx_http_ai_gateway_gemini_error(ngx_pool_t *pool, ngx_uint_t status,
     u_char *body, size_t len, ngx_str_t *out)
 {
-    yajl_val     v, e;
-    ngx_int_t    rc;
-    ngx_str_t    message, code;
-    const char  *type;
-
-    type = ngx_http_ai_gateway_error_type(status);
-    ngx_str_null(&code);
-
-    rc = ngx_http_ai_gateway_json_parse(pool, body, len, &v);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_OK && YAJL_IS_ARRAY(v) && v->u.array.len) {
-        v = v->u.array.values[0];
-    }
-
-    e = (rc == NGX_OK) ? ngx_http_ai_gateway_json_get(v, "error") : NULL;
-
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
-                                                                  "message"),
-                                     &message)
-        == NGX_OK)
-    {
-        (void) ngx_http_ai_gateway_json_str(
-                   ngx_http_ai_gateway_json_get(e, "status"), &code);
-
-    } else if (ngx_http_ai_gateway_error_text(pool, status, body, len,
-                                              &message)
-               != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_ai_gateway_error_body(pool, &message, type, &code, out);
+    return ngx_http_ai_gateway_error_native(pool, &ngx_http_ai_gateway_gemini,
+                                            status, body, len, out);
 }
 
 
@@ -1109,7 +851,7 @@ ngx_http_ai_gateway_gemini_event(ngx_http_ai_gateway_stream_t *s,
     o = ngx_http_ai_gateway_json_get(json, "error");
 
     if (o != NULL) {
-        ngx_http_ai_gateway_gemini_fail(s, o);
+        ngx_http_ai_gateway_stream_error(s, &ngx_http_ai_gateway_gemini, o);
         return NGX_OK;
     }
 
@@ -1245,38 +987,6 @@ ngx_http_ai_gateway_gemini_candidate(ngx_http_ai_gateway_stream_t *s,
     }
 
     return NGX_OK;
-}
-
-
-/* {"error":{"code","message","status"}} in the stream */
-
-static void
-ngx_http_ai_gateway_gemini_fail(ngx_http_ai_gateway_stream_t *s, yajl_val e)
-{
-    yajl_val     v;
-    ngx_str_t    message, code;
-    const char  *type;
-
-    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
-                                                                  "message"),
-                                     &message)
-        != NGX_OK)
-    {
-        ngx_str_set(&message, "the provider reported an error");
-    }
-
-    ngx_str_null(&code);
-    (void) ngx_http_ai_gateway_json_str(
-               ngx_http_ai_gateway_json_get(e, "status"), &code);
-
-    v = ngx_http_ai_gateway_json_get(e, "code");
-
-    type = ngx_http_ai_gateway_error_type(
-               (YAJL_IS_INTEGER(v) && v->u.number.i > 0
-                && v->u.number.i < 1000)
-               ? (ngx_uint_t) v->u.number.i : 500);
-
-    ngx_http_ai_gateway_chunk_error(&s->chunks, &message, type, &code);
 }
 
 

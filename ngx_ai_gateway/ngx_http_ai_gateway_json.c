@@ -13,6 +13,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_openai.h"
 
 
 typedef struct {
@@ -26,8 +27,6 @@ typedef struct {
 } ngx_http_ai_gateway_json_find_t;
 
 
-static yajl_gen_status ngx_http_ai_gateway_json_gen(yajl_gen g, yajl_val v,
-    const char *key, ngx_str_t *value);
 static ngx_int_t ngx_http_ai_gateway_json_buf(ngx_pool_t *pool, yajl_gen g,
     ngx_str_t *out);
 static int ngx_http_ai_gateway_json_null(void *ctx);
@@ -126,100 +125,48 @@ ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
 
 /*
  * A parsed JSON object written again with the top-level "key" set to a
- * string.  Numbers keep their original text (large integers survive);
- * strings are re-escaped canonically.
+ * string (nested ones are not), by the translators' tree writer: numbers
+ * keep their original text (large integers survive), strings are
+ * re-escaped canonically.
  */
 
 ngx_int_t
 ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
     const char *key, ngx_str_t *value, ngx_str_t *out)
 {
-    yajl_gen   g;
-    ngx_int_t  rc;
+    size_t                     i;
+    yajl_val                   v;
+    ngx_http_ai_gateway_gen_t  gen;
 
-    g = yajl_gen_alloc(NULL);
-    if (g == NULL) {
+    v = tree;
+
+    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+    if (!YAJL_IS_OBJECT(v)) {
+        ngx_http_ai_gateway_gen_value(&gen, v);
 
-    rc = NGX_ERROR;
+    } else {
+        ngx_http_ai_gateway_gen_map(&gen);
 
-    if (ngx_http_ai_gateway_json_gen(g, tree, key, value)
-        == yajl_gen_status_ok)
-    {
-        rc = ngx_http_ai_gateway_json_buf(pool, g, out);
-    }
+        for (i = 0; i < v->u.object.len; i++) {
+            ngx_http_ai_gateway_gen_str(&gen, (u_char *) v->u.object.keys[i],
+                                        ngx_strlen(v->u.object.keys[i]));
 
-    yajl_gen_free(g);
+            if (ngx_strcmp(v->u.object.keys[i], key) == 0) {
+                ngx_http_ai_gateway_gen_string(&gen, value);
 
-    return rc;
-}
-
-
-static yajl_gen_status
-ngx_http_ai_gateway_json_gen(yajl_gen g, yajl_val v, const char *key,
-    ngx_str_t *value)
-{
-    size_t           i;
-    const char      *k;
-    yajl_gen_status  st;
-
-    switch (v->type) {
-
-    case yajl_t_string:
-        return yajl_gen_string(g, (const unsigned char *) v->u.string,
-                               ngx_strlen(v->u.string));
-
-    case yajl_t_number:
-        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r));
-
-    case yajl_t_true:
-        return yajl_gen_bool(g, 1);
-
-    case yajl_t_false:
-        return yajl_gen_bool(g, 0);
-
-    case yajl_t_null:
-        return yajl_gen_null(g);
-
-    case yajl_t_array:
-        st = yajl_gen_array_open(g);
-
-        for (i = 0; st == yajl_gen_status_ok && i < v->u.array.len; i++) {
-            st = ngx_http_ai_gateway_json_gen(g, v->u.array.values[i], NULL,
-                                              NULL);
+            } else {
+                ngx_http_ai_gateway_gen_value(&gen, v->u.object.values[i]);
+            }
         }
 
-        return st == yajl_gen_status_ok ? yajl_gen_array_close(g) : st;
-
-    case yajl_t_object:
-        st = yajl_gen_map_open(g);
-
-        for (i = 0; st == yajl_gen_status_ok && i < v->u.object.len; i++) {
-            k = v->u.object.keys[i];
-
-            st = yajl_gen_string(g, (const unsigned char *) k, ngx_strlen(k));
-            if (st != yajl_gen_status_ok) {
-                break;
-            }
-
-            if (key && ngx_strcmp(k, key) == 0) {
-                /* the top-level key replaced (nested ones are not) */
-                st = yajl_gen_string(g, value->data, value->len);
-                continue;
-            }
-
-            st = ngx_http_ai_gateway_json_gen(g, v->u.object.values[i], NULL,
-                                              NULL);
-        }
-
-        return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
-
-    default:
-        return yajl_gen_in_error_state;
+        ngx_http_ai_gateway_gen_map_end(&gen);
     }
+
+    return ngx_http_ai_gateway_gen_done(&gen, out) == NGX_OK
+           ? NGX_OK : NGX_ERROR;
 }
 
 

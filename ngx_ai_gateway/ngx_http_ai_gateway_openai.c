@@ -35,6 +35,9 @@ static void ngx_http_ai_gateway_gen_status(ngx_http_ai_gateway_gen_t *gen,
     yajl_gen_status st);
 static void ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen,
     yajl_val v, ngx_uint_t depth);
+static void ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen,
+    ngx_str_t *id, ngx_str_t *name, ngx_str_t *arguments,
+    ngx_str_t *signature);
 static void ngx_http_ai_gateway_gen_usage(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_usage_t *u);
 static void ngx_http_ai_gateway_tree_cleanup(void *data);
@@ -56,6 +59,12 @@ static ngx_int_t ngx_http_ai_gateway_openai_stop(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val v);
 static ngx_int_t ngx_http_ai_gateway_openai_effort(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val v);
+static ngx_int_t ngx_http_ai_gateway_openai_array(
+    ngx_http_ai_gateway_openai_req_t *r, yajl_val v, ngx_array_t *a,
+    size_t size);
+static ngx_int_t ngx_http_ai_gateway_openai_content(
+    ngx_http_ai_gateway_openai_req_t *r, yajl_val content, ngx_uint_t media,
+    ngx_array_t *parts);
 static ngx_int_t ngx_http_ai_gateway_openai_part(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val v, ngx_uint_t media,
     ngx_http_ai_gateway_part_t *part);
@@ -65,6 +74,8 @@ static ngx_int_t ngx_http_ai_gateway_join(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *out);
 static void ngx_http_ai_gateway_chunk_begin(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i);
+static void ngx_http_ai_gateway_chunk_tool(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i, ngx_uint_t n);
 static void ngx_http_ai_gateway_chunk_close(ngx_http_ai_gateway_chunks_t *ch,
     const char *finish);
 static void ngx_http_ai_gateway_chunk_head(ngx_http_ai_gateway_chunks_t *ch);
@@ -638,12 +649,15 @@ ngx_http_ai_gateway_json_count(yajl_val v, uint64_t *n)
 
 /*
  * Reads and checks the client's OpenAI request.  What no provider can do
- * is refused here; each translator refuses what its provider cannot do.
+ * is refused here, then what the dialect cannot express (d->refuse).  Sets
+ * the stream flags of c and opens the native request's object in gen.
  */
 
 ngx_int_t
 ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
-    const char *provider, ngx_http_ai_gateway_openai_req_t *r, ngx_str_t *err)
+    ngx_http_ai_gateway_dialect_t *d, ngx_http_ai_gateway_compat_t *c,
+    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
+    ngx_str_t *err)
 {
     size_t     i;
     ngx_int_t  rc;
@@ -651,7 +665,8 @@ ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
     ngx_memzero(r, sizeof(ngx_http_ai_gateway_openai_req_t));
 
     r->pool = pool;
-    r->provider = provider;
+    r->dialect = d;
+    r->provider = d->provider;
     r->err = err;
     r->n = 1;
 
@@ -699,7 +714,207 @@ ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
         r->include_usage = 0;
     }
 
+    rc = d->refuse(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    c->stream = r->stream;
+    c->include_usage = r->include_usage;
+
+    if (ngx_http_ai_gateway_gen_init(gen, pool) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_gateway_gen_map(gen);
+
     return NGX_OK;
+}
+
+
+/*
+ * The text parts of the system and developer messages, in order; every
+ * message is checked for a "role" on the way.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_openai_system(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_array_t *parts)
+{
+    size_t     i;
+    yajl_val   m, role;
+    ngx_int_t  rc;
+
+    if (ngx_array_init(parts, r->pool, 1, sizeof(ngx_http_ai_gateway_part_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < r->messages->u.array.len; i++) {
+        m = r->messages->u.array.values[i];
+        role = ngx_http_ai_gateway_json_get(m, "role");
+        r->msg = i;
+
+        if (!YAJL_IS_STRING(role)) {
+            return ngx_http_ai_gateway_openai_fail(r,
+                                 "messages[%ui] needs a \"role\"", i);
+        }
+
+        if (!ngx_http_ai_gateway_json_is(role, "system")
+            && !ngx_http_ai_gateway_json_is(role, "developer"))
+        {
+            continue;
+        }
+
+        rc = ngx_http_ai_gateway_openai_content(r,
+                                   ngx_http_ai_gateway_json_get(m, "content"),
+                                   0, parts);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a turn opened: {"role":role,<the dialect's content key>: */
+
+void
+ngx_http_ai_gateway_gen_turn(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_openai_req_t *r, const char *role)
+{
+    ngx_http_ai_gateway_gen_map(gen);
+    ngx_http_ai_gateway_gen_literal(gen, "role");
+    ngx_http_ai_gateway_gen_str(gen, (u_char *) role, ngx_strlen(role));
+    ngx_http_ai_gateway_gen_str(gen, (u_char *) r->dialect->content,
+                                ngx_strlen(r->dialect->content));
+}
+
+
+/*
+ * The other messages, in order, as the dialect's turns (an array), after
+ * ngx_http_ai_gateway_openai_system() checked every "role"; consecutive
+ * tool results are one user turn.  "data" is the dialect's, passed to its
+ * turn writers.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_openai_messages(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, void *data)
+{
+    size_t                          i;
+    yajl_val                        m, role;
+    ngx_int_t                       rc;
+    ngx_uint_t                      results;
+    ngx_http_ai_gateway_dialect_t  *d;
+
+    d = r->dialect;
+    results = 0;
+
+    ngx_http_ai_gateway_gen_array(gen);
+
+    for (i = 0; i < r->messages->u.array.len; i++) {
+        m = r->messages->u.array.values[i];
+        role = ngx_http_ai_gateway_json_get(m, "role");
+        r->msg = i;
+
+        if (ngx_http_ai_gateway_json_is(role, "system")
+            || ngx_http_ai_gateway_json_is(role, "developer"))
+        {
+            continue;
+        }
+
+        if (ngx_http_ai_gateway_json_is(role, "tool")) {
+
+            if (!results) {
+                results = 1;
+
+                ngx_http_ai_gateway_gen_turn(gen, r, "user");
+                ngx_http_ai_gateway_gen_array(gen);
+            }
+
+            rc = d->result(r, gen, m, data);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (results) {
+            results = 0;
+
+            ngx_http_ai_gateway_gen_array_end(gen);
+            ngx_http_ai_gateway_gen_map_end(gen);
+        }
+
+        if (ngx_http_ai_gateway_json_is(role, "user")) {
+            rc = d->user(r, gen, m, data);
+
+        } else if (ngx_http_ai_gateway_json_is(role, "assistant")) {
+            rc = d->assistant(r, gen, m, data);
+
+        } else {
+            rc = ngx_http_ai_gateway_openai_fail(r,
+                            "messages[%ui]: role \"%s\" is not supported for "
+                            "%s models", i, role->u.string, r->provider);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (results) {
+        ngx_http_ai_gateway_gen_array_end(gen);
+        ngx_http_ai_gateway_gen_map_end(gen);
+    }
+
+    ngx_http_ai_gateway_gen_array_end(gen);
+
+    return NGX_OK;
+}
+
+
+/* a user message's parts, images and files allowed; its turn opened */
+
+ngx_int_t
+ngx_http_ai_gateway_openai_user(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, yajl_val msg, ngx_array_t *parts)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_gateway_openai_parts(r, msg, 1, parts);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_http_ai_gateway_gen_turn(gen, r, "user");
+
+    return NGX_OK;
+}
+
+
+/* the native request's object closed and its text */
+
+ngx_int_t
+ngx_http_ai_gateway_openai_done(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    ngx_http_ai_gateway_gen_map_end(gen);
+
+    rc = ngx_http_ai_gateway_gen_done(gen, out);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_ai_gateway_openai_fail(r,
+                      "the request has invalid UTF-8 or is nested too deeply");
+    }
+
+    return rc;
 }
 
 
@@ -1220,21 +1435,43 @@ ngx_int_t
 ngx_http_ai_gateway_openai_parts(ngx_http_ai_gateway_openai_req_t *r,
     yajl_val msg, ngx_uint_t media, ngx_array_t *parts)
 {
-    size_t                       i;
-    yajl_val                     content;
-    ngx_int_t                    rc;
-    ngx_http_ai_gateway_part_t  *part;
+    yajl_val  content;
 
     content = ngx_http_ai_gateway_json_get(msg, "content");
 
-    if (ngx_array_init(parts, r->pool,
-                       YAJL_IS_ARRAY(content) && content->u.array.len
-                       ? content->u.array.len : 1,
-                       sizeof(ngx_http_ai_gateway_part_t))
+    if (ngx_http_ai_gateway_openai_array(r, content, parts,
+                                         sizeof(ngx_http_ai_gateway_part_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    return ngx_http_ai_gateway_openai_content(r, content, media, parts);
+}
+
+
+/* an array for the elements of v: as many as v has, or one */
+
+static ngx_int_t
+ngx_http_ai_gateway_openai_array(ngx_http_ai_gateway_openai_req_t *r,
+    yajl_val v, ngx_array_t *a, size_t size)
+{
+    return ngx_array_init(a, r->pool,
+                          YAJL_IS_ARRAY(v) && v->u.array.len
+                          ? v->u.array.len : 1,
+                          size);
+}
+
+
+/* the checked parts of a message's "content" added to parts */
+
+static ngx_int_t
+ngx_http_ai_gateway_openai_content(ngx_http_ai_gateway_openai_req_t *r,
+    yajl_val content, ngx_uint_t media, ngx_array_t *parts)
+{
+    size_t                       i;
+    ngx_int_t                    rc;
+    ngx_http_ai_gateway_part_t  *part;
 
     if (content == NULL || YAJL_IS_NULL(content)) {
         return NGX_OK;
@@ -1502,6 +1739,26 @@ ngx_http_ai_gateway_openai_text(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
+/* a tool message's "tool_call_id" */
+
+ngx_int_t
+ngx_http_ai_gateway_openai_call_id(ngx_http_ai_gateway_openai_req_t *r,
+    yajl_val msg, ngx_str_t *id)
+{
+    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(msg,
+                                                              "tool_call_id"),
+                                     id)
+        != NGX_OK)
+    {
+        return ngx_http_ai_gateway_openai_fail(r,
+                         "messages[%ui]: a tool message needs a "
+                         "\"tool_call_id\"", r->msg);
+    }
+
+    return NGX_OK;
+}
+
+
 /* an assistant message's "tool_calls", arguments parsed */
 
 ngx_int_t
@@ -1516,10 +1773,8 @@ ngx_http_ai_gateway_openai_calls(ngx_http_ai_gateway_openai_req_t *r,
 
     tc = ngx_http_ai_gateway_json_get(msg, "tool_calls");
 
-    if (ngx_array_init(calls, r->pool,
-                       YAJL_IS_ARRAY(tc) && tc->u.array.len
-                       ? tc->u.array.len : 1,
-                       sizeof(ngx_http_ai_gateway_call_t))
+    if (ngx_http_ai_gateway_openai_array(r, tc, calls,
+                                         sizeof(ngx_http_ai_gateway_call_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1632,6 +1887,106 @@ ngx_http_ai_gateway_openai_fail(ngx_http_ai_gateway_openai_req_t *r,
 }
 
 
+/*
+ * A text part as the dialect's text part, unless empty (both providers
+ * refuse those): {"type":"text","text"} when "typed" (Anthropic's blocks),
+ * else {"text"}.  Returns how many were written: 1 or 0.
+ */
+
+ngx_uint_t
+ngx_http_ai_gateway_gen_text(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *text,
+    ngx_uint_t typed)
+{
+    if (text->len == 0) {
+        return 0;
+    }
+
+    ngx_http_ai_gateway_gen_map(gen);
+
+    if (typed) {
+        ngx_http_ai_gateway_gen_literal(gen, "type");
+        ngx_http_ai_gateway_gen_literal(gen, "text");
+    }
+
+    ngx_http_ai_gateway_gen_literal(gen, "text");
+    ngx_http_ai_gateway_gen_string(gen, text);
+    ngx_http_ai_gateway_gen_map_end(gen);
+
+    return 1;
+}
+
+
+/* the text parts, in order, as above; returns how many were written */
+
+ngx_uint_t
+ngx_http_ai_gateway_gen_texts(ngx_http_ai_gateway_gen_t *gen,
+    ngx_array_t *parts, ngx_uint_t typed)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_ai_gateway_part_t  *part;
+
+    n = 0;
+    part = parts->elts;
+
+    for (i = 0; i < parts->nelts; i++) {
+        n += ngx_http_ai_gateway_gen_text(gen, &part[i].text, typed);
+    }
+
+    return n;
+}
+
+
+/* a number of the request under the dialect's key, as sent, when set */
+
+void
+ngx_http_ai_gateway_gen_number(ngx_http_ai_gateway_gen_t *gen,
+    const char *key, yajl_val v)
+{
+    if (v == NULL) {
+        return;
+    }
+
+    ngx_http_ai_gateway_gen_str(gen, (u_char *) key, ngx_strlen(key));
+    ngx_http_ai_gateway_gen_value(gen, v);
+}
+
+
+/*
+ * The function tools, an array of {"name","description"?,...}: the rest
+ * is the dialect's (d->tool).
+ */
+
+void
+ngx_http_ai_gateway_gen_tools(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_openai_req_t *r)
+{
+    ngx_uint_t                   i;
+    ngx_http_ai_gateway_tool_t  *tool;
+
+    ngx_http_ai_gateway_gen_array(gen);
+
+    tool = r->tools.elts;
+
+    for (i = 0; i < r->tools.nelts; i++) {
+        ngx_http_ai_gateway_gen_map(gen);
+
+        ngx_http_ai_gateway_gen_literal(gen, "name");
+        ngx_http_ai_gateway_gen_string(gen, &tool[i].name);
+
+        if (tool[i].description.len) {
+            ngx_http_ai_gateway_gen_literal(gen, "description");
+            ngx_http_ai_gateway_gen_string(gen, &tool[i].description);
+        }
+
+        r->dialect->tool(gen, &tool[i]);
+
+        ngx_http_ai_gateway_gen_map_end(gen);
+    }
+
+    ngx_http_ai_gateway_gen_array_end(gen);
+}
+
+
 void
 ngx_http_ai_gateway_gen_stop(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_openai_req_t *r)
@@ -1741,6 +2096,21 @@ ngx_http_ai_gateway_choice_call(ngx_http_ai_gateway_choice_t *ch)
     ngx_memzero(call, sizeof(ngx_http_ai_gateway_tool_call_t));
 
     return call;
+}
+
+
+/* a tool call's "arguments": the JSON text of args, "{}" when absent */
+
+ngx_int_t
+ngx_http_ai_gateway_call_args(ngx_pool_t *pool,
+    ngx_http_ai_gateway_tool_call_t *call, yajl_val args)
+{
+    if (args == NULL) {
+        ngx_str_set(&call->arguments, "{}");
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_gateway_json_text(pool, args, &call->arguments);
 }
 
 
@@ -1871,32 +2241,9 @@ ngx_http_ai_gateway_completion_done(ngx_http_ai_gateway_completion_t *cmp,
 
             for (j = 0; j < ch[i].calls.nelts; j++) {
                 ngx_http_ai_gateway_gen_map(&gen);
-
-                ngx_http_ai_gateway_gen_literal(&gen, "id");
-                ngx_http_ai_gateway_gen_string(&gen, &call[j].id);
-                ngx_http_ai_gateway_gen_literal(&gen, "type");
-                ngx_http_ai_gateway_gen_literal(&gen, "function");
-                ngx_http_ai_gateway_gen_literal(&gen, "function");
-                ngx_http_ai_gateway_gen_map(&gen);
-                ngx_http_ai_gateway_gen_literal(&gen, "name");
-                ngx_http_ai_gateway_gen_string(&gen, &call[j].name);
-                ngx_http_ai_gateway_gen_literal(&gen, "arguments");
-                ngx_http_ai_gateway_gen_string(&gen, &call[j].arguments);
-                ngx_http_ai_gateway_gen_map_end(&gen);
-
-                if (call[j].signature.len) {
-                    ngx_http_ai_gateway_gen_literal(&gen, "extra_content");
-                    ngx_http_ai_gateway_gen_map(&gen);
-                    ngx_http_ai_gateway_gen_literal(&gen, "google");
-                    ngx_http_ai_gateway_gen_map(&gen);
-                    ngx_http_ai_gateway_gen_literal(&gen,
-                                                    "thought_signature");
-                    ngx_http_ai_gateway_gen_string(&gen,
-                                                   &call[j].signature);
-                    ngx_http_ai_gateway_gen_map_end(&gen);
-                    ngx_http_ai_gateway_gen_map_end(&gen);
-                }
-
+                ngx_http_ai_gateway_gen_call(&gen, &call[j].id, &call[j].name,
+                                             &call[j].arguments,
+                                             &call[j].signature);
                 ngx_http_ai_gateway_gen_map_end(&gen);
             }
 
@@ -1933,6 +2280,41 @@ ngx_http_ai_gateway_completion_done(ngx_http_ai_gateway_completion_t *cmp,
     ngx_http_ai_gateway_gen_map_end(&gen);
 
     return ngx_http_ai_gateway_gen_done(&gen, out);
+}
+
+
+/*
+ * A tool call's "id","type":"function","function":{"name","arguments"},
+ * and a Gemini thought signature where Google's OpenAI-compatible API has
+ * it: "extra_content":{"google":{"thought_signature"}}
+ */
+
+static void
+ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *arguments, ngx_str_t *signature)
+{
+    ngx_http_ai_gateway_gen_literal(gen, "id");
+    ngx_http_ai_gateway_gen_string(gen, id);
+    ngx_http_ai_gateway_gen_literal(gen, "type");
+    ngx_http_ai_gateway_gen_literal(gen, "function");
+    ngx_http_ai_gateway_gen_literal(gen, "function");
+    ngx_http_ai_gateway_gen_map(gen);
+    ngx_http_ai_gateway_gen_literal(gen, "name");
+    ngx_http_ai_gateway_gen_string(gen, name);
+    ngx_http_ai_gateway_gen_literal(gen, "arguments");
+    ngx_http_ai_gateway_gen_string(gen, arguments);
+    ngx_http_ai_gateway_gen_map_end(gen);
+
+    if (signature != NULL && signature->len) {
+        ngx_http_ai_gateway_gen_literal(gen, "extra_content");
+        ngx_http_ai_gateway_gen_map(gen);
+        ngx_http_ai_gateway_gen_literal(gen, "google");
+        ngx_http_ai_gateway_gen_map(gen);
+        ngx_http_ai_gateway_gen_literal(gen, "thought_signature");
+        ngx_http_ai_gateway_gen_string(gen, signature);
+        ngx_http_ai_gateway_gen_map_end(gen);
+        ngx_http_ai_gateway_gen_map_end(gen);
+    }
 }
 
 
@@ -2182,6 +2564,61 @@ ngx_http_ai_gateway_error_text(ngx_pool_t *pool, ngx_uint_t status,
     message->len = p - message->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * A provider's error body to the OpenAI error object.  The provider's
+ * JSON, {"error":{"message",...}} (or an array of them if d->array): its
+ * message, its code (d->code), the type mapped from the code (d->errors)
+ * or from the status.  Anything else: ngx_http_ai_gateway_error_text().
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_error_native(ngx_pool_t *pool,
+    ngx_http_ai_gateway_dialect_t *d, ngx_uint_t status, u_char *body,
+    size_t len, ngx_str_t *out)
+{
+    yajl_val     v, e;
+    ngx_int_t    rc;
+    ngx_str_t    message, code;
+    const char  *type;
+
+    type = ngx_http_ai_gateway_error_type(status);
+    ngx_str_null(&code);
+
+    rc = ngx_http_ai_gateway_json_parse(pool, body, len, &v);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && d->array && YAJL_IS_ARRAY(v) && v->u.array.len) {
+        v = v->u.array.values[0];
+    }
+
+    e = (rc == NGX_OK) ? ngx_http_ai_gateway_json_get(v, "error") : NULL;
+
+    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
+                                                                  "message"),
+                                     &message)
+        == NGX_OK)
+    {
+        e = ngx_http_ai_gateway_json_get(e, d->code);
+
+        if (d->errors != NULL) {
+            type = ngx_http_ai_gateway_map(d->errors, e, type);
+        }
+
+        (void) ngx_http_ai_gateway_json_str(e, &code);
+
+    } else if (ngx_http_ai_gateway_error_text(pool, status, body, len,
+                                              &message)
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_gateway_error_body(pool, &message, type, &code, out);
 }
 
 
@@ -2442,6 +2879,26 @@ ngx_http_ai_gateway_chunk_begin(ngx_http_ai_gateway_chunks_t *ch,
 }
 
 
+/* ..."tool_calls":[{"index":n, */
+
+static void
+ngx_http_ai_gateway_chunk_tool(ngx_http_ai_gateway_chunks_t *ch, ngx_uint_t i,
+    ngx_uint_t n)
+{
+    ngx_http_ai_gateway_gen_t  *gen;
+
+    gen = &ch->gen;
+
+    ngx_http_ai_gateway_chunk_begin(ch, i);
+
+    ngx_http_ai_gateway_gen_literal(gen, "tool_calls");
+    ngx_http_ai_gateway_gen_array(gen);
+    ngx_http_ai_gateway_gen_map(gen);
+    ngx_http_ai_gateway_gen_literal(gen, "index");
+    ngx_http_ai_gateway_gen_int(gen, n);
+}
+
+
 /* ...},"finish_reason":...,"logprobs":null}]}\n\n */
 
 static void
@@ -2554,6 +3011,7 @@ ngx_uint_t
 ngx_http_ai_gateway_chunk_call(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i, ngx_str_t *id, ngx_str_t *name, ngx_str_t *signature)
 {
+    ngx_str_t                   empty;
     ngx_uint_t                  n;
     ngx_http_ai_gateway_gen_t  *gen;
 
@@ -2567,36 +3025,10 @@ ngx_http_ai_gateway_chunk_call(ngx_http_ai_gateway_chunks_t *ch,
 
     gen = &ch->gen;
 
-    ngx_http_ai_gateway_chunk_begin(ch, i);
+    ngx_str_null(&empty);
 
-    ngx_http_ai_gateway_gen_literal(gen, "tool_calls");
-    ngx_http_ai_gateway_gen_array(gen);
-    ngx_http_ai_gateway_gen_map(gen);
-
-    ngx_http_ai_gateway_gen_literal(gen, "index");
-    ngx_http_ai_gateway_gen_int(gen, n);
-    ngx_http_ai_gateway_gen_literal(gen, "id");
-    ngx_http_ai_gateway_gen_string(gen, id);
-    ngx_http_ai_gateway_gen_literal(gen, "type");
-    ngx_http_ai_gateway_gen_literal(gen, "function");
-    ngx_http_ai_gateway_gen_literal(gen, "function");
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "name");
-    ngx_http_ai_gateway_gen_string(gen, name);
-    ngx_http_ai_gateway_gen_literal(gen, "arguments");
-    ngx_http_ai_gateway_gen_literal(gen, "");
-    ngx_http_ai_gateway_gen_map_end(gen);
-
-    if (signature != NULL && signature->len) {
-        ngx_http_ai_gateway_gen_literal(gen, "extra_content");
-        ngx_http_ai_gateway_gen_map(gen);
-        ngx_http_ai_gateway_gen_literal(gen, "google");
-        ngx_http_ai_gateway_gen_map(gen);
-        ngx_http_ai_gateway_gen_literal(gen, "thought_signature");
-        ngx_http_ai_gateway_gen_string(gen, signature);
-        ngx_http_ai_gateway_gen_map_end(gen);
-        ngx_http_ai_gateway_gen_map_end(gen);
-    }
+    ngx_http_ai_gateway_chunk_tool(ch, i, n);
+    ngx_http_ai_gateway_gen_call(gen, id, name, &empty, signature);
 
     ngx_http_ai_gateway_gen_map_end(gen);
     ngx_http_ai_gateway_gen_array_end(gen);
@@ -2621,13 +3053,8 @@ ngx_http_ai_gateway_chunk_args(ngx_http_ai_gateway_chunks_t *ch,
 
     gen = &ch->gen;
 
-    ngx_http_ai_gateway_chunk_begin(ch, i);
+    ngx_http_ai_gateway_chunk_tool(ch, i, call);
 
-    ngx_http_ai_gateway_gen_literal(gen, "tool_calls");
-    ngx_http_ai_gateway_gen_array(gen);
-    ngx_http_ai_gateway_gen_map(gen);
-    ngx_http_ai_gateway_gen_literal(gen, "index");
-    ngx_http_ai_gateway_gen_int(gen, call);
     ngx_http_ai_gateway_gen_literal(gen, "function");
     ngx_http_ai_gateway_gen_map(gen);
     ngx_http_ai_gateway_gen_literal(gen, "arguments");
@@ -2778,4 +3205,46 @@ ngx_http_ai_gateway_chunk_error(ngx_http_ai_gateway_chunks_t *ch,
 
     ch->done = 1;
     ch->compat->failed = 1;
+}
+
+
+/*
+ * An error in the stream, e its "error" object: the type mapped from the
+ * code (d->errors), else from the HTTP status in "code".
+ */
+
+void
+ngx_http_ai_gateway_stream_error(ngx_http_ai_gateway_stream_t *s,
+    ngx_http_ai_gateway_dialect_t *d, yajl_val e)
+{
+    yajl_val     v;
+    ngx_str_t    message, code;
+    const char  *type;
+
+    if (ngx_http_ai_gateway_json_str(ngx_http_ai_gateway_json_get(e,
+                                                                  "message"),
+                                     &message)
+        != NGX_OK)
+    {
+        ngx_str_set(&message, "the provider reported an error");
+    }
+
+    v = ngx_http_ai_gateway_json_get(e, d->code);
+
+    ngx_str_null(&code);
+    (void) ngx_http_ai_gateway_json_str(v, &code);
+
+    if (d->errors != NULL) {
+        type = ngx_http_ai_gateway_map(d->errors, v, "server_error");
+
+    } else {
+        v = ngx_http_ai_gateway_json_get(e, "code");
+
+        type = ngx_http_ai_gateway_error_type(
+                   (YAJL_IS_INTEGER(v) && v->u.number.i > 0
+                    && v->u.number.i < 1000)
+                   ? (ngx_uint_t) v->u.number.i : 500);
+    }
+
+    ngx_http_ai_gateway_chunk_error(&s->chunks, &message, type, &code);
 }

@@ -96,10 +96,14 @@ typedef struct {
 #define NGX_HTTP_AI_GATEWAY_FORMAT_SCHEMA    2
 
 
+typedef struct ngx_http_ai_gateway_dialect_s  ngx_http_ai_gateway_dialect_t;
+
+
 /* an OpenAI Chat Completions request, read and checked */
 
 typedef struct {
     ngx_pool_t                    *pool;
+    ngx_http_ai_gateway_dialect_t *dialect;
     const char                    *provider;   /* for messages */
     ngx_str_t                     *err;
     ngx_uint_t                     msg;        /* the message read */
@@ -180,6 +184,39 @@ typedef struct {
     ngx_str_t                      name;
     const char                    *value;
 } ngx_http_ai_gateway_map_t;
+
+
+/*
+ * What the shared code needs of a translator's native dialect: its name,
+ * its refusals, the writers of its turns and tools, its error bodies.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_gateway_refuse_pt)(
+    ngx_http_ai_gateway_openai_req_t *r);
+typedef ngx_int_t (*ngx_http_ai_gateway_turn_pt)(
+    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
+    yajl_val m, void *data);
+typedef void (*ngx_http_ai_gateway_tool_pt)(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_tool_t *tool);
+
+struct ngx_http_ai_gateway_dialect_s {
+    const char                    *provider;   /* "anthropic", "gemini" */
+    ngx_http_ai_gateway_refuse_pt  refuse;     /* what it cannot express */
+
+    const char                    *content;    /* the key of a turn's
+                                                  content */
+    ngx_http_ai_gateway_turn_pt    user;
+    ngx_http_ai_gateway_turn_pt    assistant;
+    ngx_http_ai_gateway_turn_pt    result;     /* one tool message */
+    ngx_http_ai_gateway_tool_pt    tool;       /* a function's keys after
+                                                  "name", "description" */
+
+    ngx_http_ai_gateway_map_t     *errors;     /* the code to a type, or
+                                                  NULL: by the status */
+    const char                    *code;       /* the code's key in "error" */
+    unsigned                       array:1;    /* an error body may be an
+                                                  array: its first one */
+};
 
 
 /* the "chat.completion.chunk" stream */
@@ -269,7 +306,20 @@ ngx_uint_t ngx_http_ai_gateway_json_count(yajl_val v, uint64_t *n);
 /* requests */
 
 ngx_int_t ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
-    const char *provider, ngx_http_ai_gateway_openai_req_t *r, ngx_str_t *err);
+    ngx_http_ai_gateway_dialect_t *d, ngx_http_ai_gateway_compat_t *c,
+    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
+    ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_openai_system(
+    ngx_http_ai_gateway_openai_req_t *r, ngx_array_t *parts);
+void ngx_http_ai_gateway_gen_turn(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_openai_req_t *r, const char *role);
+ngx_int_t ngx_http_ai_gateway_openai_messages(
+    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
+    void *data);
+ngx_int_t ngx_http_ai_gateway_openai_user(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, yajl_val msg, ngx_array_t *parts);
+ngx_int_t ngx_http_ai_gateway_openai_done(ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_openai_parts(ngx_http_ai_gateway_openai_req_t *r,
     yajl_val msg, ngx_uint_t media, ngx_array_t *parts);
 ngx_uint_t ngx_http_ai_gateway_openai_some(ngx_array_t *parts);
@@ -277,8 +327,18 @@ ngx_int_t ngx_http_ai_gateway_openai_calls(ngx_http_ai_gateway_openai_req_t *r,
     yajl_val msg, ngx_array_t *calls);
 ngx_int_t ngx_http_ai_gateway_openai_text(ngx_http_ai_gateway_openai_req_t *r,
     yajl_val msg, ngx_str_t *text);
+ngx_int_t ngx_http_ai_gateway_openai_call_id(
+    ngx_http_ai_gateway_openai_req_t *r, yajl_val msg, ngx_str_t *id);
 ngx_int_t ngx_http_ai_gateway_openai_fail(ngx_http_ai_gateway_openai_req_t *r,
     const char *fmt, ...);
+ngx_uint_t ngx_http_ai_gateway_gen_text(ngx_http_ai_gateway_gen_t *gen,
+    ngx_str_t *text, ngx_uint_t typed);
+ngx_uint_t ngx_http_ai_gateway_gen_texts(ngx_http_ai_gateway_gen_t *gen,
+    ngx_array_t *parts, ngx_uint_t typed);
+void ngx_http_ai_gateway_gen_number(ngx_http_ai_gateway_gen_t *gen,
+    const char *key, yajl_val v);
+void ngx_http_ai_gateway_gen_tools(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_openai_req_t *r);
 void ngx_http_ai_gateway_gen_stop(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_openai_req_t *r);
 
@@ -292,6 +352,8 @@ ngx_int_t ngx_http_ai_gateway_choice_text(ngx_http_ai_gateway_choice_t *ch,
     ngx_str_t *text, ngx_uint_t reasoning);
 ngx_http_ai_gateway_tool_call_t *ngx_http_ai_gateway_choice_call(
     ngx_http_ai_gateway_choice_t *ch);
+ngx_int_t ngx_http_ai_gateway_call_args(ngx_pool_t *pool,
+    ngx_http_ai_gateway_tool_call_t *call, yajl_val args);
 ngx_int_t ngx_http_ai_gateway_completion_done(
     ngx_http_ai_gateway_completion_t *cmp, ngx_http_ai_gateway_compat_t *c,
     ngx_str_t *out);
@@ -310,6 +372,9 @@ ngx_int_t ngx_http_ai_gateway_error_body(ngx_pool_t *pool, ngx_str_t *message,
     const char *type, ngx_str_t *code, ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_error_text(ngx_pool_t *pool, ngx_uint_t status,
     u_char *body, size_t len, ngx_str_t *message);
+ngx_int_t ngx_http_ai_gateway_error_native(ngx_pool_t *pool,
+    ngx_http_ai_gateway_dialect_t *d, ngx_uint_t status, u_char *body,
+    size_t len, ngx_str_t *out);
 
 /* streams */
 
@@ -341,6 +406,8 @@ void ngx_http_ai_gateway_chunk_finish(ngx_http_ai_gateway_chunks_t *ch,
 void ngx_http_ai_gateway_chunk_end(ngx_http_ai_gateway_chunks_t *ch);
 void ngx_http_ai_gateway_chunk_error(ngx_http_ai_gateway_chunks_t *ch,
     ngx_str_t *message, const char *type, ngx_str_t *code);
+void ngx_http_ai_gateway_stream_error(ngx_http_ai_gateway_stream_t *s,
+    ngx_http_ai_gateway_dialect_t *d, yajl_val e);
 
 
 /* the translators (ngx_http_ai_gateway_translate.c holds the table) */

@@ -31,8 +31,7 @@ static ngx_int_t ngx_http_ai_gateway_parse_origin(ngx_pool_t *pool,
     ngx_str_t *url, ngx_http_ai_gateway_origin_t *o, char **err);
 static ngx_http_ai_gateway_origin_t *ngx_http_ai_gateway_find_origin(
     ngx_array_t *origins, ngx_str_t *slug);
-static ngx_int_t ngx_http_ai_gateway_seg(u_char **pos, u_char *last,
-    ngx_str_t *seg);
+static ngx_int_t ngx_http_ai_gateway_seg(ngx_str_t *rest, ngx_str_t *seg);
 static ngx_int_t ngx_http_ai_gateway_token(ngx_str_t *value, ngx_uint_t dot);
 static ngx_int_t ngx_http_ai_gateway_var(ngx_http_ai_gateway_path_t *path,
     char *name, ngx_str_t *value, ngx_uint_t dot);
@@ -656,9 +655,26 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
         break;
     }
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc == NGX_OK && !t->fal_target) {
+
+        rc = ngx_http_ai_gateway_expand(r->pool, &o->host, &path, &t->host);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gateway_expand(r->pool, &o->prefix, &path,
+                                            &prefix);
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gateway_compose(r->pool, o, &prefix, &path.rest,
+                                             &t->path);
+        }
+
+        if (rc == NGX_OK) {
+            t->tls_name = o->tls_name.len ? o->tls_name : t->host;
+        }
     }
+
+    /* NGX_DECLINED: a segment that a rule or a template needs is missing */
 
     if (rc == NGX_DECLINED) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -675,32 +691,8 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
                                         "URL on fal.run or fal.ai");
     }
 
-    if (!t->fal_target) {
-
-        rc = ngx_http_ai_gateway_expand(r->pool, &o->host, &path, &t->host);
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_ai_gateway_expand(r->pool, &o->prefix, &path,
-                                            &prefix);
-        }
-
-        if (rc == NGX_DECLINED) {
-            return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH,
-                                        "Malformed gateway path for provider "
-                                        "\"%V\", see docs/providers.md",
-                                        &o->slug);
-        }
-
-        if (rc != NGX_OK
-            || ngx_http_ai_gateway_compose(r->pool, o, &prefix, &path.rest,
-                                           &t->path)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        t->tls_name = o->tls_name.len ? o->tls_name : t->host;
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (t->no_port) {
@@ -729,14 +721,15 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
 }
 
 
-/* takes one "/segment" off the front of [*pos, last) */
+/* takes one "/segment" off the front of rest */
 
 static ngx_int_t
-ngx_http_ai_gateway_seg(u_char **pos, u_char *last, ngx_str_t *seg)
+ngx_http_ai_gateway_seg(ngx_str_t *rest, ngx_str_t *seg)
 {
-    u_char  *p, *q;
+    u_char  *p, *q, *last;
 
-    p = *pos;
+    p = rest->data;
+    last = p + rest->len;
 
     if (p == last || *p != '/') {
         return NGX_DECLINED;
@@ -751,7 +744,9 @@ ngx_http_ai_gateway_seg(u_char **pos, u_char *last, ngx_str_t *seg)
 
     seg->data = p;
     seg->len = q - p;
-    *pos = q;
+
+    rest->len = last - q;
+    rest->data = q;
 
     return seg->len ? NGX_OK : NGX_DECLINED;
 }
@@ -809,30 +804,31 @@ ngx_http_ai_gateway_var(ngx_http_ai_gateway_path_t *path, char *name,
 
 /* "/{resource}[/openai][/deployments]/{deployment}/..." */
 
+/*
+ * The rules take the segments they read off path->rest (on NGX_DECLINED
+ * the path is not used).
+ */
+
 static ngx_int_t
 ngx_http_ai_gateway_rule_azure(ngx_http_ai_gateway_path_t *path)
 {
-    u_char     *p, *last;
-    ngx_str_t   resource, deployment;
+    ngx_str_t  resource, deployment;
 
-    p = path->rest.data;
-    last = p + path->rest.len;
-
-    if (ngx_http_ai_gateway_seg(&p, last, &resource) != NGX_OK
-        || ngx_http_ai_gateway_seg(&p, last, &deployment) != NGX_OK)
+    if (ngx_http_ai_gateway_seg(&path->rest, &resource) != NGX_OK
+        || ngx_http_ai_gateway_seg(&path->rest, &deployment) != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
     if (deployment.len == 6 && ngx_strncmp(deployment.data, "openai", 6) == 0
-        && ngx_http_ai_gateway_seg(&p, last, &deployment) != NGX_OK)
+        && ngx_http_ai_gateway_seg(&path->rest, &deployment) != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
     if (deployment.len == 11
         && ngx_strncmp(deployment.data, "deployments", 11) == 0
-        && ngx_http_ai_gateway_seg(&p, last, &deployment) != NGX_OK)
+        && ngx_http_ai_gateway_seg(&path->rest, &deployment) != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -844,9 +840,6 @@ ngx_http_ai_gateway_rule_azure(ngx_http_ai_gateway_path_t *path)
         return NGX_DECLINED;
     }
 
-    path->rest.len = last - p;
-    path->rest.data = p;
-
     return NGX_OK;
 }
 
@@ -856,44 +849,38 @@ ngx_http_ai_gateway_rule_azure(ngx_http_ai_gateway_path_t *path)
 static ngx_int_t
 ngx_http_ai_gateway_rule_bedrock(ngx_http_ai_gateway_path_t *path)
 {
-    u_char     *p, *last;
-    ngx_str_t   service, region;
+    ngx_str_t  service, region;
 
-    p = path->rest.data;
-    last = p + path->rest.len;
-
-    if (ngx_http_ai_gateway_seg(&p, last, &service) != NGX_OK
-        || ngx_http_ai_gateway_seg(&p, last, &region) != NGX_OK
+    if (ngx_http_ai_gateway_seg(&path->rest, &service) != NGX_OK
+        || ngx_http_ai_gateway_seg(&path->rest, &region) != NGX_OK
         || ngx_http_ai_gateway_var(path, "service", &service, 0) != NGX_OK
         || ngx_http_ai_gateway_var(path, "region", &region, 0) != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
-    path->rest.len = last - p;
-    path->rest.data = p;
-
     return NGX_OK;
 }
 
 
-/* ".../locations/{region}/...": the regional host, "global" has none */
+/*
+ * ".../locations/{region}/...": the regional host, "global" has none; the
+ * path is read, not taken
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_rule_vertex(ngx_http_ai_gateway_path_t *path)
 {
-    u_char     *p, *last;
-    ngx_str_t   seg, region;
+    ngx_str_t  rest, seg, region;
 
-    p = path->rest.data;
-    last = p + path->rest.len;
+    rest = path->rest;
 
     ngx_str_set(&region, "global");
 
-    while (ngx_http_ai_gateway_seg(&p, last, &seg) == NGX_OK) {
+    while (ngx_http_ai_gateway_seg(&rest, &seg) == NGX_OK) {
 
         if (seg.len == 9 && ngx_strncmp(seg.data, "locations", 9) == 0) {
-            if (ngx_http_ai_gateway_seg(&p, last, &region) != NGX_OK) {
+            if (ngx_http_ai_gateway_seg(&rest, &region) != NGX_OK) {
                 return NGX_DECLINED;
             }
 
@@ -1133,8 +1120,8 @@ static ngx_int_t
 ngx_http_ai_gateway_compose(ngx_pool_t *pool, ngx_http_ai_gateway_origin_t *o,
     ngx_str_t *prefix, ngx_str_t *rest, ngx_str_t *out)
 {
-    u_char                          *p, *d;
-    ngx_str_t                        seg, path, insert;
+    u_char                          *d;
+    ngx_str_t                        seg, path, after, insert;
     ngx_http_ai_gateway_provider_t  *pr;
 
     path = *rest;
@@ -1156,17 +1143,16 @@ ngx_http_ai_gateway_compose(ngx_pool_t *pool, ngx_http_ai_gateway_origin_t *o,
         return NGX_OK;
     }
 
-    p = path.data;
+    after = path;
 
-    if (ngx_http_ai_gateway_seg(&p, path.data + path.len, &seg) != NGX_OK) {
+    if (ngx_http_ai_gateway_seg(&after, &seg) != NGX_OK) {
         ngx_str_null(&seg);
     }
 
     if (pr->strip.len && seg.len == pr->strip.len
         && ngx_strncmp(seg.data, pr->strip.data, seg.len) == 0)
     {
-        path.len -= p - path.data;
-        path.data = p;
+        path = after;
     }
 
     if (pr->insert.len && !ngx_http_ai_gateway_keep(&pr->keep, &seg)) {

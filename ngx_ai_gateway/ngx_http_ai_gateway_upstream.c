@@ -185,9 +185,10 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     size_t                         len;
     ngx_buf_t                     *b;
     ngx_uint_t                     i, has_body;
+    ngx_array_t                    copy;
     ngx_chain_t                   *cl, *body, **ll;
     ngx_list_part_t               *part;
-    ngx_table_elt_t               *h, *connection;
+    ngx_table_elt_t               *h, *connection, **hp;
     ngx_http_upstream_t           *u;
     ngx_http_ai_gateway_ctx_t     *ctx;
     ngx_http_ai_gateway_target_t  *t;
@@ -254,7 +255,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         }
     }
 
-    /* the first pass computes the length */
+    /* the length, and the client's headers to copy, in order */
 
     len = (ctx->credential.len ? t->origin->auth.len + sizeof(": ") - 1
                                  + ctx->credential.len + sizeof(CRLF) - 1
@@ -272,6 +273,12 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
                       : 0)
           + sizeof(CRLF) - 1;
 
+    if (ngx_array_init(&copy, r->pool, 16, sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -291,6 +298,13 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             continue;
         }
 
+        hp = ngx_array_push(&copy);
+        if (hp == NULL) {
+            return NGX_ERROR;
+        }
+
+        *hp = &h[i];
+
         len += h[i].key.len + sizeof(": ") - 1 + h[i].value.len
                + sizeof(CRLF) - 1;
     }
@@ -300,7 +314,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    /* the second pass copies, headers in the client's order and case */
+    /* the request line, then the headers in the client's order and case */
 
     b->last = ngx_copy(b->last, r->method_name.data, r->method_name.len);
     *b->last++ = ' ';
@@ -316,28 +330,12 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     b->last = ngx_copy(b->last, t->host_header.data, t->host_header.len);
     *b->last++ = CR; *b->last++ = LF;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    hp = copy.elts;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_ai_gateway_skip_header(ctx, &h[i], connection)) {
-            continue;
-        }
-
-        b->last = ngx_copy(b->last, h[i].key.data, h[i].key.len);
+    for (i = 0; i < copy.nelts; i++) {
+        b->last = ngx_copy(b->last, hp[i]->key.data, hp[i]->key.len);
         *b->last++ = ':'; *b->last++ = ' ';
-        b->last = ngx_copy(b->last, h[i].value.data, h[i].value.len);
+        b->last = ngx_copy(b->last, hp[i]->value.data, hp[i]->value.len);
         *b->last++ = CR; *b->last++ = LF;
     }
 
