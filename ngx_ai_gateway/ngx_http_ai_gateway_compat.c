@@ -624,6 +624,8 @@ ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
         return;
     }
 
+    ngx_http_ai_gateway_out_tail(r, ctx);
+
     if (ngx_http_ai_gateway_compat_out(r, &out) != NGX_OK) {
         return;
     }
@@ -650,17 +652,15 @@ ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ai_gateway_compat_out(ngx_http_request_t *r, ngx_str_t *out)
 {
-    size_t                size;
-    u_char               *p, *last;
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl, **ll;
-    ngx_http_upstream_t  *u;
+    size_t                      size;
+    u_char                     *p, *last;
+    ngx_buf_t                  *b;
+    ngx_chain_t                *cl;
+    ngx_http_upstream_t        *u;
+    ngx_http_ai_gateway_ctx_t  *ctx;
 
     u = r->upstream;
-
-    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
-        ll = &cl->next;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
     p = out->data;
     last = p + out->len;
@@ -692,8 +692,8 @@ ngx_http_ai_gateway_compat_out(ngx_http_request_t *r, ngx_str_t *out)
 
         p += size;
 
-        *ll = cl;
-        ll = &cl->next;
+        *ctx->out = cl;
+        ctx->out = &cl->next;
     }
 
     return NGX_OK;

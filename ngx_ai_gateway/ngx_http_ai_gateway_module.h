@@ -157,6 +157,7 @@ typedef struct {
     ngx_http_ai_gateway_stream_t      *stream;
     ngx_http_ai_gateway_compat_t       tc;
     ngx_http_ai_gateway_relay_e        relay;
+    ngx_chain_t                  **out;        /* where bodies append */
     ngx_str_t                      resp;       /* a body translated whole */
     size_t                         resp_size;
 
@@ -232,6 +233,8 @@ ngx_int_t ngx_http_ai_gateway_compat_body_in(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
 void ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
+void ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_json.c */
 

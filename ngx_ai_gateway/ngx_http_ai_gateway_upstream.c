@@ -725,10 +725,14 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
 {
     ngx_http_request_t  *r = data;
 
-    u_char               *p;
-    ngx_http_upstream_t  *u;
+    u_char                     *p;
+    ngx_http_upstream_t        *u;
+    ngx_http_ai_gateway_ctx_t  *ctx;
 
     u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    ngx_http_ai_gateway_out_tail(r, ctx);
 
     p = u->buffer.last;
     u->buffer.last += bytes;
@@ -768,7 +772,7 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
 static ngx_int_t
 ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p, size_t len)
 {
-    ngx_chain_t                *cl, **ll;
+    ngx_chain_t                *cl;
     ngx_http_upstream_t        *u;
     ngx_http_ai_gateway_ctx_t  *ctx;
 
@@ -780,16 +784,13 @@ ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p, size_t len)
 
     u = r->upstream;
 
-    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
-        ll = &cl->next;
-    }
-
     cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
     if (cl == NULL) {
         return NGX_ERROR;
     }
 
-    *ll = cl;
+    *ctx->out = cl;
+    ctx->out = &cl->next;
 
     cl->buf->flush = 1;
     cl->buf->memory = 1;
@@ -798,6 +799,27 @@ ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p, size_t len)
     cl->buf->tag = u->output.tag;
 
     return NGX_OK;
+}
+
+
+/*
+ * The end of u->out_bufs, found once per read: the pieces of one read
+ * are appended there in turn, however many chunks the read holds.
+ */
+
+void
+ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_chain_t  *cl, **ll;
+
+    ll = &r->upstream->out_bufs;
+
+    for (cl = *ll; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    ctx->out = ll;
 }
 
 
@@ -819,6 +841,8 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
 
     buf->pos = buf->last;
     buf->last += bytes;
+
+    ngx_http_ai_gateway_out_tail(r, ctx);
 
     for ( ;; ) {
 

@@ -255,6 +255,8 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
+    static u_char  hex[] = "0123456789abcdef";
+
     if (ctx->event_id.len) {
         return NGX_OK;
     }
@@ -312,7 +314,8 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
             *p++ = '-';
         }
 
-        p = ngx_sprintf(p, "%02xd", rnd[n]);
+        *p++ = hex[rnd[n] >> 4];
+        *p++ = hex[rnd[n] & 0xf];
     }
 
     ctx->event_id.len = p - ctx->event_id.data;
