@@ -27,12 +27,15 @@
 typedef struct {
     ngx_str_t                      slug;
     ngx_str_t                      path;       /* the chat endpoint */
+    ngx_str_t                      embed;      /* embeddings, or none */
     ngx_str_t                      dialect;    /* empty: OpenAI wire */
 } ngx_http_ai_gateway_compat_row_t;
 
 
 static ngx_int_t ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 static void ngx_http_ai_gateway_compat_body(ngx_http_request_t *r);
@@ -50,39 +53,60 @@ static ngx_int_t ngx_http_ai_gateway_request_body_filter(
 
 static ngx_http_ai_gateway_compat_row_t  ngx_http_ai_gateway_compat_rows[] = {
     { ngx_string("openai"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_string("/embeddings"), ngx_null_string },
     { ngx_string("groq"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("mistral"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_string("/embeddings"), ngx_null_string },
     { ngx_string("deepseek"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("grok"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("cerebras"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("perplexity-ai"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("workers-ai"), ngx_string("/v1/chat/completions"),
-      ngx_null_string },
+      ngx_string("/v1/embeddings"), ngx_null_string },
     { ngx_string("baseten"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("parallel"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("cohere"), ngx_string("/compatibility/v1/chat/completions"),
-      ngx_null_string },
+      ngx_string("/compatibility/v1/embeddings"), ngx_null_string },
     { ngx_string("openrouter"), ngx_string("/chat/completions"),
-      ngx_null_string },
+      ngx_null_string, ngx_null_string },
     { ngx_string("anthropic"), ngx_string("/v1/messages"),
-      ngx_string("anthropic") },
+      ngx_null_string, ngx_string("anthropic") },
     { ngx_string("google-ai-studio"), ngx_string("/v1beta/models/"),
-      ngx_string("gemini") },
-    { ngx_null_string, ngx_null_string, ngx_null_string }
+      ngx_string("/v1beta/models/"), ngx_string("gemini") },
+    { ngx_null_string, ngx_null_string, ngx_null_string, ngx_null_string }
+};
+
+
+typedef struct {
+    ngx_str_t                      rest;
+    ngx_uint_t                     endpoint;
+} ngx_http_ai_gateway_endpoint_t;
+
+
+/* the Unified API's endpoints, after "/compat" */
+
+static ngx_http_ai_gateway_endpoint_t  ngx_http_ai_gateway_endpoints[] = {
+    { ngx_string("/chat/completions"), NGX_HTTP_AI_GATEWAY_CHAT },
+    { ngx_string("/v1/chat/completions"), NGX_HTTP_AI_GATEWAY_CHAT },
+    { ngx_string("/embeddings"), NGX_HTTP_AI_GATEWAY_EMBEDDINGS },
+    { ngx_string("/v1/embeddings"), NGX_HTTP_AI_GATEWAY_EMBEDDINGS },
+    { ngx_string("/models"), NGX_HTTP_AI_GATEWAY_MODELS },
+    { ngx_string("/v1/models"), NGX_HTTP_AI_GATEWAY_MODELS },
+    { ngx_null_string, 0 }
 };
 
 
 static ngx_str_t  ngx_http_ai_gateway_compat_custom_path =
     ngx_string("/chat/completions");
+static ngx_str_t  ngx_http_ai_gateway_compat_custom_embed =
+    ngx_string("/embeddings");
 
 static ngx_str_t  ngx_http_ai_gateway_anthropic_version =
     ngx_string("anthropic-version");
@@ -110,6 +134,10 @@ ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
         return ngx_http_ai_gateway_send_error(r, ctx, rc);
     }
 
+    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_MODELS) {
+        return ngx_http_ai_gateway_compat_models(r, ctx);
+    }
+
     if (r->headers_in.content_length_n > 0) {
         ctx->raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
@@ -135,15 +163,35 @@ static ngx_int_t
 ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest)
 {
-    if (!((rest->len == 17
-           && ngx_strncmp(rest->data, "/chat/completions", 17) == 0)
-          || (rest->len == 20
-              && ngx_strncmp(rest->data, "/v1/chat/completions", 20) == 0)))
-    {
+    ngx_http_ai_gateway_endpoint_t  *e;
+
+    for (e = ngx_http_ai_gateway_endpoints; e->rest.len; e++) {
+        if (e->rest.len == rest->len
+            && ngx_strncmp(e->rest.data, rest->data, rest->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (e->rest.len == 0) {
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE,
                                         "The Unified API serves "
-                                        "/compat/chat/completions");
+                                        "/compat/chat/completions, "
+                                        "/compat/embeddings and "
+                                        "/compat/v1/models");
+    }
+
+    ctx->endpoint = e->endpoint;
+
+    if (e->endpoint == NGX_HTTP_AI_GATEWAY_MODELS) {
+        if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+            return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "The model list takes GET requests");
+        }
+
+        return NGX_OK;
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -154,6 +202,60 @@ ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* GET /compat/v1/models: the models of ai_gateway_models */
+
+static ngx_int_t
+ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_str_t                        body;
+    ngx_chain_t                      out;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_ai_gateway_json_models(r->pool, alcf->models, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = body.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body.data;
+    b->last = body.data + body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -196,6 +298,7 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ngx_int_t                          rc;
     ngx_str_t                          prefix, model, path;
     yajl_val                           v;
+    ngx_uint_t                         embed;
     ngx_http_ai_gateway_compat_row_t  *row;
     ngx_http_ai_gateway_provider_t    *provider;
 
@@ -276,7 +379,10 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
         prefix = provider->slug;
     }
 
-    path = ngx_http_ai_gateway_compat_custom_path;
+    embed = (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS);
+
+    path = embed ? ngx_http_ai_gateway_compat_custom_embed
+                 : ngx_http_ai_gateway_compat_custom_path;
 
     if (provider) {
         for (row = ngx_http_ai_gateway_compat_rows; row->slug.len; row++) {
@@ -295,7 +401,16 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
                                         "on the Unified API", &prefix);
         }
 
-        path = row->path;
+        path = embed ? row->embed : row->path;
+
+        if (path.len == 0) {
+            ctx->provider = prefix;
+            return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
+                                        "Provider \"%V\" offers no "
+                                        "embeddings on the Unified API",
+                                        &prefix);
+        }
 
     } else if (!(prefix.len > 7
                  && ngx_strncmp(prefix.data, "custom-", 7) == 0))
@@ -308,6 +423,13 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
 
     ctx->model = model;
     ctx->model_done = 1;
+
+    if (provider && row->dialect.len && embed) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
+                                        "Embeddings for \"%V\" models are "
+                                        "not available yet", &prefix);
+    }
 
     if (provider && row->dialect.len) {
         rc = ngx_http_ai_gateway_compat_translate(r, ctx, &row->dialect,

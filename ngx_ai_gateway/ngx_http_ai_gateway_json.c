@@ -193,6 +193,61 @@ ngx_http_ai_gateway_json_buf(ngx_pool_t *pool, yajl_gen g, ngx_str_t *out)
 
 
 /*
+ * The Unified API's model list:
+ * {"object":"list","data":[{"id":"openai/gpt-4o","object":"model",
+ *  "created":0,"owned_by":"openai"},...]}
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_json_models(ngx_pool_t *pool, ngx_array_t *models,
+    ngx_str_t *out)
+{
+    u_char      *p;
+    yajl_gen     g;
+    ngx_int_t    rc;
+    ngx_str_t   *m;
+    ngx_uint_t   i;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_ai_gateway_gen_lit(g, "object");
+    ngx_http_ai_gateway_gen_lit(g, "list");
+    ngx_http_ai_gateway_gen_lit(g, "data");
+    yajl_gen_array_open(g);
+
+    m = models ? models->elts : NULL;
+
+    for (i = 0; models && i < models->nelts; i++) {
+        p = ngx_strlchr(m[i].data, m[i].data + m[i].len, '/');
+
+        yajl_gen_map_open(g);
+        ngx_http_ai_gateway_gen_lit(g, "id");
+        yajl_gen_string(g, m[i].data, m[i].len);
+        ngx_http_ai_gateway_gen_lit(g, "object");
+        ngx_http_ai_gateway_gen_lit(g, "model");
+        ngx_http_ai_gateway_gen_lit(g, "created");
+        yajl_gen_integer(g, 0);
+        ngx_http_ai_gateway_gen_lit(g, "owned_by");
+        yajl_gen_string(g, m[i].data, p ? (size_t) (p - m[i].data) : 0);
+        yajl_gen_map_close(g);
+    }
+
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+
+    rc = ngx_http_ai_gateway_json_buf(pool, g, out);
+
+    yajl_gen_free(g);
+
+    return rc;
+}
+
+
+/*
  * Finds the string value of a top-level key ("model") in a JSON body held
  * in memory buffers.  The parse stops as soon as the value is seen.
  * Returns NGX_OK, NGX_DECLINED (not found, not JSON, body on disk) or

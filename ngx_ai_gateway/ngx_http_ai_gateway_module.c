@@ -26,6 +26,8 @@ static char *ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_bitmask_t  ngx_http_ai_gateway_ssl_protocols[] = {
@@ -49,6 +51,13 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
     { ngx_string("ai_gateway_provider"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_ai_gateway_provider_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_models"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_gateway_models,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -423,6 +432,59 @@ ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* ai_gateway_models provider/model ...; what GET /compat/v1/models lists */
+
+static char *
+ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, *m, prefix;
+    ngx_uint_t   i;
+
+    if (alcf->models != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    alcf->models = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                    sizeof(ngx_str_t));
+    if (alcf->models == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '/');
+
+        prefix.data = value[i].data;
+        prefix.len = p ? (size_t) (p - value[i].data) : 0;
+
+        if (p == NULL || prefix.len == 0
+            || (size_t) (p + 1 - value[i].data) == value[i].len
+            || (ngx_http_ai_gateway_provider_find(&prefix) == NULL
+                && !(prefix.len > 7
+                     && ngx_strncmp(prefix.data, "custom-", 7) == 0)))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid model \"%V\", use "
+                               "\"{provider}/{model}\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        m = ngx_array_push(alcf->models);
+        if (m == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *m = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 {
@@ -475,6 +537,7 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->origins = NGX_CONF_UNSET_PTR;
+    conf->models = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET;
     conf->ssl_verify_depth = NGX_CONF_UNSET_UINT;
 
@@ -506,6 +569,7 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->account_id = prev->account_id;
     }
 
+    ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);
     ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
                              32 * 1024 * 1024);
 

@@ -36,6 +36,13 @@
 #define NGX_HTTP_AI_GATEWAY_MAX_RESPONSE         (32 * 1024 * 1024)
 
 
+/* the Unified API's endpoints */
+
+#define NGX_HTTP_AI_GATEWAY_CHAT                 0
+#define NGX_HTTP_AI_GATEWAY_EMBEDDINGS           1
+#define NGX_HTTP_AI_GATEWAY_MODELS               2
+
+
 /* what happens to a provider's response body */
 
 typedef enum {
@@ -110,6 +117,7 @@ typedef struct {
     ngx_str_t                      account_id;
 
     ngx_array_t                   *origins;    /* overrides and custom */
+    ngx_array_t                   *models;     /* ai_gateway_models */
 
     ngx_http_upstream_conf_t       upstream;
 
@@ -157,6 +165,7 @@ typedef struct {
     ngx_http_ai_gateway_stream_t      *stream;
     ngx_http_ai_gateway_compat_t       tc;
     ngx_http_ai_gateway_relay_e        relay;
+    ngx_uint_t                         endpoint;
     ngx_chain_t                  **out;        /* where bodies append */
     ngx_str_t                      resp;       /* a body translated whole */
     size_t                         resp_size;
@@ -244,6 +253,8 @@ ngx_int_t ngx_http_ai_gateway_json_top_string(ngx_pool_t *pool,
     ngx_chain_t *in, const char *key, ngx_str_t *value);
 ngx_int_t ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
     const char *key, ngx_str_t *value, ngx_str_t *out);
+ngx_int_t ngx_http_ai_gateway_json_models(ngx_pool_t *pool,
+    ngx_array_t *models, ngx_str_t *out);
 
 
 extern ngx_module_t  ngx_http_ai_gateway_module;

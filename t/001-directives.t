@@ -185,3 +185,15 @@ invalid parameter "weight=2"
 --- must_die
 --- error_log
 /nonexistent/ca.crt
+
+
+
+=== TEST 14: ai_gateway_models takes {provider}/{model}
+--- config
+    location /v1/ {
+        ai_gateway gw;
+        ai_gateway_models openai/gpt-4o gpt-4o;
+    }
+--- must_die
+--- error_log
+invalid model "gpt-4o", use "{provider}/{model}"

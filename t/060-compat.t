@@ -202,7 +202,7 @@ i/gpt-4o\",\"n\":1}  \r
 [alert]
 --- response_body_like eval
 [ qr/"code":2202/, qr/"code":2208,"message":"The Unified API takes POST requests"/,
-  qr/"code":2205,"message":"The Unified API serves \/compat\/chat\/completions"/ ]
+  qr/"code":2205,"message":"The Unified API serves \/compat\/chat\/completions, \/compat\/embeddings and \/compat\/v1\/models"/ ]
 
 
 
@@ -217,3 +217,61 @@ i/gpt-4o\",\"n\":1}  \r
 main::chat("openai/gpt-4o-mini")
 --- response_headers
 X-Vars: openai|gpt-4o-mini|http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/chat/completions
+
+
+
+=== TEST 13: embeddings from OpenAI-compatible providers
+--- request eval
+[ "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"openai/text-embedding-3-small\",\"input\":\"hi\"}",
+  "POST /v1/acct/gw/compat/v1/embeddings\n{\"model\":\"mistral/mistral-embed\",\"input\":[\"a\",\"b\"]}",
+  "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"workers-ai/\@cf/baai/bge-small-en-v1.5\",\"input\":\"x\"}",
+  "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"cohere/embed-v4.0\",\"input\":\"x\"}",
+  "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"custom-acme/e5\",\"input\":\"x\"}" ]
+--- more_headers
+Authorization: Bearer key-e
+--- response_body_like eval
+[ qr{"path":"/v1/embeddings".*\\"model\\":\\"text-embedding-3-small\\".*"host":"api.openai.com"},
+  qr{"path":"/v1/embeddings".*\\"model\\":\\"mistral-embed\\".*"host":"api.mistral.ai"},
+  qr{"path":"/client/v4/accounts/acct/ai/v1/embeddings".*\\"model\\":\\"\@cf/baai/bge-small-en-v1.5\\"},
+  qr{"path":"/compatibility/v1/embeddings".*"host":"api.cohere.ai"},
+  qr{"path":"/api/embeddings".*"x-acme-key":"key-e"} ]
+
+
+
+=== TEST 14: a provider without embeddings
+--- request eval
+[ "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"groq/x\",\"input\":\"hi\"}",
+  "POST /v1/acct/gw/compat/embeddings\n{\"model\":\"anthropic/x\",\"input\":\"hi\"}" ]
+--- error_code eval
+[400, 400]
+--- response_body_like eval
+[ qr/"code":2207,"message":"Provider \\"groq\\" offers no embeddings on the Unified API"/,
+  qr/"code":2207,"message":"Provider \\"anthropic\\" offers no embeddings on the Unified API"/ ]
+
+
+
+=== TEST 15: the model list
+--- config
+    ai_gateway_models openai/gpt-4o-mini anthropic/claude-sonnet-4-5 google/gemini-2.5-flash;
+    location /v1/ {
+        ai_gateway gw;
+    }
+--- request eval
+[ "GET /v1/acct/gw/compat/v1/models", "GET /v1/acct/gw/compat/models",
+  "POST /v1/acct/gw/compat/v1/models\n{}" ]
+--- error_code eval
+[200, 200, 400]
+--- response_body eval
+[ '{"object":"list","data":[{"id":"openai/gpt-4o-mini","object":"model","created":0,"owned_by":"openai"},{"id":"anthropic/claude-sonnet-4-5","object":"model","created":0,"owned_by":"anthropic"},{"id":"google/gemini-2.5-flash","object":"model","created":0,"owned_by":"google"}]}',
+  '{"object":"list","data":[{"id":"openai/gpt-4o-mini","object":"model","created":0,"owned_by":"openai"},{"id":"anthropic/claude-sonnet-4-5","object":"model","created":0,"owned_by":"anthropic"},{"id":"google/gemini-2.5-flash","object":"model","created":0,"owned_by":"google"}]}',
+  '{"success":false,"result":[],"messages":[],"error":[{"code":2208,"message":"The model list takes GET requests"}],"name":"AiGatewayError","httpCode":400,"internalCode":2208,"message":"The model list takes GET requests","description":"The model list takes GET requests"}' ]
+
+
+
+=== TEST 16: no models configured: an empty list
+--- request
+GET /v1/acct/gw/compat/v1/models
+--- response_headers
+Content-Type: application/json
+--- response_body chomp
+{"object":"list","data":[]}
