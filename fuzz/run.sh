@@ -8,6 +8,8 @@
 #   error      a native error body to an OpenAI error object
 #   stream     a native SSE body, fed whole and split at points taken
 #              from the input: the same chunks both ways
+#   embed      an OpenAI embeddings request to Gemini's, or a Gemini
+#              embeddings response to the list, float and base64 alike
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -46,7 +48,7 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_translate.c
       t/unit/shim.c"
 
-TARGETS="request response error stream"
+TARGETS="request response error stream embed"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
@@ -65,7 +67,7 @@ seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
 
 rm -rf "$OUT/seeds"
 mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
-         "$OUT/seeds/stream"
+         "$OUT/seeds/stream" "$OUT/seeds/embed"
 
 for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
     seed request "$(basename "$f")" "" "$f"
@@ -100,6 +102,16 @@ for f in t/fixtures/google-gemini/*.sse t/unit/cases/stream/gemini-*.in.sse
 do
     seed stream "g-$(basename "$f")" '\007\011' "$f"
     seed stream "g0-$(basename "$f")" '\003\001' "$f"
+done
+
+for f in t/unit/cases/embed-request/*.json \
+         t/fixtures/openai-embeddings/request-*.json
+do
+    seed embed "q-$(basename "$f")" '\000' "$f"
+done
+
+for f in t/unit/cases/response/gemini-embed*.in.json; do
+    seed embed "r-$(basename "$f")" '\001' "$f"
 done
 
 fail=0

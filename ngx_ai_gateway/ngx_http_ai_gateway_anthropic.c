@@ -121,6 +121,7 @@ static ngx_http_ai_gateway_dialect_t  ngx_http_ai_gateway_anthropic = {
     ngx_http_ai_gateway_anthropic_tool,
     ngx_http_ai_gateway_anthropic_errors,
     "type",
+    0,
     0
 };
 

@@ -424,13 +424,6 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ctx->model = model;
     ctx->model_done = 1;
 
-    if (provider && row->dialect.len && embed) {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
-                                        "Embeddings for \"%V\" models are "
-                                        "not available yet", &prefix);
-    }
-
     if (provider && row->dialect.len) {
         rc = ngx_http_ai_gateway_compat_translate(r, ctx, &row->dialect,
                                                   &path);
@@ -486,6 +479,7 @@ static ngx_int_t
 ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *dialect, ngx_str_t *path)
 {
+    char                          *method;
     u_char                        *p;
     ngx_int_t                      rc;
     ngx_str_t                      err;
@@ -526,8 +520,18 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
 
     ngx_str_null(&err);
 
-    rc = ctx->translator->request(r->pool, (yajl_val) ctx->tree, c,
-                                  &ctx->body, &err);
+    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+        if (ctx->translator->embed_request == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ctx->translator->embed_request(r->pool, (yajl_val) ctx->tree, c,
+                                            &ctx->body, &err);
+
+    } else {
+        rc = ctx->translator->request(r->pool, (yajl_val) ctx->tree, c,
+                                      &ctx->body, &err);
+    }
 
     if (rc == NGX_DECLINED) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -549,7 +553,7 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* Gemini: "/v1beta/models/{model}:generateContent" */
+    /* Gemini: "/v1beta/models/{model}:generateContent" and the like */
 
     for (p = ctx->model.data; p < ctx->model.data + ctx->model.len; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
@@ -562,16 +566,20 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         }
     }
 
+    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+        method = ":batchEmbedContents";
+
+    } else {
+        method = c->stream ? ":streamGenerateContent" : ":generateContent";
+    }
+
     p = ngx_pnalloc(r->pool, path->len + ctx->model.len
-                             + sizeof(":streamGenerateContent") - 1);
+                             + ngx_strlen(method));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    path->len = ngx_sprintf(p, "%V%V%s", path, &ctx->model,
-                            c->stream ? ":streamGenerateContent"
-                                      : ":generateContent")
-                - p;
+    path->len = ngx_sprintf(p, "%V%V%s", path, &ctx->model, method) - p;
     path->data = p;
 
     return NGX_OK;
@@ -724,8 +732,14 @@ ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
             return;
         }
 
-        ok = t->response(r->pool, ctx->resp.data, ctx->resp.len, &ctx->tc,
-                         &out);
+        if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+            ok = t->embed_response(r->pool, ctx->resp.data, ctx->resp.len,
+                                   &ctx->tc, &out);
+
+        } else {
+            ok = t->response(r->pool, ctx->resp.data, ctx->resp.len,
+                             &ctx->tc, &out);
+        }
         break;
 
     case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:

@@ -15,10 +15,10 @@
 
 
 /*
- * The Unified API translators: OpenAI Chat Completions on the client side,
- * a provider's native API on the other.  A translator knows nothing of
- * HTTP requests: bytes and JSON trees in, bytes out.  One table row per
- * native dialect (ngx_http_ai_gateway_translators[]).
+ * The Unified API translators: OpenAI Chat Completions and embeddings on
+ * the client side, a provider's native API on the other.  A translator
+ * knows nothing of HTTP requests: bytes and JSON trees in, bytes out.  One
+ * table row per native dialect (ngx_http_ai_gateway_translators[]).
  */
 
 
@@ -28,7 +28,8 @@
 
 /*
  * One translation.  The caller sets model, id and created; request() sets
- * stream and include_usage from the client's request; response() and the
+ * stream and include_usage from the client's request, embed_request()
+ * sets base64 (and clears them); response(), embed_response() and the
  * stream set the usage fields (as the provider reported them, whatever
  * the client asked for: for logs and budgets) and failed.
  */
@@ -49,6 +50,8 @@ typedef struct {
     unsigned                       usage:1;    /* the usage fields are set */
     unsigned                       failed:1;   /* the stream ended with an
                                                   error event */
+    unsigned                       base64:1;   /* embeddings as base64 of
+                                                  float32 */
 } ngx_http_ai_gateway_compat_t;
 
 
@@ -106,6 +109,21 @@ typedef struct {
     ngx_int_t                    (*stream_finish)(
                                      ngx_http_ai_gateway_stream_t *s,
                                      ngx_uint_t complete, ngx_str_t *out);
+
+    /*
+     * Embeddings; both NULL when the dialect has none.  An OpenAI
+     * embeddings request (parsed) to the provider's body, as request();
+     * the provider's successful embeddings response to OpenAI's
+     * {"object":"list",...}, as response().  Errors: error().
+     */
+    ngx_int_t                    (*embed_request)(ngx_pool_t *pool,
+                                     yajl_val req,
+                                     ngx_http_ai_gateway_compat_t *c,
+                                     ngx_str_t *out, ngx_str_t *err);
+    ngx_int_t                    (*embed_response)(ngx_pool_t *pool,
+                                     u_char *body, size_t len,
+                                     ngx_http_ai_gateway_compat_t *c,
+                                     ngx_str_t *out);
 } ngx_http_ai_gateway_translator_t;
 
 

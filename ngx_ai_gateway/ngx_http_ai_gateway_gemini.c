@@ -12,12 +12,19 @@
 
 /*
  * OpenAI Chat Completions to the Gemini API (generateContent,
- * streamGenerateContent?alt=sse) and back; the mapping is documented in
+ * streamGenerateContent?alt=sse) and back, OpenAI embeddings to
+ * batchEmbedContents and back; the mapping is documented in
  * docs/unified-api.md.
  */
 
 
 #define NGX_HTTP_AI_GATEWAY_CALL_ID_LEN  (sizeof("call_") - 1 + NGX_INT_T_LEN)
+
+/*
+ * batchEmbedContents refuses more requests ("BatchEmbedContentsRequest.
+ * requests: at most 100 requests can be in one batch")
+ */
+#define NGX_HTTP_AI_GATEWAY_GEMINI_INPUTS  100
 
 
 typedef struct {
@@ -107,6 +114,7 @@ static ngx_http_ai_gateway_dialect_t  ngx_http_ai_gateway_gemini = {
     ngx_http_ai_gateway_gemini_tool,
     NULL,
     "status",
+    NGX_HTTP_AI_GATEWAY_GEMINI_INPUTS,
     1
 };
 
@@ -807,6 +815,99 @@ ngx_http_ai_gateway_gemini_error(ngx_pool_t *pool, ngx_uint_t status,
 {
     return ngx_http_ai_gateway_error_native(pool, &ngx_http_ai_gateway_gemini,
                                             status, body, len, out);
+}
+
+
+/*
+ * Embeddings: {"requests":[{"model":"models/<model>","content":{"parts":
+ * [{"text"}]},"outputDimensionality"?}...]}, one request per input, in
+ * order; the gateway calls models/<model>:batchEmbedContents.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_gemini_embed_request(ngx_pool_t *pool, yajl_val req,
+    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out, ngx_str_t *err)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                        *input, model;
+    ngx_uint_t                        i;
+    ngx_http_ai_gateway_gen_t         gen;
+    ngx_http_ai_gateway_openai_req_t  r;
+
+    rc = ngx_http_ai_gateway_openai_embeddings(pool, req,
+                                               &ngx_http_ai_gateway_gemini,
+                                               c, &r, &gen, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    model.data = ngx_pnalloc(pool, sizeof("models/") - 1 + c->model.len);
+    if (model.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    model.len = ngx_sprintf(model.data, "models/%V", &c->model) - model.data;
+
+    ngx_http_ai_gateway_gen_literal(&gen, "requests");
+    ngx_http_ai_gateway_gen_array(&gen);
+
+    input = r.input.elts;
+
+    for (i = 0; i < r.input.nelts; i++) {
+        ngx_http_ai_gateway_gen_map(&gen);
+
+        ngx_http_ai_gateway_gen_literal(&gen, "model");
+        ngx_http_ai_gateway_gen_string(&gen, &model);
+
+        ngx_http_ai_gateway_gen_literal(&gen, "content");
+        ngx_http_ai_gateway_gen_map(&gen);
+        ngx_http_ai_gateway_gen_literal(&gen, "parts");
+        ngx_http_ai_gateway_gen_array(&gen);
+        (void) ngx_http_ai_gateway_gen_text(&gen, &input[i], 0);
+        ngx_http_ai_gateway_gen_array_end(&gen);
+        ngx_http_ai_gateway_gen_map_end(&gen);
+
+        ngx_http_ai_gateway_gen_number(&gen, "outputDimensionality",
+                                       r.dimensions);
+
+        ngx_http_ai_gateway_gen_map_end(&gen);
+    }
+
+    ngx_http_ai_gateway_gen_array_end(&gen);
+
+    return ngx_http_ai_gateway_openai_done(&r, &gen, out);
+}
+
+
+/*
+ * {"embeddings":[{"values":[...]}...]} to the OpenAI list; the batch API
+ * counts no tokens, a usageMetadata would be used as generateContent's.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_gemini_embed_response(ngx_pool_t *pool, u_char *body,
+    size_t len, ngx_http_ai_gateway_compat_t *c, ngx_str_t *out)
+{
+    yajl_val                     v, o;
+    ngx_int_t                    rc;
+    ngx_http_ai_gateway_usage_t  u, *up;
+
+    rc = ngx_http_ai_gateway_json_parse(pool, body, len, &v);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    up = NULL;
+    o = ngx_http_ai_gateway_json_get(v, "usageMetadata");
+
+    if (YAJL_IS_OBJECT(o)) {
+        ngx_http_ai_gateway_gemini_usage(o, &u);
+        up = &u;
+    }
+
+    return ngx_http_ai_gateway_embeddings_done(pool,
+                             ngx_http_ai_gateway_json_get(v, "embeddings"),
+                             "values", up, c, out);
 }
 
 

@@ -21,8 +21,9 @@
 /*
  * What the Unified API translators share: the OpenAI side of every
  * translation (the request's reading, the "chat.completion" object, the
- * "chat.completion.chunk" stream, the error object), JSON helpers and the
- * stream loop.  The translators only read and write their native dialect.
+ * "chat.completion.chunk" stream, the error object, the embeddings
+ * request and list), JSON helpers and the stream loop.  The translators
+ * only read and write their native dialect.
  */
 
 
@@ -99,7 +100,10 @@ typedef struct {
 typedef struct ngx_http_ai_gateway_dialect_s  ngx_http_ai_gateway_dialect_t;
 
 
-/* an OpenAI Chat Completions request, read and checked */
+/*
+ * An OpenAI Chat Completions request, read and checked; or an embeddings
+ * request: model, user, input, dimensions and base64 only.
+ */
 
 typedef struct {
     ngx_pool_t                    *pool;
@@ -131,11 +135,17 @@ typedef struct {
     long long                      max_tokens;
     ngx_uint_t                     n;
 
+    ngx_array_t                    input;      /* embeddings: of ngx_str_t,
+                                                  not empty */
+    yajl_val                       dimensions; /* a positive integer, or
+                                                  NULL */
+
     unsigned                       has_max_tokens:1;
     unsigned                       has_effort:1;
     unsigned                       no_parallel:1;
     unsigned                       stream:1;
     unsigned                       include_usage:1;
+    unsigned                       base64:1;   /* encoding_format */
 } ngx_http_ai_gateway_openai_req_t;
 
 
@@ -214,6 +224,8 @@ struct ngx_http_ai_gateway_dialect_s {
     ngx_http_ai_gateway_map_t     *errors;     /* the code to a type, or
                                                   NULL: by the status */
     const char                    *code;       /* the code's key in "error" */
+    ngx_uint_t                     inputs;     /* the most inputs of an
+                                                  embeddings request */
     unsigned                       array:1;    /* an error body may be an
                                                   array: its first one */
 };
@@ -309,6 +321,10 @@ ngx_int_t ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_dialect_t *d, ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
+    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
+    ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
 ngx_int_t ngx_http_ai_gateway_openai_system(
     ngx_http_ai_gateway_openai_req_t *r, ngx_array_t *parts);
 void ngx_http_ai_gateway_gen_turn(ngx_http_ai_gateway_gen_t *gen,
@@ -362,6 +378,9 @@ const char *ngx_http_ai_gateway_map(ngx_http_ai_gateway_map_t *map,
 void ngx_http_ai_gateway_usage_report(ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_usage_t *u);
 void ngx_http_ai_gateway_call_id(ngx_uint_t n, ngx_str_t *id, u_char *buf);
+ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
+    yajl_val list, const char *key, ngx_http_ai_gateway_usage_t *u,
+    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out);
 
 /* errors */
 
@@ -433,6 +452,12 @@ ngx_int_t ngx_http_ai_gateway_gemini_error(ngx_pool_t *pool,
     ngx_uint_t status, u_char *body, size_t len, ngx_str_t *out);
 ngx_http_ai_gateway_stream_t *ngx_http_ai_gateway_gemini_stream(
     ngx_pool_t *pool, ngx_http_ai_gateway_compat_t *c);
+ngx_int_t ngx_http_ai_gateway_gemini_embed_request(ngx_pool_t *pool,
+    yajl_val req, ngx_http_ai_gateway_compat_t *c, ngx_str_t *out,
+    ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_gemini_embed_response(ngx_pool_t *pool,
+    u_char *body, size_t len, ngx_http_ai_gateway_compat_t *c,
+    ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_AI_GATEWAY_OPENAI_H_INCLUDED_ */

@@ -18,7 +18,9 @@ ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[] = {
       ngx_http_ai_gateway_anthropic_error,
       ngx_http_ai_gateway_anthropic_stream,
       ngx_http_ai_gateway_stream_feed,
-      ngx_http_ai_gateway_stream_finish },
+      ngx_http_ai_gateway_stream_finish,
+      NULL,
+      NULL },
 
     { ngx_string("gemini"),
       ngx_http_ai_gateway_gemini_request,
@@ -26,9 +28,11 @@ ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[] = {
       ngx_http_ai_gateway_gemini_error,
       ngx_http_ai_gateway_gemini_stream,
       ngx_http_ai_gateway_stream_feed,
-      ngx_http_ai_gateway_stream_finish },
+      ngx_http_ai_gateway_stream_finish,
+      ngx_http_ai_gateway_gemini_embed_request,
+      ngx_http_ai_gateway_gemini_embed_response },
 
-    { ngx_null_string, NULL, NULL, NULL, NULL, NULL, NULL }
+    { ngx_null_string, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 };
 
 

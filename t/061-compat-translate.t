@@ -165,3 +165,25 @@ x-mock: status=400;fixture=google-gemini/error-400-api-key-invalid.json
 [400, 400]
 --- response_body_like eval
 [ qr/"code":2208/, qr/"code":2207,"message":"Invalid Gemini model name"/ ]
+
+
+
+=== TEST 12: gemini embeddings: batchEmbedContents, the answer as a list
+--- request
+POST /v1/acct/gw/compat/embeddings
+{"model":"google/text-embedding-004","input":["a","b"],"dimensions":3}
+--- more_headers
+x-mock: fixture=google-gemini/batch-embed.json
+--- response_body_like: ^\{"object":"list","data":\[\{"object":"embedding","index":0,"embedding":\[0.5,-1,0.25\]\},\{"object":"embedding","index":1,"embedding":\[0.125,2,-0.75\]\}\],"model":"text-embedding-004"
+
+
+
+=== TEST 13: gemini embeddings: the request the provider gets
+--- request
+POST /v1/acct/gw/compat/embeddings
+{"model":"google/text-embedding-004","input":"hello","encoding_format":"base64"}
+--- more_headers
+x-mock: fixture=google-gemini/batch-embed.json
+--- response_body_filters eval
+sub { main::upstream_request() }
+--- response_body_like: ^\{"body":"\{\\"requests\\":\[\{\\"model\\":\\"models/text-embedding-004\\",\\"content\\":\{\\"parts\\":\[\{\\"text\\":\\"hello\\"\}\]\}\}\]\}","headers":\{.*"x-goog-api-key":"prov-key".*"path":"/v1beta/models/text-embedding-004:batchEmbedContents","query":""

@@ -1,7 +1,7 @@
 # Real clients: the OpenAI SDK on the Unified API (Anthropic, Gemini and
-# OpenAI models, streamed tool calls, errors) and the Anthropic SDK on the
-# provider-native route, against the mock providers.  The SDKs come from
-# npm (t/sdk/package.json, installed by "make test").
+# OpenAI models, streamed tool calls, errors, Gemini embeddings) and the
+# Anthropic SDK on the provider-native route, against the mock providers.
+# The SDKs come from npm (t/sdk/package.json, installed by "make test").
 
 use lib 't/lib';
 use AIGW::Test;
@@ -67,6 +67,10 @@ add_response_body_check(sub {
 
     $e = $r->{gateway_error};
     is($e->{status}, 400, "$name - gateway error: status");
+
+    my $v = $r->{gemini_embeddings};
+    is_deeply($v->{vectors}, [ [0.5, -1, 0.25], [0.125, 2, -0.75] ],
+              "$name - gemini embeddings, base64 decoded by the SDK");
 
     my $n = $r->{anthropic_native};
     like($n->{text}, qr/^Hello! I'm doing well/,

@@ -109,6 +109,14 @@ await run('gateway_error', async () => {
     return { error: false };
 });
 
+await run('gemini_embeddings', async () => {
+    const r = await openai.embeddings.create({
+        model: 'google/text-embedding-004', input: ['a', 'b'],
+    }, mock('fixture=google-gemini/batch-embed.json'));
+    return { vectors: r.data.map((d) => Array.from(d.embedding)),
+             model: r.model };
+});
+
 await run('anthropic_native', async () => {
     const a = new Anthropic({ apiKey: 'ant-key', baseURL: `${gw}/anthropic`,
                               maxRetries: 0 });

@@ -5,10 +5,10 @@
 
 
 /*
- * The few nginx core functions the translators call, for unit tests and
- * fuzzing without the nginx sources.  Every pool allocation is a malloc()
- * of its own, so AddressSanitizer sees each one; a pool's cleanups run
- * when it is destroyed, newest first, as in nginx.
+ * The few nginx core functions the translators (and their tests) call,
+ * for unit tests and fuzzing without the nginx sources.  Every pool
+ * allocation is a malloc() of its own, so AddressSanitizer sees each one;
+ * a pool's cleanups run when it is destroyed, newest first, as in nginx.
  *
  * ngx_shim_fail_after: when not negative, that many more allocations
  * succeed and the next ones fail (allocation failure tests).
@@ -376,6 +376,108 @@ ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
     va_end(args);
 
     return p;
+}
+
+
+/* RFC 4648 base64 with padding, as in nginx */
+
+void
+ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    u_char  *d, *s;
+    size_t   len;
+
+    static u_char  basis[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    s = src->data;
+    d = dst->data;
+
+    for (len = src->len; len > 2; len -= 3) {
+        *d++ = basis[s[0] >> 2];
+        *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+        *d++ = basis[((s[1] & 0x0f) << 2) | (s[2] >> 6)];
+        *d++ = basis[s[2] & 0x3f];
+        s += 3;
+    }
+
+    if (len) {
+        *d++ = basis[s[0] >> 2];
+
+        if (len == 1) {
+            *d++ = basis[(s[0] & 3) << 4];
+            *d++ = '=';
+
+        } else {
+            *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+            *d++ = basis[(s[1] & 0x0f) << 2];
+        }
+
+        *d++ = '=';
+    }
+
+    dst->len = d - dst->data;
+}
+
+
+/* padded base64 decoded, a table apart from the encoder's: NGX_ERROR */
+
+ngx_int_t
+ngx_decode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    size_t      i, len;
+    u_char     *d, c;
+    uint32_t    acc;
+    ngx_uint_t  bits;
+
+    len = src->len;
+
+    if (len % 4) {
+        return NGX_ERROR;
+    }
+
+    while (len && src->len - len < 2 && src->data[len - 1] == '=') {
+        len--;
+    }
+
+    d = dst->data;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        c = src->data[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c -= 'A';
+
+        } else if (c >= 'a' && c <= 'z') {
+            c = c - 'a' + 26;
+
+        } else if (c >= '0' && c <= '9') {
+            c = c - '0' + 52;
+
+        } else if (c == '+') {
+            c = 62;
+
+        } else if (c == '/') {
+            c = 63;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        acc = (acc << 6) | c;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (u_char) (acc >> bits);
+        }
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
 }
 
 

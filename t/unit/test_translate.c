@@ -6,10 +6,11 @@
 
 /*
  * The translators against expected outputs: requests (t/unit/cases/
- * request/NAME.json to NAME.anthropic and NAME.gemini), responses, errors
- * and streams of the recorded fixtures (t/fixtures) and of the cases in
- * t/unit/cases.  Streams are also fed split at every byte, one byte at a
- * time and cut short at every byte.
+ * request/NAME.json to NAME.anthropic and NAME.gemini; embeddings:
+ * t/unit/cases/embed-request/NAME.json to NAME.gemini), responses,
+ * embeddings, errors and streams of the recorded fixtures (t/fixtures)
+ * and of the cases in t/unit/cases.  Streams are also fed split at every
+ * byte, one byte at a time and cut short at every byte.
  */
 
 
@@ -19,6 +20,10 @@
 
 
 #define UNIT_CASES  "t/unit/cases"
+
+#define UNIT_RESPONSE  0
+#define UNIT_ERROR     1
+#define UNIT_EMBED     2
 
 
 typedef struct {
@@ -55,6 +60,62 @@ static unit_case_t  unit_response_cases[] = {
     { "gemini", UNIT_CASES "/response/gemini-thoughts.in.json", 200,
       "gemini-thoughts.json" },
     { NULL, NULL, 0, NULL }
+};
+
+
+/* status: encoding_format base64 */
+
+static unit_case_t  unit_embed_cases[] = {
+    { "gemini", UNIT_CASES "/response/gemini-embed.in.json", 0,
+      "gemini-embed.json" },
+    { "gemini", UNIT_CASES "/response/gemini-embed.in.json", 1,
+      "gemini-embed-base64.json" },
+    { "gemini", UNIT_CASES "/response/gemini-embed-usage.in.json", 0,
+      "gemini-embed-usage.json" },
+    { "gemini", UNIT_CASES "/response/gemini-embed-usage.in.json", 1,
+      "gemini-embed-usage-base64.json" },
+    { NULL, NULL, 0, NULL }
+};
+
+
+/*
+ * Embeddings responses in brief: the "data" written, or NULL: not
+ * Gemini's (NGX_DECLINED)
+ */
+
+static struct {
+    const char                    *body;
+    ngx_uint_t                     base64;
+    const char                    *data;
+} unit_embed_bodies[] = {
+    { "not JSON", 0, NULL },
+    { "[]", 0, NULL },
+    { "{}", 1, NULL },
+    { "{\"embeddings\":{}}", 0, NULL },
+    { "{\"embeddings\":[[1,2]]}", 0, NULL },
+    { "{\"embeddings\":[{\"value\":[1]}]}", 1, NULL },
+    { "{\"embeddings\":[{\"values\":[1,\"2\"]}]}", 0, NULL },
+    { "{\"embeddings\":[{\"values\":[1,null]}]}", 1, NULL },
+    { "{\"embeddings\":[{\"values\":1}]}", 0, NULL },
+    /* beyond float32: 3.4028236e38 rounds to infinity */
+    { "{\"embeddings\":[{\"values\":[3.4028236e38]}]}", 1, NULL },
+    { "{\"embeddings\":[{\"values\":[-1e999]}]}", 1, NULL },
+    { "{\"embeddings\":[{\"values\":[3.4028236e38,-1e999]}]}", 0,
+      "[{\"object\":\"embedding\",\"index\":0,\"embedding\":"
+      "[3.4028236e38,-1e999]}]" },
+    { "{\"embeddings\":[{\"values\":[3.4028235e38,-1e-50]}]}", 1,
+      "[{\"object\":\"embedding\",\"index\":0,\"embedding\":"
+      "\"//9/fwAAAIA=\"}]" },
+    { "{\"embeddings\":[{\"values\":[1]},{\"values\":[2,3]}]}", 1,
+      "[{\"object\":\"embedding\",\"index\":0,\"embedding\":"
+      "\"AACAPw==\"},{\"object\":\"embedding\",\"index\":1,"
+      "\"embedding\":\"AAAAQAAAQEA=\"}]" },
+    { "{\"embeddings\":[]}", 1, "[]" },
+    { "{\"embeddings\":[{\"values\":[]}]}", 1,
+      "[{\"object\":\"embedding\",\"index\":0,\"embedding\":\"\"}]" },
+    { "{\"embeddings\":[{\"values\":[]}]}", 0,
+      "[{\"object\":\"embedding\",\"index\":0,\"embedding\":[]}]" },
+    { NULL, 0, NULL }
 };
 
 
@@ -151,11 +212,14 @@ unit_translator(const char *name)
 }
 
 
-/* the output of request(): the body, or "400 <message>" */
+/*
+ * The output of request() (embed_request() when "embed"): the body, or
+ * "400 <message>"; then the flags set.
+ */
 
 static ngx_int_t
 unit_request(ngx_http_ai_gateway_translator_t *t, yajl_val req,
-    u_char **res, size_t *len)
+    ngx_uint_t embed, u_char **res, size_t *len)
 {
     ngx_int_t                      rc;
     ngx_str_t                      out, err;
@@ -169,7 +233,15 @@ unit_request(ngx_http_ai_gateway_translator_t *t, yajl_val req,
     ngx_str_null(&out);
     ngx_str_null(&err);
 
-    rc = t->request(pool, req, &c, &out, &err);
+    if (embed) {
+        c.stream = 1;
+        c.include_usage = 1;
+
+        rc = t->embed_request(pool, req, &c, &out, &err);
+
+    } else {
+        rc = t->request(pool, req, &c, &out, &err);
+    }
 
     if (rc == NGX_OK) {
         *res = malloc(out.len + 64);
@@ -178,6 +250,10 @@ unit_request(ngx_http_ai_gateway_translator_t *t, yajl_val req,
         if (c.stream) {
             *len += sprintf((char *) *res + *len, "stream%s\n",
                             c.include_usage ? " include_usage" : "");
+        }
+
+        if (c.base64) {
+            *len += sprintf((char *) *res + *len, "base64\n");
         }
 
     } else if (rc == NGX_DECLINED) {
@@ -195,8 +271,13 @@ unit_request(ngx_http_ai_gateway_translator_t *t, yajl_val req,
 }
 
 
-void
-unit_requests(void)
+/*
+ * Every NAME.json of dir to NAME.<provider>, for the providers with
+ * embeddings when "embed"
+ */
+
+static void
+unit_request_dir(const char *dir, ngx_uint_t embed)
 {
     int                                i, n;
     char                               path[512], what[512];
@@ -210,8 +291,8 @@ unit_requests(void)
 
     static const char  *providers[] = { "anthropic", "gemini", NULL };
 
-    n = scandir(UNIT_CASES "/request", &list, NULL, alphasort);
-    unit_check(n > 0, "request cases in " UNIT_CASES "/request");
+    n = scandir(dir, &list, NULL, alphasort);
+    unit_check(n > 0, "request cases in %s", dir);
 
     for (i = 0; i < n; i++) {
         len = strlen(list[i]->d_name);
@@ -221,8 +302,7 @@ unit_requests(void)
             continue;
         }
 
-        snprintf(path, sizeof(path), UNIT_CASES "/request/%s",
-                 list[i]->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
 
         in = unit_read(path, &len);
         req = yajl_tree_parse((char *) in, NULL, 0);
@@ -231,13 +311,18 @@ unit_requests(void)
         for (p = 0; providers[p]; p++) {
             t = unit_translator(providers[p]);
 
-            rc = unit_request(t, req, &res, &len);
+            if (embed && t->embed_request == NULL) {
+                continue;
+            }
+
+            rc = unit_request(t, req, embed, &res, &len);
             unit_check(rc == NGX_OK || rc == NGX_DECLINED, "%s to %s: rc %ld",
                        path, providers[p], (long) rc);
 
-            snprintf(what, sizeof(what), "request %s to %s", list[i]->d_name,
-                     providers[p]);
-            snprintf(path, sizeof(path), UNIT_CASES "/request/%.*s.%s",
+            snprintf(what, sizeof(what), "%s %s to %s",
+                     embed ? "embeddings request" : "request",
+                     list[i]->d_name, providers[p]);
+            snprintf(path, sizeof(path), "%s/%.*s.%s", dir,
                      (int) strlen(list[i]->d_name) - 5, list[i]->d_name,
                      providers[p]);
 
@@ -254,8 +339,18 @@ unit_requests(void)
 }
 
 
+void
+unit_requests(void)
+{
+    unit_request_dir(UNIT_CASES "/request", 0);
+    unit_request_dir(UNIT_CASES "/embed-request", 1);
+}
+
+
+/* what: UNIT_RESPONSE, UNIT_ERROR, UNIT_EMBED (status: base64) */
+
 static ngx_int_t
-unit_response(unit_case_t *uc, ngx_uint_t error, u_char **res, size_t *len)
+unit_response(unit_case_t *uc, ngx_uint_t what, u_char **res, size_t *len)
 {
     u_char                            *in;
     size_t                             n;
@@ -278,8 +373,12 @@ unit_response(unit_case_t *uc, ngx_uint_t error, u_char **res, size_t *len)
     unit_compat(&c, 0);
     c.stream = 0;
 
-    if (error) {
+    if (what == UNIT_ERROR) {
         rc = t->error(pool, uc->status, in, n, &out);
+
+    } else if (what == UNIT_EMBED) {
+        c.base64 = uc->status;
+        rc = t->embed_response(pool, in, n, &c, &out);
 
     } else {
         rc = t->response(pool, in, n, &c, &out);
@@ -289,7 +388,7 @@ unit_response(unit_case_t *uc, ngx_uint_t error, u_char **res, size_t *len)
         *res = malloc(out.len + 256);
         *len = sprintf((char *) *res, "%.*s\n", (int) out.len, out.data);
 
-        if (!error && c.usage) {
+        if (what != UNIT_ERROR && c.usage) {
             *len += sprintf((char *) *res + *len,
                             "usage %lu %lu %lu %lu\n",
                             (unsigned long) c.prompt_tokens,
@@ -306,8 +405,8 @@ unit_response(unit_case_t *uc, ngx_uint_t error, u_char **res, size_t *len)
 }
 
 
-void
-unit_responses(void)
+static void
+unit_response_cases_run(unit_case_t *cases, ngx_uint_t mode)
 {
     char          path[512], what[512];
     u_char       *res;
@@ -315,11 +414,12 @@ unit_responses(void)
     ngx_int_t     rc;
     unit_case_t  *uc;
 
-    for (uc = unit_response_cases; uc->provider; uc++) {
-        rc = unit_response(uc, 0, &res, &len);
+    for (uc = cases; uc->provider; uc++) {
+        rc = unit_response(uc, mode, &res, &len);
 
-        snprintf(what, sizeof(what), "response %s %s", uc->provider,
-                 uc->path);
+        snprintf(what, sizeof(what), "%s %s %s%s",
+                 mode == UNIT_EMBED ? "embeddings" : "response", uc->provider,
+                 uc->path, mode == UNIT_EMBED && uc->status ? " base64" : "");
         unit_check(rc == NGX_OK, "%s: rc %ld", what, (long) rc);
 
         if (rc != NGX_OK) {
@@ -334,6 +434,133 @@ unit_responses(void)
 
 
 void
+unit_responses(void)
+{
+    unit_response_cases_run(unit_response_cases, UNIT_RESPONSE);
+}
+
+
+/*
+ * A known vector as OpenAI's base64: the little-endian bytes of its
+ * float32 values, decoded from the translated response.
+ */
+
+static void
+unit_embed_base64(void)
+{
+    u_char       *res, bytes[64];
+    size_t        len;
+    yajl_val      v, e;
+    ngx_int_t     rc;
+    ngx_str_t     src, dst;
+    unit_case_t   uc;
+
+    static const char  *data_path[] = { "data", NULL };
+
+    static const u_char  expected[] = {
+        0x00, 0x00, 0x00, 0x3f,     /*  0.5 */
+        0x00, 0x00, 0x80, 0xbf,     /* -1 */
+        0x00, 0x00, 0x80, 0x3e,     /*  0.25 */
+        0xcd, 0xcc, 0xcc, 0x3d,     /*  0.1, rounded to float */
+        0xff, 0xff, 0x7f, 0x7f,     /*  3.4028235e38: FLT_MAX */
+        0x00, 0x00, 0x00, 0x80      /* -1e-50: -0 */
+    };
+
+    uc.provider = "gemini";
+    uc.path = UNIT_CASES "/response/gemini-embed-known.in.json";
+    uc.status = 1;
+    uc.expected = NULL;
+
+    rc = unit_response(&uc, UNIT_EMBED, &res, &len);
+    unit_check(rc == NGX_OK, "embeddings base64 known vector: rc %ld",
+               (long) rc);
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    v = yajl_tree_parse((char *) res, NULL, 0);
+    e = yajl_tree_get(v, data_path, yajl_t_array);
+    e = (e && e->u.array.len == 1)
+        ? ngx_http_ai_gateway_json_get(e->u.array.values[0], "embedding")
+        : NULL;
+
+    dst.data = bytes;
+    dst.len = 0;
+
+    if (YAJL_IS_STRING(e) && strlen(e->u.string) <= 4 * sizeof(bytes) / 3) {
+        src.data = (u_char *) e->u.string;
+        src.len = strlen(e->u.string);
+
+        rc = ngx_decode_base64(&dst, &src);
+    }
+
+    unit_check(rc == NGX_OK && dst.len == sizeof(expected)
+               && memcmp(bytes, expected, sizeof(expected)) == 0,
+               "embeddings base64 known vector: float32 little-endian bytes");
+
+    yajl_tree_free(v);
+    free(res);
+}
+
+
+void
+unit_embeddings(void)
+{
+    char                               expected[512];
+    const char                        *body, *data;
+    ngx_int_t                          rc;
+    ngx_str_t                          out;
+    ngx_uint_t                         i;
+    ngx_pool_t                        *pool;
+    ngx_http_ai_gateway_compat_t       c;
+    ngx_http_ai_gateway_translator_t  *t;
+
+    unit_response_cases_run(unit_embed_cases, UNIT_EMBED);
+    unit_embed_base64();
+
+    t = unit_translator("gemini");
+
+    for (i = 0; unit_embed_bodies[i].body; i++) {
+        body = unit_embed_bodies[i].body;
+        data = unit_embed_bodies[i].data;
+
+        pool = ngx_create_pool(4096, NULL);
+        unit_compat(&c, 0);
+        c.base64 = unit_embed_bodies[i].base64;
+
+        rc = t->embed_response(pool, (u_char *) body, strlen(body), &c, &out);
+
+        if (data == NULL) {
+            unit_check(rc == NGX_DECLINED, "embeddings %s%s: rc %ld", body,
+                       c.base64 ? " base64" : "", (long) rc);
+
+        } else {
+            snprintf(expected, sizeof(expected),
+                     "{\"object\":\"list\",\"data\":%s,\"model\":"
+                     "\"test-model\",\"usage\":{\"prompt_tokens\":0,"
+                     "\"total_tokens\":0}}", data);
+
+            unit_check(rc == NGX_OK && out.len == strlen(expected)
+                       && memcmp(out.data, expected, out.len) == 0
+                       && !c.usage,
+                       "embeddings %s%s: rc %ld, \"%.*s\"", body,
+                       c.base64 ? " base64" : "", (long) rc,
+                       rc == NGX_OK ? (int) out.len : 0,
+                       rc == NGX_OK ? (char *) out.data : "");
+        }
+
+        ngx_destroy_pool(pool);
+    }
+
+    t = unit_translator("anthropic");
+
+    unit_check(t->embed_request == NULL && t->embed_response == NULL,
+               "anthropic has no embeddings");
+}
+
+
+void
 unit_errors(void)
 {
     char          path[512], what[512];
@@ -343,7 +570,7 @@ unit_errors(void)
     unit_case_t  *uc;
 
     for (uc = unit_error_cases; uc->provider; uc++) {
-        rc = unit_response(uc, 1, &res, &len);
+        rc = unit_response(uc, UNIT_ERROR, &res, &len);
 
         snprintf(what, sizeof(what), "error %s %s %lu", uc->provider,
                  uc->path, (unsigned long) uc->status);
@@ -610,24 +837,38 @@ unit_nomem(void)
     size_t                             len, good_len, out_len;
     yajl_val                           req;
     ngx_int_t                          rc, n;
-    ngx_uint_t                         ok;
+    ngx_uint_t                         ok, k;
     unit_case_t                       *uc;
     ngx_http_ai_gateway_translator_t  *t;
 
-    static const char  *requests[] = {
-        UNIT_CASES "/request/tools-parallel.json",
-        UNIT_CASES "/request/everything.json",
-        NULL
+    static struct {
+        const char                    *path;
+        ngx_uint_t                     embed;
+    } requests[] = {
+        { UNIT_CASES "/request/tools-parallel.json", 0 },
+        { UNIT_CASES "/request/everything.json", 0 },
+        { UNIT_CASES "/embed-request/dimensions.json", 1 },
+        { UNIT_CASES "/embed-request/base64.json", 1 },
+        { NULL, 0 }
+    };
+
+    static struct {
+        unit_case_t                   *cases;
+        ngx_uint_t                     what;
+    } responses[] = {
+        { unit_response_cases, UNIT_RESPONSE },
+        { unit_embed_cases, UNIT_EMBED },
+        { NULL, 0 }
     };
 
     static const char  *providers[] = { "anthropic", "gemini", NULL };
 
-    const char  **rq, **p;
+    const char  **p;
 
-    for (rq = requests; *rq; rq++) {
-        in = unit_read(*rq, &len);
+    for (k = 0; requests[k].path; k++) {
+        in = unit_read(requests[k].path, &len);
         req = in ? yajl_tree_parse((char *) in, NULL, 0) : NULL;
-        unit_check(req != NULL, "nomem: %s", *rq);
+        unit_check(req != NULL, "nomem: %s", requests[k].path);
 
         if (req == NULL) {
             free(in);
@@ -637,12 +878,16 @@ unit_nomem(void)
         for (p = providers; *p; p++) {
             t = unit_translator(*p);
 
-            rc = unit_request(t, req, &good, &good_len);
+            if (requests[k].embed && t->embed_request == NULL) {
+                continue;
+            }
+
+            rc = unit_request(t, req, requests[k].embed, &good, &good_len);
             ok = 1;
 
             for (n = 0; ; n++) {
                 ngx_shim_fail_after = n;
-                rc = unit_request(t, req, &res, &len);
+                rc = unit_request(t, req, requests[k].embed, &res, &len);
                 ngx_shim_fail_after = -1;
 
                 if (rc == NGX_ERROR) {
@@ -654,8 +899,8 @@ unit_nomem(void)
                 break;
             }
 
-            unit_check(ok, "nomem: request %s to %s (%ld failures)", *rq, *p,
-                       (long) n);
+            unit_check(ok, "nomem: request %s to %s (%ld failures)",
+                       requests[k].path, *p, (long) n);
             free(good);
         }
 
@@ -663,29 +908,34 @@ unit_nomem(void)
         free(in);
     }
 
-    for (uc = unit_response_cases; uc->provider; uc++) {
-        rc = unit_response(uc, 0, &good, &good_len);
-        ok = (rc == NGX_OK);
+    for (k = 0; responses[k].cases; k++) {
+        for (uc = responses[k].cases; uc->provider; uc++) {
+            rc = unit_response(uc, responses[k].what, &good, &good_len);
+            ok = (rc == NGX_OK);
 
-        for (n = 0; ok; n++) {
-            ngx_shim_fail_after = n;
-            rc = unit_response(uc, 0, &res, &len);
-            ngx_shim_fail_after = -1;
+            for (n = 0; ok; n++) {
+                ngx_shim_fail_after = n;
+                rc = unit_response(uc, responses[k].what, &res, &len);
+                ngx_shim_fail_after = -1;
 
-            if (rc == NGX_ERROR) {
-                continue;
+                if (rc == NGX_ERROR) {
+                    continue;
+                }
+
+                ok = (rc == NGX_OK && len == good_len
+                      && memcmp(res, good, len) == 0);
+                free(res);
+                break;
             }
 
-            ok = (rc == NGX_OK && len == good_len
-                  && memcmp(res, good, len) == 0);
-            free(res);
-            break;
-        }
+            unit_check(ok, "nomem: %s %s (%lu)",
+                       responses[k].what == UNIT_EMBED
+                       ? "embeddings" : "response",
+                       uc->path, (unsigned long) uc->status);
 
-        unit_check(ok, "nomem: response %s", uc->path);
-
-        if (good_len) {
-            free(good);
+            if (good_len) {
+                free(good);
+            }
         }
     }
 

@@ -22,6 +22,7 @@ main(void)
     unit_sse();
     unit_requests();
     unit_responses();
+    unit_embeddings();
     unit_errors();
     unit_streams();
     unit_nomem();

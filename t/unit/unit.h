@@ -55,6 +55,7 @@ ngx_int_t unit_stream_run(ngx_http_ai_gateway_translator_t *t,
 void unit_sse(void);
 void unit_requests(void);
 void unit_responses(void);
+void unit_embeddings(void);
 void unit_errors(void);
 void unit_streams(void);
 void unit_nomem(void);
