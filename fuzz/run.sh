@@ -19,15 +19,10 @@ set -e
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_TARGET=${1:-20}
-NGINX_BUILD=${NGINX_BUILD:-build/nginx}
 CC=${CC:-clang}
 OUT=build/fuzz
 
-if [ ! -f "$NGINX_BUILD/objs/ngx_auto_config.h" ]; then
-    echo "fuzz/run.sh: no configured nginx tree in $NGINX_BUILD" \
-         "(run make first)" >&2
-    exit 1
-fi
+. t/unit/env.sh
 
 if ! command -v "$CC" >/dev/null; then
     echo "fuzz/run.sh: no $CC (apt-get install clang libclang-rt-14-dev)" >&2
@@ -35,18 +30,6 @@ if ! command -v "$CC" >/dev/null; then
 fi
 
 mkdir -p "$OUT"
-
-INCS="-I $NGINX_BUILD/src/core -I $NGINX_BUILD/src/event
-      -I $NGINX_BUILD/src/event/modules -I $NGINX_BUILD/src/os/unix
-      -I $NGINX_BUILD/objs -I $NGINX_BUILD/src/http
-      -I $NGINX_BUILD/src/http/modules -I ngx_ai_gateway -I t/unit"
-
-SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
-      ngx_ai_gateway/ngx_http_ai_gateway_openai.c
-      ngx_ai_gateway/ngx_http_ai_gateway_anthropic.c
-      ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
-      ngx_ai_gateway/ngx_http_ai_gateway_translate.c
-      t/unit/shim.c"
 
 TARGETS="request response error stream embed"
 

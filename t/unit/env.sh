@@ -1,0 +1,22 @@
+# Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
+# configured tree and the translator sources, compiled outside nginx with
+# t/unit/shim.c standing in for nginx's core functions.
+
+NGINX_BUILD=${NGINX_BUILD:-build/nginx}
+
+if [ ! -f "$NGINX_BUILD/objs/ngx_auto_config.h" ]; then
+    echo "$0: no configured nginx tree in $NGINX_BUILD (run make first)" >&2
+    exit 1
+fi
+
+INCS="-I $NGINX_BUILD/src/core -I $NGINX_BUILD/src/event
+      -I $NGINX_BUILD/src/event/modules -I $NGINX_BUILD/src/os/unix
+      -I $NGINX_BUILD/objs -I $NGINX_BUILD/src/http
+      -I $NGINX_BUILD/src/http/modules -I ngx_ai_gateway -I t/unit"
+
+SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
+      ngx_ai_gateway/ngx_http_ai_gateway_openai.c
+      ngx_ai_gateway/ngx_http_ai_gateway_anthropic.c
+      ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
+      ngx_ai_gateway/ngx_http_ai_gateway_translate.c
+      t/unit/shim.c"
