@@ -138,52 +138,51 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                      account_id;
-    ngx_str_t                      gateway_id;
-    ngx_str_t                      provider;   /* slug as routed */
-    ngx_str_t                      model;
+    ngx_str_t                          account_id;
+    ngx_str_t                          gateway_id;
+    ngx_str_t                          provider;        /* slug as routed */
+    ngx_str_t                          model;
 
-    ngx_http_ai_gateway_target_t   target;
+    ngx_http_ai_gateway_target_t       target;
 
-    u_char                         log_id[26];
-    ngx_str_t                      event_id;
+    u_char                             log_id[26];
+    ngx_str_t                          event_id;
 
-    ngx_http_status_t              status;
-    ngx_http_chunked_t             chunked;
+    ngx_http_status_t                  status;
+    ngx_http_chunked_t                 chunked;
 
-    ngx_msec_t                     start;
-    ngx_msec_t                     ttfb;
+    ngx_msec_t                         start;
+    ngx_msec_t                         ttfb;
 
-    ngx_str_t                      raw;        /* compat: the body */
-    size_t                         raw_size;
-    void                          *tree;       /* compat: parsed body */
-    ngx_str_t                      body;       /* what is sent instead */
-    ngx_str_t                      credential; /* compat: provider key */
-    ngx_keyval_t                   version;    /* compat: added header */
+    ngx_str_t                          raw;             /* compat: the body */
+    size_t                             raw_size;
+    void                              *tree;            /* compat: parsed */
+    ngx_str_t                          body;            /* sent instead */
+    ngx_str_t                          credential;      /* compat: key */
+    ngx_keyval_t                       version;         /* compat: added */
 
     ngx_http_ai_gateway_translator_t  *translator;
     ngx_http_ai_gateway_stream_t      *stream;
     ngx_http_ai_gateway_compat_t       tc;
     ngx_http_ai_gateway_relay_e        relay;
     ngx_uint_t                         endpoint;
-    ngx_chain_t                  **out;        /* where bodies append */
-    ngx_str_t                      resp;       /* a body translated whole */
-    size_t                         resp_size;
+    ngx_chain_t                      **out;             /* append here */
+    ngx_str_t                          resp;            /* kept whole */
+    size_t                             resp_size;
 
-    ngx_uint_t                     err_code;
-    ngx_str_t                      err_message;
-    ngx_str_t                      err_body;
+    ngx_uint_t                         err_code;
+    ngx_str_t                          err_message;
+    ngx_str_t                          err_body;
 
-    unsigned                       routed:1;
-    unsigned                       compat:1;
-    unsigned                       body_set:1;
-    unsigned                       no_encoding:1;
-    unsigned                       head:1;
-    unsigned                       first_byte:1;
-    unsigned                       model_done:1;
-    unsigned                       log_id_done:1;
-    unsigned                       error_body:1;
-    unsigned                       error_sent:1;
+    unsigned                           compat:1;
+    unsigned                           body_set:1;
+    unsigned                           no_encoding:1;
+    unsigned                           head:1;
+    unsigned                           first_byte:1;
+    unsigned                           model_done:1;
+    unsigned                           log_id_done:1;
+    unsigned                           error_body:1;
+    unsigned                           error_sent:1;
 } ngx_http_ai_gateway_ctx_t;
 
 
