@@ -483,12 +483,7 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     u_char                        *p;
     ngx_int_t                      rc;
     ngx_str_t                      err;
-    yajl_val                       v;
     ngx_http_ai_gateway_compat_t  *c;
-
-    static const char  *stream_path[] = { "stream", NULL };
-    static const char  *usage_path[] = { "stream_options", "include_usage",
-                                         NULL };
 
     ctx->translator = ngx_http_ai_gateway_translator(dialect);
     if (ctx->translator == NULL) {
@@ -499,11 +494,7 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     c->model = ctx->model;
     c->created = ngx_time();
 
-    v = yajl_tree_get((yajl_val) ctx->tree, stream_path, yajl_t_any);
-    c->stream = (v && YAJL_IS_TRUE(v));
-
-    v = yajl_tree_get((yajl_val) ctx->tree, usage_path, yajl_t_any);
-    c->include_usage = (v && YAJL_IS_TRUE(v));
+    /* the translator sets c->stream and c->include_usage */
 
     /* the completion's id: "chatcmpl-" and the request's log id */
 
