@@ -80,6 +80,8 @@ static ngx_http_ai_gateway_compat_row_t  ngx_http_ai_gateway_compat_rows[] = {
       ngx_null_string, ngx_string("anthropic") },
     { ngx_string("google-ai-studio"), ngx_string("/v1beta/models/"),
       ngx_string("/v1beta/models/"), ngx_string("gemini") },
+    { ngx_string("google-vertex-ai"), ngx_string("/v1/projects/"),
+      ngx_null_string, ngx_string("gemini") },
     { ngx_null_string, ngx_null_string, ngx_null_string, ngx_null_string }
 };
 
@@ -284,9 +286,7 @@ ngx_http_ai_gateway_compat_body(ngx_http_request_t *r)
         return;
     }
 
-    ctx->start = ngx_current_msec;
-
-    ngx_http_upstream_init(r);
+    ngx_http_ai_gateway_upstream_run(r);
 }
 
 
@@ -424,6 +424,15 @@ ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
     ctx->model = model;
     ctx->model_done = 1;
 
+    if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
+        /* the project and the region come with the service-account key */
+
+        rc = ngx_http_ai_gateway_vertex_credential(r, ctx, 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     if (provider && row->dialect.len) {
         rc = ngx_http_ai_gateway_compat_translate(r, ctx, &row->dialect,
                                                   &path);
@@ -482,7 +491,7 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     char                          *method;
     u_char                        *p;
     ngx_int_t                      rc;
-    ngx_str_t                      err;
+    ngx_str_t                      err, model;
     ngx_http_ai_gateway_compat_t  *c;
 
     ctx->translator = ngx_http_ai_gateway_translator(dialect);
@@ -544,9 +553,41 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* Gemini: "/v1beta/models/{model}:generateContent" and the like */
+    /*
+     * Gemini: "/v1beta/models/{model}:generateContent" and the like;
+     * Vertex AI: "/v1/projects/{project}/locations/{region}/publishers/
+     * google/models/{model}:generateContent", the model "google/{model}"
+     */
 
-    for (p = ctx->model.data; p < ctx->model.data + ctx->model.len; p++) {
+    model = ctx->model;
+
+    if (ctx->sa) {
+        p = ngx_strlchr(model.data, model.data + model.len, '/');
+
+        if (p) {
+            if (p - model.data != 6
+                || ngx_strncmp(model.data, "google", 6) != 0)
+            {
+                return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
+                                        "The Unified API translates Google's "
+                                        "own models on Vertex AI: "
+                                        "\"google-vertex-ai/google/"
+                                        "{model}\"");
+            }
+
+            model.len -= p + 1 - model.data;
+            model.data = p + 1;
+        }
+    }
+
+    if (model.len == 0) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
+                                        "Invalid Gemini model name");
+    }
+
+    for (p = model.data; p < model.data + model.len; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
               || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
               || *p == '_'))
@@ -564,13 +605,32 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         method = c->stream ? ":streamGenerateContent" : ":generateContent";
     }
 
-    p = ngx_pnalloc(r->pool, path->len + ctx->model.len
-                             + ngx_strlen(method));
+    if (ctx->sa) {
+        p = ngx_pnalloc(r->pool, path->len + ctx->sa->project_id.len
+                                 + ctx->sa->region.len + model.len
+                                 + ngx_strlen(method)
+                                 + sizeof("/locations//publishers/google"
+                                          "/models/") - 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        path->len = ngx_sprintf(p, "%V%V/locations/%V/publishers/google"
+                                "/models/%V%s", path,
+                                &ctx->sa->project_id, &ctx->sa->region,
+                                &model, method)
+                    - p;
+        path->data = p;
+
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, path->len + model.len + ngx_strlen(method));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    path->len = ngx_sprintf(p, "%V%V%s", path, &ctx->model, method) - p;
+    path->len = ngx_sprintf(p, "%V%V%s", path, &model, method) - p;
     path->data = p;
 
     return NGX_OK;

@@ -78,6 +78,9 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST, NGX_HTTP_BAD_REQUEST,
       ngx_string("Bad request") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS, NGX_HTTP_UNAUTHORIZED,
+      ngx_string("Provider credentials refused") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_GATEWAY, 0,
       ngx_string("Gateway error") },
 
@@ -434,9 +437,5 @@ ngx_http_ai_gateway_filter_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_ai_gateway_body_filter;
 
-    if (ngx_http_ai_gateway_compat_init(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_ai_gateway_provider_init(cf);
+    return NGX_OK;
 }

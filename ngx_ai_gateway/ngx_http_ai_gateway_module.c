@@ -177,6 +177,11 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->exchange) {
+        /* the gateway's own subrequest for a Vertex AI token */
+        return ngx_http_ai_gateway_vertex_exchange(r, alcf, ctx);
+    }
+
     rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
 
     if (ctx->compat) {
@@ -201,7 +206,9 @@ static ngx_int_t
 ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_str_t  seg[3], rest;
+    ngx_int_t                        rc;
+    ngx_str_t                        seg[3], rest;
+    ngx_http_ai_gateway_provider_t  *provider;
 
     if (ngx_http_ai_gateway_split(r, seg, &rest) != NGX_OK) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -240,7 +247,16 @@ ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
         return ngx_http_ai_gateway_compat_start(r, ctx, &rest);
     }
 
-    return ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
+    rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
+
+    provider = (rc == NGX_OK) ? ctx->target.origin->provider : NULL;
+
+    if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
+        /* a service-account key is exchanged for a token */
+        rc = ngx_http_ai_gateway_vertex_credential(r, ctx, 0);
+    }
+
+    return rc;
 }
 
 
@@ -495,7 +511,15 @@ ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_ai_gateway_filter_init(cf);
+    if (ngx_http_ai_gateway_filter_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_compat_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -30,6 +30,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_GATEWAY          2206
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL        2207
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
+#define NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS      2220
 
 
 /* the longest provider response translated whole (not streamed) */
@@ -112,6 +113,20 @@ typedef struct {
 } ngx_http_ai_gateway_target_t;
 
 
+/* a Google service-account key (ngx_http_ai_gateway_vertex.c) */
+
+typedef struct {
+    ngx_str_t                      project_id;  /* the fields in this order */
+    ngx_str_t                      client_email;
+    ngx_str_t                      private_key;
+    ngx_str_t                      private_key_id;
+    ngx_str_t                      region;
+    u_char                         key[32];     /* SHA-256 of the JSON */
+    ngx_int_t                      status;      /* the exchange's error */
+    unsigned                       exchange_done:1;
+} ngx_http_ai_gateway_vertex_sa_t;
+
+
 typedef struct {
     ngx_str_t                      gateway_id;
     ngx_str_t                      account_id;
@@ -134,6 +149,7 @@ typedef struct {
     ngx_http_ai_gateway_origin_t  *defaults;   /* one per table row */
     ngx_resolver_t                *resolver;   /* from /etc/resolv.conf */
     ngx_http_complex_value_t      *tls_name;
+    ngx_http_ai_gateway_origin_t  *token_origin; /* Google's OAuth */
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -160,6 +176,11 @@ typedef struct {
     ngx_str_t                          body;            /* sent instead */
     ngx_str_t                          credential;      /* compat: key */
     ngx_keyval_t                       version;         /* compat: added */
+    ngx_str_t                          method;          /* or the client's */
+
+    ngx_http_ai_gateway_vertex_sa_t   *sa;              /* key to exchange */
+    ngx_http_ai_gateway_vertex_sa_t   *exchange;        /* the subrequest
+                                                           exchanging it */
 
     ngx_http_ai_gateway_translator_t  *translator;
     ngx_http_ai_gateway_stream_t      *stream;
@@ -202,6 +223,11 @@ char *ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_gateway_route(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
     ngx_str_t *slug, ngx_str_t *rest);
+ngx_int_t ngx_http_ai_gateway_route_origin(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_origin_t *o,
+    ngx_str_t *rest);
+ngx_int_t ngx_http_ai_gateway_parse_origin(ngx_pool_t *pool, ngx_str_t *url,
+    ngx_http_ai_gateway_origin_t *o, char **err);
 
 /* ngx_http_ai_gateway_upstream.c */
 
@@ -209,6 +235,7 @@ ngx_int_t ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r);
 char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
 
@@ -243,6 +270,16 @@ void ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 void ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_vertex.c */
+
+ngx_int_t ngx_http_ai_gateway_vertex_credential(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t need_region);
+ngx_int_t ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_vertex_init(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_json.c */
 

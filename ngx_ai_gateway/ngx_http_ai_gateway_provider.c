@@ -27,8 +27,6 @@ typedef struct {
 } ngx_http_ai_gateway_path_t;
 
 
-static ngx_int_t ngx_http_ai_gateway_parse_origin(ngx_pool_t *pool,
-    ngx_str_t *url, ngx_http_ai_gateway_origin_t *o, char **err);
 static ngx_http_ai_gateway_origin_t *ngx_http_ai_gateway_find_origin(
     ngx_array_t *origins, ngx_str_t *slug);
 static ngx_int_t ngx_http_ai_gateway_seg(ngx_str_t *rest, ngx_str_t *seg);
@@ -452,7 +450,7 @@ ngx_http_ai_gateway_find_origin(ngx_array_t *origins, ngx_str_t *slug)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_parse_origin(ngx_pool_t *pool, ngx_str_t *url,
     ngx_http_ai_gateway_origin_t *o, char **err)
 {
@@ -590,12 +588,7 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
     ngx_str_t *slug, ngx_str_t *rest)
 {
-    u_char                           *p;
-    ngx_int_t                         rc;
-    ngx_str_t                         prefix;
-    ngx_http_ai_gateway_path_t        path;
     ngx_http_ai_gateway_origin_t     *o;
-    ngx_http_ai_gateway_target_t     *t;
     ngx_http_ai_gateway_provider_t   *provider;
     ngx_http_ai_gateway_main_conf_t  *amcf;
 
@@ -619,6 +612,26 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
 
     ctx->provider = o->slug;
 
+    return ngx_http_ai_gateway_route_origin(r, ctx, o, rest);
+}
+
+
+/*
+ * The target of a request to origin o: the path after the gateway's
+ * prefix (rest, NULL for none) goes through the provider's rules.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_route_origin(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_origin_t *o,
+    ngx_str_t *rest)
+{
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_str_t                      prefix;
+    ngx_http_ai_gateway_path_t     path;
+    ngx_http_ai_gateway_target_t  *t;
+
     t = &ctx->target;
     t->ssl = o->ssl;
     t->port = o->port;
@@ -626,7 +639,10 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
     t->args = r->args;
 
     ngx_memzero(&path, sizeof(ngx_http_ai_gateway_path_t));
-    path.rest = *rest;
+
+    if (rest) {
+        path.rest = *rest;
+    }
 
     /* an account id that cannot be a path segment is simply not offered */
     (void) ngx_http_ai_gateway_var(&path, "account_id", &ctx->account_id, 1);

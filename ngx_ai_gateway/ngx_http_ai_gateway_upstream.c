@@ -20,7 +20,6 @@ typedef struct {
 } ngx_http_ai_gateway_ssl_t;
 
 
-static void ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_create_request(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_gateway_skip_header(
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h,
@@ -100,7 +99,7 @@ ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
     }
 
     rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_ai_gateway_upstream_init);
+                                           ngx_http_ai_gateway_upstream_run);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -166,12 +165,32 @@ ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r)
+/*
+ * The request body is read: the provider request starts, once the
+ * credentials it needs are there (a Vertex AI token may be fetched first,
+ * and this is called again when it is).
+ */
+
+void
+ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r)
 {
+    ngx_int_t                   rc;
     ngx_http_ai_gateway_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    rc = ngx_http_ai_gateway_vertex_token(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
+        return;
+    }
+
     ctx->start = ngx_current_msec;
 
     ngx_http_upstream_init(r);
@@ -188,6 +207,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     ngx_array_t                    copy;
     ngx_chain_t                   *cl, *body, **ll;
     ngx_list_part_t               *part;
+    ngx_str_t                     *method;
     ngx_table_elt_t               *h, *connection, **hp;
     ngx_http_upstream_t           *u;
     ngx_http_ai_gateway_ctx_t     *ctx;
@@ -196,6 +216,8 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
     t = &ctx->target;
+
+    method = ctx->method.len ? &ctx->method : &r->method_name;
 
     body_len = 0;
     body = r->request_body ? r->request_body->bufs : NULL;
@@ -264,7 +286,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
                                     + ctx->version.value.len
                                     + sizeof(CRLF) - 1
                                   : 0)
-          + r->method_name.len + 1 + t->path.len
+          + method->len + 1 + t->path.len
           + (t->args.len ? 1 + t->args.len : 0)
           + sizeof(" HTTP/1.1" CRLF) - 1
           + sizeof("Host: ") - 1 + t->host_header.len + sizeof(CRLF) - 1
@@ -316,7 +338,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     /* the request line, then the headers in the client's order and case */
 
-    b->last = ngx_copy(b->last, r->method_name.data, r->method_name.len);
+    b->last = ngx_copy(b->last, method->data, method->len);
     *b->last++ = ' ';
     b->last = ngx_copy(b->last, t->path.data, t->path.len);
 
@@ -408,6 +430,11 @@ ngx_http_ai_gateway_skip_header(ngx_http_ai_gateway_ctx_t *ctx,
 {
     u_char      *p, *last, *q;
     ngx_str_t   *s;
+
+    if (ctx->exchange) {
+        /* a token request of the gateway's own: none of the client's */
+        return 1;
+    }
 
     /* the Unified API sets these itself */
 
@@ -658,6 +685,10 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
 
             if (ctx->translator) {
                 ngx_http_ai_gateway_compat_header(r, ctx);
+
+            } else if (ctx->exchange) {
+                /* a token response: kept for the main request */
+                ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
             }
 
             return NGX_OK;
@@ -919,7 +950,9 @@ ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent) {
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent
+        && ctx->exchange == NULL)
+    {
         ngx_http_ai_gateway_compat_finish(r, ctx, rc);
     }
 }

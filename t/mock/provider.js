@@ -233,6 +233,9 @@ async function handle(req, res, kind) {
     entry.body = body.length <= 1048576 ? body.toString('utf8') : null;
 
     if (d.hang === '1') return; // never answer; the entry records the abort
+    if (rawPath === '/token' && req.method === 'POST' && headers.host === 'oauth2.googleapis.com') {
+        return googleToken(body, res, entry, n);
+    }
     const fbd = num(d, 'first_byte_delay', 0);
     if (fbd) await sleep(fbd);
     if (gone()) return;
@@ -352,6 +355,51 @@ async function handle(req, res, kind) {
     };
     if (!Buffer.from(bodyStr, 'utf8').equals(body)) echo.body_base64 = body.toString('base64');
     return sendBody('application/json', Buffer.from(JSON.stringify(echo)));
+}
+
+// ------------------------------------------------- Google OAuth tokens --
+// POST https://oauth2.googleapis.com/token with a JWT signed by the test
+// service-account key (cert dir sa.key).  The answer depends on the JWT's
+// "iss": refuse@... 400 invalid_grant, broken@... 500 HTML, hang@... none,
+// short@... a token valid 30 s; else a token valid 3599 s.  The JWT is
+// verified like Google does: RS256 signature, aud, scope, iat/exp.
+let saPublic = null;
+function googleToken(body, res, entry, n) {
+    const reply = (code, obj, ctype = 'application/json; charset=utf-8') => {
+        const b = Buffer.from(typeof obj === 'string' ? obj : JSON.stringify(obj));
+        entry.status = code;
+        res.writeHead(code, { 'content-type': ctype, 'content-length': b.length });
+        res.end(b);
+    };
+    const bad = (desc) => reply(400, { error: 'invalid_grant', error_description: desc });
+    const form = new URLSearchParams(body.toString('utf8'));
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+        return reply(400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type' });
+    }
+    const parts = (form.get('assertion') || '').split('.');
+    if (parts.length !== 3) return bad('Invalid JWT.');
+    let header, claims;
+    try {
+        header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+        claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    } catch { return bad('Invalid JWT.'); }
+    if (!saPublic) saPublic = crypto.createPublicKey(fs.readFileSync(path.join(opts['cert-dir'], 'sa.key')));
+    const ok = crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), saPublic,
+        Buffer.from(parts[2], 'base64url'));
+    if (header.alg !== 'RS256' || !ok) return bad('Invalid JWT Signature.');
+    const t = Math.floor(Date.now() / 1000);
+    if (claims.aud !== 'https://oauth2.googleapis.com/token'
+        || claims.scope !== 'https://www.googleapis.com/auth/cloud-platform'
+        || typeof claims.iss !== 'string' || Math.abs(claims.iat - t) > 300
+        || claims.exp - claims.iat !== 3600) {
+        return bad('Invalid JWT: claims');
+    }
+    entry.jwt = { header, claims };
+    if (claims.iss.startsWith('refuse@')) return bad('Invalid grant: account not found');
+    if (claims.iss.startsWith('broken@')) return reply(500, '<html>oops</html>', 'text/html');
+    if (claims.iss.startsWith('hang@')) return;
+    return reply(200, { access_token: `ya29.mock-${n}`, expires_in: claims.iss.startsWith('short@') ? 30 : 3599,
+        token_type: 'Bearer' });
 }
 
 // ---------------------------------------------------------------- admin --

@@ -35,7 +35,8 @@ our @HOSTS = qw(
     api.cartesia.ai api.cerebras.ai api.cohere.ai api.deepgram.com
     api.deepseek.com api.elevenlabs.io fal.run queue.fal.run
     generativelanguage.googleapis.com us-central1-aiplatform.googleapis.com
-    aiplatform.googleapis.com api.x.ai api.groq.com
+    aiplatform.googleapis.com europe-west4-aiplatform.googleapis.com
+    oauth2.googleapis.com api.x.ai api.groq.com
     api-inference.huggingface.co api.ideogram.ai api.mistral.ai
     openrouter.ai api.parallel.ai api.perplexity.ai api.replicate.com
     api.cloudflare.com

@@ -9,6 +9,7 @@
 #   bad-ca.crt bad-ca.key        an unrelated CA
 #   bad.crt bad.key              leaf with the same SANs, signed by bad-ca
 #   ca-bundle-with-test-ca.crt   copy of ca.crt
+#   sa.key                       RSA key of the test Google service account
 # Nothing is regenerated when every file already exists. Callers running in
 # parallel should hold a lock (AIGW::Mock flocks OUT_DIR/.lock); when flock(1)
 # exists this script takes the same lock itself.
@@ -19,7 +20,7 @@ out=${1:-"$here/../../.certs"}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-files="ca.crt ca.key server.crt server.key bad-ca.crt bad-ca.key bad.crt bad.key ca-bundle-with-test-ca.crt"
+files="ca.crt ca.key server.crt server.key bad-ca.crt bad-ca.key bad.crt bad.key ca-bundle-with-test-ca.crt sa.key"
 complete() {
     for f in $files; do [ -s "$out/$f" ] || return 1; done
     return 0
@@ -85,10 +86,12 @@ make_leaf server ca
 make_ca bad-ca "AIGW Untrusted CA"
 make_leaf bad bad-ca
 cp "$tmp/ca.crt" "$tmp/ca-bundle-with-test-ca.crt"
+# a Google service-account key: RSA 2048, PKCS#8 as in Google's JSON keys
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/sa.key" 2>/dev/null
 chmod 600 "$tmp"/*.key
 chmod 644 "$tmp"/*.crt
 
 # Publish: the cert files first, ca.crt's bundle copy last (complete() needs all).
-for f in ca.key ca.crt server.key server.crt bad-ca.key bad-ca.crt bad.key bad.crt ca-bundle-with-test-ca.crt; do
+for f in sa.key ca.key ca.crt server.key server.crt bad-ca.key bad-ca.crt bad.key bad.crt ca-bundle-with-test-ca.crt; do
     mv -f "$tmp/$f" "$out/$f"
 done
