@@ -54,6 +54,8 @@ static ngx_int_t ngx_http_ai_gateway_anthropic_user(
 static ngx_int_t ngx_http_ai_gateway_anthropic_assistant(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
     yajl_val m, void *data);
+static ngx_int_t ngx_http_ai_gateway_anthropic_blocks(
+    ngx_http_ai_gateway_openai_req_t *r, yajl_val m, yajl_val *blocks);
 static ngx_int_t ngx_http_ai_gateway_anthropic_result(
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
     yajl_val m, void *data);
@@ -393,17 +395,26 @@ ngx_http_ai_gateway_anthropic_source(ngx_http_ai_gateway_gen_t *gen,
 }
 
 
-/* text, then the tool calls as tool_use blocks with parsed input */
+/*
+ * The thinking blocks the client got with the previous answer (required by
+ * Anthropic with tool use and thinking on), then the text, then the tool
+ * calls as tool_use blocks with parsed input
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_t *gen, yajl_val m, void *data)
 {
-    yajl_val                     content;
+    yajl_val                     content, blocks;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
     ngx_array_t                  parts, calls;
     ngx_http_ai_gateway_call_t  *call;
+
+    rc = ngx_http_ai_gateway_anthropic_blocks(r, m, &blocks);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     rc = ngx_http_ai_gateway_openai_calls(r, m, &calls);
     if (rc != NGX_OK) {
@@ -424,13 +435,17 @@ ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
 
     content = ngx_http_ai_gateway_json_get(m, "content");
 
-    if (calls.nelts == 0 && YAJL_IS_STRING(content)) {
+    if (calls.nelts == 0 && blocks == NULL && YAJL_IS_STRING(content)) {
         ngx_http_ai_gateway_gen_value(gen, content);
         ngx_http_ai_gateway_gen_map_end(gen);
         return NGX_OK;
     }
 
     ngx_http_ai_gateway_gen_array(gen);
+
+    for (i = 0; blocks && i < blocks->u.array.len; i++) {
+        ngx_http_ai_gateway_gen_block(gen, blocks->u.array.values[i]);
+    }
 
     (void) ngx_http_ai_gateway_gen_texts(gen, &parts, 1);
 
@@ -453,6 +468,73 @@ ngx_http_ai_gateway_anthropic_assistant(ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_map_end(gen);
 
     return NGX_OK;
+}
+
+
+/*
+ * "thinking_blocks": [{"type":"thinking","thinking","signature"} or
+ * {"type":"redacted_thinking","data"}], as the gateway returned them;
+ * *blocks is NULL when there are none
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_anthropic_blocks(ngx_http_ai_gateway_openai_req_t *r,
+    yajl_val m, yajl_val *blocks)
+{
+    size_t     i;
+    yajl_val   v, b, type;
+    ngx_str_t  s;
+
+    *blocks = NULL;
+
+    v = ngx_http_ai_gateway_json_get(m, "thinking_blocks");
+
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        return NGX_OK;
+    }
+
+    if (!YAJL_IS_ARRAY(v)) {
+        goto invalid;
+    }
+
+    for (i = 0; i < v->u.array.len; i++) {
+        b = v->u.array.values[i];
+        type = ngx_http_ai_gateway_json_get(b, "type");
+
+        if (ngx_http_ai_gateway_json_is(type, "thinking")) {
+            if (ngx_http_ai_gateway_json_str(
+                    ngx_http_ai_gateway_json_get(b, "thinking"), &s)
+                != NGX_OK
+                || ngx_http_ai_gateway_json_str(
+                       ngx_http_ai_gateway_json_get(b, "signature"), &s)
+                   != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (!ngx_http_ai_gateway_json_is(type, "redacted_thinking")
+            || ngx_http_ai_gateway_json_str(
+                   ngx_http_ai_gateway_json_get(b, "data"), &s)
+               != NGX_OK)
+        {
+            goto invalid;
+        }
+    }
+
+    *blocks = v->u.array.len ? v : NULL;
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_ai_gateway_openai_fail(r,
+                 "messages[%ui].thinking_blocks must be an array of "
+                 "{\"type\":\"thinking\",\"thinking\",\"signature\"} and "
+                 "{\"type\":\"redacted_thinking\",\"data\"} blocks",
+                 r->msg);
 }
 
 
@@ -617,7 +699,7 @@ ngx_http_ai_gateway_anthropic_response(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_http_ai_gateway_compat_t *c, ngx_str_t *out)
 {
     size_t                                  i;
-    yajl_val                                v, content, b, type, o;
+    yajl_val                                v, content, b, type, o, *bp;
     ngx_int_t                               rc;
     ngx_str_t                               text;
     ngx_http_ai_gateway_choice_t           *ch;
@@ -667,7 +749,9 @@ ngx_http_ai_gateway_anthropic_response(ngx_pool_t *pool, u_char *body,
             continue;
         }
 
-        if (ngx_http_ai_gateway_json_is(type, "thinking")) {
+        if (ngx_http_ai_gateway_json_is(type, "thinking")
+            || ngx_http_ai_gateway_json_is(type, "redacted_thinking"))
+        {
             if (ngx_http_ai_gateway_json_str(
                     ngx_http_ai_gateway_json_get(b, "thinking"), &text)
                 == NGX_OK
@@ -676,11 +760,18 @@ ngx_http_ai_gateway_anthropic_response(ngx_pool_t *pool, u_char *body,
                 return NGX_ERROR;
             }
 
+            bp = ngx_array_push(&ch->blocks);
+            if (bp == NULL) {
+                return NGX_ERROR;
+            }
+
+            *bp = b;
+
             continue;
         }
 
         if (!ngx_http_ai_gateway_json_is(type, "tool_use")) {
-            /* redacted thinking, server tool blocks */
+            /* server tool blocks */
             continue;
         }
 
@@ -900,8 +991,14 @@ ngx_http_ai_gateway_anthropic_block(ngx_http_ai_gateway_stream_t *s,
         return NGX_OK;
     }
 
+    if (ngx_http_ai_gateway_json_is(type, "redacted_thinking")) {
+        as->kind = NGX_HTTP_AI_GATEWAY_BLOCK_OTHER;
+        ngx_http_ai_gateway_chunk_block(&s->chunks, 0, b, NULL);
+        return NGX_OK;
+    }
+
     if (!ngx_http_ai_gateway_json_is(type, "tool_use")) {
-        /* redacted thinking, server tool blocks: not shown */
+        /* server tool blocks: not shown */
         as->kind = NGX_HTTP_AI_GATEWAY_BLOCK_OTHER;
         return NGX_OK;
     }
@@ -983,7 +1080,20 @@ ngx_http_ai_gateway_anthropic_delta(ngx_http_ai_gateway_stream_t *s,
         return NGX_OK;
     }
 
-    /* signature_delta, citations_delta */
+    if (ngx_http_ai_gateway_json_is(type, "signature_delta")
+        && as->kind == NGX_HTTP_AI_GATEWAY_BLOCK_THINKING)
+    {
+        if (ngx_http_ai_gateway_json_str(
+                ngx_http_ai_gateway_json_get(d, "signature"), &text)
+            == NGX_OK)
+        {
+            ngx_http_ai_gateway_chunk_block(&s->chunks, 0, NULL, &text);
+        }
+
+        return NGX_OK;
+    }
+
+    /* citations_delta */
 
     return NGX_OK;
 }

@@ -58,6 +58,7 @@ static yajl_val ngx_http_ai_gateway_embedding(yajl_val list, size_t i,
 static void ngx_http_ai_gateway_float32(yajl_val v, u_char *p);
 static void ngx_http_ai_gateway_tree_cleanup(void *data);
 static ngx_uint_t ngx_http_ai_gateway_json_shallow(u_char *p, size_t len);
+static u_char *ngx_http_ai_gateway_json_nul(u_char *p, size_t len);
 static int ngx_http_ai_gateway_depth_open(void *ctx);
 static int ngx_http_ai_gateway_depth_close(void *ctx);
 static ngx_int_t ngx_http_ai_gateway_openai_read(ngx_pool_t *pool,
@@ -290,8 +291,44 @@ void
 ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
+    u_char  *q, *d, *last, *copy;
+
+    if (p == NULL) {
+        p = (u_char *) "";
+    }
+
+    q = (len > 1) ? ngx_strlchr(p, p + len - 1, 0xc0) : NULL;
+
+    if (q == NULL) {
+        ngx_http_ai_gateway_gen_status(gen, yajl_gen_string(gen->g, p, len));
+        return;
+    }
+
+    /* NUL characters of the input (see ngx_http_ai_gateway_json_nul()) */
+
+    copy = ngx_pnalloc(gen->pool, len);
+    if (copy == NULL) {
+        gen->nomem = 1;
+        return;
+    }
+
+    last = p + len;
+
+    d = ngx_cpymem(copy, p, q - p);
+
+    while (q < last) {
+        if (q[0] == 0xc0 && q + 1 < last && q[1] == 0x80) {
+            *d++ = '\0';
+            q += 2;
+            continue;
+        }
+
+        *d++ = *q++;
+    }
+
     ngx_http_ai_gateway_gen_status(gen,
-        yajl_gen_string(gen->g, p ? p : (u_char *) "", len));
+                                   yajl_gen_string(gen->g, copy, d - copy));
+    ngx_pfree(gen->pool, copy);
 }
 
 
@@ -539,6 +576,8 @@ yajl_val
 ngx_http_ai_gateway_json_tree(u_char *p, size_t len)
 {
     char                          errbuf[64];
+    u_char                       *nul;
+    yajl_val                      v;
     yajl_handle                   h;
     yajl_status                   st;
     ngx_http_ai_gateway_depth_t   d;
@@ -570,7 +609,81 @@ ngx_http_ai_gateway_json_tree(u_char *p, size_t len)
         }
     }
 
-    return yajl_tree_parse((const char *) p, errbuf, sizeof(errbuf));
+    nul = ngx_http_ai_gateway_json_nul(p, len);
+
+    if (nul == NULL) {
+        return yajl_tree_parse((const char *) p, errbuf, sizeof(errbuf));
+    }
+
+    v = yajl_tree_parse((const char *) nul, errbuf, sizeof(errbuf));
+
+    ngx_free(nul);
+
+    return v;
+}
+
+
+/*
+ * yajl_tree keeps strings NUL-terminated, so a "\u0000" escape would cut
+ * its string short.  It is parsed as the two bytes C0 80 instead (the
+ * "modified UTF-8" of Java and Tcl, never valid UTF-8 itself), which
+ * ngx_http_ai_gateway_gen_str() writes back as "\u0000".  Returns a copy
+ * to parse (ngx_free() it), or NULL when there is no such escape.
+ */
+
+static u_char *
+ngx_http_ai_gateway_json_nul(u_char *p, size_t len)
+{
+    u_char  *copy, *d, *last, *q;
+
+    last = p + len;
+
+    for (q = p; q < last; q++) {
+        q = ngx_strlchr(q, last, '\\');
+
+        if (q == NULL) {
+            return NULL;
+        }
+
+        if (last - q >= 6 && ngx_strncmp(q + 1, "u0000", 5) == 0) {
+            break;
+        }
+
+        /* the escaped character is skipped: "\\u0000" is no NUL */
+        q++;
+    }
+
+    if (q >= last) {
+        return NULL;
+    }
+
+    copy = ngx_alloc(len + 1, ngx_cycle->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    d = ngx_cpymem(copy, p, q - p);
+
+    while (q < last) {
+        if (*q != '\\' || q + 1 == last) {
+            *d++ = *q++;
+            continue;
+        }
+
+        if (last - q >= 6 && ngx_strncmp(q + 1, "u0000", 5) == 0) {
+            *d++ = 0xc0;
+            *d++ = 0x80;
+            q += 6;
+            continue;
+        }
+
+        *d++ = *q++;
+        *d++ = *q++;
+    }
+
+    *d = '\0';
+
+    return copy;
 }
 
 
@@ -2265,6 +2378,8 @@ ngx_http_ai_gateway_completion_choice(ngx_http_ai_gateway_completion_t *cmp,
            != NGX_OK
         || ngx_array_init(&ch->calls, cmp->pool, 1,
                           sizeof(ngx_http_ai_gateway_tool_call_t))
+           != NGX_OK
+        || ngx_array_init(&ch->blocks, cmp->pool, 1, sizeof(yajl_val))
            != NGX_OK)
     {
         return NULL;
@@ -2439,6 +2554,20 @@ ngx_http_ai_gateway_completion_done(ngx_http_ai_gateway_completion_t *cmp,
                 ngx_http_ai_gateway_gen_literal(&gen, "reasoning_content");
                 ngx_http_ai_gateway_gen_string(&gen, &text);
             }
+        }
+
+        if (ch[i].blocks.nelts) {
+            /* for the client to send back in its next turn */
+
+            ngx_http_ai_gateway_gen_literal(&gen, "thinking_blocks");
+            ngx_http_ai_gateway_gen_array(&gen);
+
+            for (j = 0; j < ch[i].blocks.nelts; j++) {
+                ngx_http_ai_gateway_gen_block(&gen,
+                                         ((yajl_val *) ch[i].blocks.elts)[j]);
+            }
+
+            ngx_http_ai_gateway_gen_array_end(&gen);
         }
 
         if (ch[i].calls.nelts) {
@@ -3380,6 +3509,80 @@ ngx_http_ai_gateway_chunk_text(ngx_http_ai_gateway_chunks_t *ch,
 
     ngx_http_ai_gateway_gen_string(gen, text);
     ngx_http_ai_gateway_chunk_close(ch, NULL);
+}
+
+
+/*
+ * A thinking block's delta, for the client to send back: a redacted block
+ * whole, a thinking block's signature (its text was reasoning_content):
+ * "thinking_blocks":[{"type":"thinking","signature":"..."}]
+ */
+
+void
+ngx_http_ai_gateway_chunk_block(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i, yajl_val block, ngx_str_t *signature)
+{
+    ngx_http_ai_gateway_gen_t  *gen;
+
+    ngx_http_ai_gateway_chunk_role(ch, i);
+
+    if (ch->done) {
+        return;
+    }
+
+    gen = &ch->gen;
+
+    ngx_http_ai_gateway_chunk_begin(ch, i);
+    ngx_http_ai_gateway_gen_literal(gen, "thinking_blocks");
+    ngx_http_ai_gateway_gen_array(gen);
+
+    if (block) {
+        ngx_http_ai_gateway_gen_block(gen, block);
+
+    } else {
+        ngx_http_ai_gateway_gen_map(gen);
+        ngx_http_ai_gateway_gen_literal(gen, "type");
+        ngx_http_ai_gateway_gen_literal(gen, "thinking");
+        ngx_http_ai_gateway_gen_literal(gen, "signature");
+        ngx_http_ai_gateway_gen_string(gen, signature);
+        ngx_http_ai_gateway_gen_map_end(gen);
+    }
+
+    ngx_http_ai_gateway_gen_array_end(gen);
+    ngx_http_ai_gateway_chunk_close(ch, NULL);
+}
+
+
+/*
+ * A thinking block with the keys Anthropic takes back: "type" with
+ * "thinking" and "signature", or "data" (redacted_thinking); the block
+ * has been checked (a response's, or ngx_http_ai_gateway_openai_block())
+ */
+
+void
+ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen, yajl_val block)
+{
+    ngx_uint_t   i;
+    const char  *keys[3] = { "type", "thinking", "signature" };
+
+    if (ngx_http_ai_gateway_json_is(ngx_http_ai_gateway_json_get(block,
+                                                                 "type"),
+                                    "redacted_thinking"))
+    {
+        keys[1] = "data";
+        keys[2] = NULL;
+    }
+
+    ngx_http_ai_gateway_gen_map(gen);
+
+    for (i = 0; i < 3 && keys[i]; i++) {
+        ngx_http_ai_gateway_gen_str(gen, (u_char *) keys[i],
+                                    ngx_strlen(keys[i]));
+        ngx_http_ai_gateway_gen_value(gen,
+                                 ngx_http_ai_gateway_json_get(block, keys[i]));
+    }
+
+    ngx_http_ai_gateway_gen_map_end(gen);
 }
 
 

@@ -174,6 +174,8 @@ typedef struct {
     ngx_array_t                    content;    /* of ngx_str_t */
     ngx_array_t                    reasoning;  /* of ngx_str_t */
     ngx_array_t                    calls;      /* of ..._tool_call_t */
+    ngx_array_t                    blocks;     /* of yajl_val: Anthropic
+                                                  thinking blocks */
     const char                    *finish;
 } ngx_http_ai_gateway_choice_t;
 
@@ -347,6 +349,8 @@ ngx_int_t ngx_http_ai_gateway_openai_call_id(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val msg, ngx_str_t *id);
 ngx_int_t ngx_http_ai_gateway_openai_fail(ngx_http_ai_gateway_openai_req_t *r,
     const char *fmt, ...);
+void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
+    yajl_val block);
 ngx_uint_t ngx_http_ai_gateway_gen_text(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *text, ngx_uint_t typed);
 ngx_uint_t ngx_http_ai_gateway_gen_texts(ngx_http_ai_gateway_gen_t *gen,
@@ -414,6 +418,8 @@ void ngx_http_ai_gateway_chunk_role(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i);
 void ngx_http_ai_gateway_chunk_text(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i, ngx_str_t *text, ngx_uint_t reasoning);
+void ngx_http_ai_gateway_chunk_block(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i, yajl_val block, ngx_str_t *signature);
 ngx_uint_t ngx_http_ai_gateway_chunk_call(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i, ngx_str_t *id, ngx_str_t *name, ngx_str_t *signature);
 void ngx_http_ai_gateway_chunk_args(ngx_http_ai_gateway_chunks_t *ch,

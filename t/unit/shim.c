@@ -24,6 +24,30 @@
 ngx_int_t  ngx_shim_fail_after = -1;
 ngx_uint_t  ngx_shim_allocs;
 
+static ngx_log_t    ngx_shim_log;
+static ngx_cycle_t  ngx_shim_cycle = { .log = &ngx_shim_log };
+
+volatile ngx_cycle_t  *ngx_cycle = &ngx_shim_cycle;
+
+
+/* a heap allocation outside pools, counted like pool ones */
+
+void *
+ngx_alloc(size_t size, ngx_log_t *log)
+{
+    if (ngx_shim_fail_after >= 0) {
+        if (ngx_shim_fail_after == 0) {
+            return NULL;
+        }
+
+        ngx_shim_fail_after--;
+    }
+
+    ngx_shim_allocs++;
+
+    return malloc(size ? size : 1);
+}
+
 
 static void *
 ngx_shim_alloc(ngx_pool_t *pool, size_t size)

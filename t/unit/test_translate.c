@@ -176,6 +176,8 @@ static unit_case_t  unit_stream_cases[] = {
       "anthropic-bad-json.sse" },
     { "anthropic", UNIT_CASES "/stream/anthropic-stray-args.in.sse", 1,
       "anthropic-stray-args.sse" },
+    { "anthropic", UNIT_CASES "/stream/anthropic-thinking.in.sse", 1,
+      "anthropic-thinking.sse" },
     { "gemini", "t/fixtures/google-gemini/stream-text.sse", 1,
       "gemini-stream-text.sse" },
     { "gemini", "t/fixtures/google-gemini/stream-text.sse", 0,
@@ -305,7 +307,7 @@ unit_request_dir(const char *dir, ngx_uint_t embed)
         snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
 
         in = unit_read(path, &len);
-        req = yajl_tree_parse((char *) in, NULL, 0);
+        req = ngx_http_ai_gateway_json_tree(in, len);
         unit_check(req != NULL, "%s is JSON", path);
 
         for (p = 0; providers[p]; p++) {
@@ -867,7 +869,7 @@ unit_nomem(void)
 
     for (k = 0; requests[k].path; k++) {
         in = unit_read(requests[k].path, &len);
-        req = in ? yajl_tree_parse((char *) in, NULL, 0) : NULL;
+        req = in ? ngx_http_ai_gateway_json_tree(in, len) : NULL;
         unit_check(req != NULL, "nomem: %s", requests[k].path);
 
         if (req == NULL) {
