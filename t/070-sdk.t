@@ -72,6 +72,25 @@ add_response_body_check(sub {
     is_deeply($v->{vectors}, [ [0.5, -1, 0.25], [0.125, 2, -0.75] ],
               "$name - gemini embeddings, base64 decoded by the SDK");
 
+    my $k = $r->{anthropic_thinking_round_trip};
+    is($k->{finish}, 'tool_calls', "$name - thinking: tool call answer");
+    is(scalar @{ $k->{blocks} || [] }, 2, "$name - thinking: two blocks");
+    like($k->{reasoning}, qr/call get_weather/, "$name - thinking: text");
+    like($k->{second}, qr/^Hello! I'm doing well/,
+         "$name - thinking: the second turn answered");
+
+    my ($second) = grep { ($_->{headers}{'x-test'} // '') eq 'round-trip' }
+                   @{ mock_log()->{requests} };
+    like($second && $second->{body},
+         qr/"role":"assistant","content":\[\{"type":"thinking","thinking":"The user wants[^"]*","signature":"EqQBCkgIARABGAIiQL2ZmWdZs0mQ8u2wqvB1"\},\{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix\/LafPsn4aDFIT2Xlx"\},\{"type":"text","text":"Let me check."\},\{"type":"tool_use","id":"toolu_01Think"/,
+         "$name - thinking: the blocks went back to Anthropic, first");
+
+    my $x = $r->{vertex};
+    like($x->{content}, qr/^There are \*\*3\*\* r's/,
+         "$name - vertex: a service-account key as the API key");
+    is($x->{stream}, "The capital of Wyoming is **Cheyenne**.\n",
+       "$name - vertex: streamed");
+
     my $n = $r->{anthropic_native};
     like($n->{text}, qr/^Hello! I'm doing well/,
          "$name - anthropic SDK, native route");
@@ -83,9 +102,12 @@ run_tests();
 __DATA__
 
 === TEST 1: the OpenAI and Anthropic SDKs through the gateway
+--- http_config
+$TEST_NGINX_PROVIDER_UPSTREAMS
 --- config
     location /v1/ {
         ai_gateway gw;
+        $TEST_NGINX_TLS_CONFIG
         ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
         ai_gateway_provider anthropic http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
         ai_gateway_provider google-ai-studio http://127.0.0.1:$TEST_NGINX_MOCK_PORT;

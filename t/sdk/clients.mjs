@@ -127,4 +127,57 @@ await run('anthropic_native', async () => {
     return { text: m.content[0].text, stop: m.stop_reason };
 });
 
+// a tool-call round trip with thinking on: the SDK user appends the
+// returned message to the history, thinking_blocks included
+await run('anthropic_thinking_round_trip', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather',
+                     parameters: { type: 'object', properties:
+                                   { location: { type: 'string' } } } } }];
+    const messages = [{ role: 'user', content: 'Weather in Paris?' }];
+    const r = await openai.chat.completions.create({
+        model: 'anthropic/claude-sonnet-4-5', messages, tools,
+        reasoning_effort: 'low',
+    }, mock('fixture=anthropic/thinking-tool-use.json'));
+    const m = r.choices[0].message;
+    messages.push(m);
+    messages.push({ role: 'tool', tool_call_id: m.tool_calls[0].id,
+                    content: '18C, sunny' });
+    const r2 = await openai.chat.completions.create({
+        model: 'anthropic/claude-sonnet-4-5', messages, tools,
+        reasoning_effort: 'low',
+    }, { headers: { 'x-mock': 'fixture=anthropic/text.json',
+                    'x-test': 'round-trip' } });
+    return { blocks: m.thinking_blocks, reasoning: m.reasoning_content,
+             finish: r.choices[0].finish_reason,
+             second: r2.choices[0].message.content };
+});
+
+// Vertex AI with a service-account key as the API key
+await run('vertex', async () => {
+    const fs = await import('node:fs');
+    const key = fs.readFileSync(`${process.env.TEST_NGINX_CERT_DIR}/sa.key`,
+                                'utf8');
+    const sa = { type: 'service_account', project_id: 'sdk-proj',
+                 private_key_id: 'k1', private_key: key,
+                 client_email: 'sdk@sdk-proj.iam.gserviceaccount.com',
+                 token_uri: 'https://oauth2.googleapis.com/token',
+                 region: 'us-central1' };
+    const v = new OpenAI({ baseURL: `${gw}/compat`, maxRetries: 0,
+                           apiKey: Buffer.from(JSON.stringify(sa))
+                                         .toString('base64') });
+    const r = await v.chat.completions.create({
+        model: 'google-vertex-ai/google/gemini-2.5-flash',
+        messages: [{ role: 'user', content: 'Hi' }],
+    }, mock('fixture=google-gemini/text.json'));
+    const s = await v.chat.completions.create({
+        model: 'google-vertex-ai/google/gemini-2.5-flash',
+        messages: [{ role: 'user', content: 'Hi' }], stream: true,
+    }, mock('fixture=google-gemini/stream-text.sse;interval=2'));
+    let text = '';
+    for await (const c of s) {
+        for (const ch of c.choices) text += ch.delta.content ?? '';
+    }
+    return { content: r.choices[0].message.content, stream: text };
+});
+
 process.stdout.write(JSON.stringify(out) + '\n');
