@@ -233,6 +233,12 @@ struct ngx_http_ai_gateway_dialect_s {
 };
 
 
+/* the reader of one top-level field of a request */
+
+typedef ngx_int_t (*ngx_http_ai_gateway_field_pt)(
+    ngx_http_ai_gateway_openai_req_t *r, const char *key, yajl_val v);
+
+
 /* the "chat.completion.chunk" stream */
 
 typedef struct {
@@ -284,6 +290,8 @@ struct ngx_http_ai_gateway_stream_s {
 
 ngx_int_t ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen,
     ngx_pool_t *pool);
+ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
+    ngx_pool_t *pool);
 void ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen);
 void ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len);
@@ -327,6 +335,14 @@ ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
     yajl_val req, ngx_http_ai_gateway_dialect_t *d,
     ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
     ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_openai_read(ngx_pool_t *pool,
+    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
+    ngx_http_ai_gateway_openai_req_t *r, ngx_str_t *err,
+    ngx_http_ai_gateway_field_pt field);
+ngx_int_t ngx_http_ai_gateway_openai_open(
+    ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen);
+ngx_int_t ngx_http_ai_gateway_openai_field(
+    ngx_http_ai_gateway_openai_req_t *r, const char *key, yajl_val v);
 ngx_int_t ngx_http_ai_gateway_openai_system(
     ngx_http_ai_gateway_openai_req_t *r, ngx_array_t *parts);
 void ngx_http_ai_gateway_gen_turn(ngx_http_ai_gateway_gen_t *gen,
@@ -388,6 +404,11 @@ ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
 
 /* errors */
 
+void ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen,
+    ngx_str_t *id, ngx_str_t *name, ngx_str_t *arguments,
+    ngx_str_t *signature);
+void ngx_http_ai_gateway_gen_usage(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_usage_t *u);
 const char *ngx_http_ai_gateway_error_type(ngx_uint_t status);
 void ngx_http_ai_gateway_gen_error(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *message, const char *type, ngx_str_t *code);

@@ -15,7 +15,11 @@ INCS="-I $NGINX_BUILD/src/core -I $NGINX_BUILD/src/event
       -I $NGINX_BUILD/src/http/modules -I ngx_ai_gateway -I t/unit"
 
 SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
+      ngx_ai_gateway/ngx_http_ai_gateway_yajl.c
       ngx_ai_gateway/ngx_http_ai_gateway_openai.c
+      ngx_ai_gateway/ngx_http_ai_gateway_completion.c
+      ngx_ai_gateway/ngx_http_ai_gateway_chunk.c
+      ngx_ai_gateway/ngx_http_ai_gateway_embed.c
       ngx_ai_gateway/ngx_http_ai_gateway_anthropic.c
       ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
       ngx_ai_gateway/ngx_http_ai_gateway_translate.c
