@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_cache.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -123,6 +124,8 @@ typedef struct {
 
     off_t                          max_body_size;
 
+    ngx_http_ai_gateway_cache_conf_t  cache;
+
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
     ngx_uint_t                     ssl_protocols;
@@ -174,6 +177,9 @@ typedef struct {
     ngx_str_t                          err_message;
     ngx_str_t                          err_body;
 
+    ngx_http_ai_gateway_cache_t       *cache;           /* NULL: no cache */
+    ngx_uint_t                         cache_status;    /* MISS, HIT */
+
     unsigned                           compat:1;
     unsigned                           body_set:1;
     unsigned                           no_encoding:1;
@@ -183,6 +189,7 @@ typedef struct {
     unsigned                           log_id_done:1;
     unsigned                           error_body:1;
     unsigned                           error_sent:1;
+    unsigned                           cached:1;        /* a cache hit */
 } ngx_http_ai_gateway_ctx_t;
 
 
@@ -243,6 +250,15 @@ void ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 void ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_cache.c */
+
+ngx_int_t ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_ai_gateway_json.c */
 

@@ -172,6 +172,11 @@ ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r)
     ngx_http_ai_gateway_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ngx_http_ai_gateway_cache_start(r, ctx) == NGX_DONE) {
+        return;
+    }
+
     ctx->start = ngx_current_msec;
 
     ngx_http_upstream_init(r);
@@ -918,6 +923,8 @@ ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
                    "finalize ai gateway request: %i", rc);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
 
     if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent) {
         ngx_http_ai_gateway_compat_finish(r, ctx, rc);
