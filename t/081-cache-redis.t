@@ -79,6 +79,9 @@ BEGIN {
     $ENV{TEST_NGINX_REDIS_PORT} = free_port();
     $ENV{TEST_NGINX_HANG_PORT} = free_port();
     $ENV{TEST_NGINX_GARBAGE_PORT} = free_port();
+    $ENV{TEST_NGINX_NODE2_PORT} = free_port();
+    $ENV{TEST_NGINX_HANG_SRV_PORT} = free_port();
+    $ENV{TEST_NGINX_GARBAGE_SRV_PORT} = free_port();
 }
 
 start_redis();
@@ -99,8 +102,10 @@ sub redis_cli { my $p = $ENV{TEST_NGINX_REDIS_PORT}; `redis-cli -p $p @_` }
 
 sub gw {
     my ($path, $body, %h) = @_;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    $port = $ENV{"TEST_NGINX_$1_PORT"} if $path =~ s{^/(NODE2|HANG_SRV|GARBAGE_SRV)}{};
     return $HT->request('POST',
-        "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path",
+        "http://127.0.0.1:$port$path",
         { headers => { 'content-type' => 'application/json', %h },
           content => $body });
 }
@@ -120,26 +125,37 @@ add_block_preprocessor(sub {
         ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t081: timeout=300ms;
         ai_gateway_cache_ttl 90;
     }
-    location /node2/ {
-        rewrite ^/node2(/.*)$ $1 break;
-        ai_gateway gw;
-        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t081: timeout=300ms;
-        ai_gateway_cache_ttl 90;
+END
+
+    # the other "nodes", without rewrite (whose regex valgrind reports)
+
+    $block->set_value("http_config", <<'END') unless defined $block->http_config;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_NODE2_PORT;
+        location /v1/ {
+            ai_gateway gw;
+            ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+            ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t081: timeout=300ms;
+            ai_gateway_cache_ttl 90;
+        }
     }
-    location /hang/ {
-        rewrite ^/hang(/.*)$ $1 break;
-        ai_gateway gw;
-        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_HANG_PORT timeout=200ms;
-        ai_gateway_cache_ttl 90;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_HANG_SRV_PORT;
+        location /v1/ {
+            ai_gateway gw;
+            ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+            ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_HANG_PORT timeout=200ms;
+            ai_gateway_cache_ttl 90;
+        }
     }
-    location /garbage/ {
-        rewrite ^/garbage(/.*)$ $1 break;
-        ai_gateway gw;
-        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_GARBAGE_PORT timeout=200ms;
-        ai_gateway_cache_ttl 90;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_GARBAGE_SRV_PORT;
+        location /v1/ {
+            ai_gateway gw;
+            ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+            ai_gateway_cache_redis 127.0.0.1:$TEST_NGINX_GARBAGE_PORT timeout=200ms;
+            ai_gateway_cache_ttl 90;
+        }
     }
 END
 
@@ -173,7 +189,7 @@ $scenario{'two nodes'} = sub {
     my $n = shift;
     my $b = '{"redis":' . int(rand(1e9)) . '}';
     my $r1 = gw($chat, $b);
-    my $r2 = gw("/node2$chat", $b);
+    my $r2 = gw("/NODE2$chat", $b);
     my $r3 = gw($chat, $b);
     is($r1->{status}, 200, "$n - 200");
     is(status_of($r1), 'MISS', "$n - node 1 MISS");
@@ -191,7 +207,7 @@ $scenario{'two nodes'} = sub {
 
     my $sb = '{"stream":true,"redis":' . int(rand(1e9)) . '}';
     my $s1 = gw($chat, $sb, 'x-mock' => 'sse=4;interval=10');
-    my $s2 = gw("/node2$chat", $sb, 'x-mock' => 'sse=4;interval=10');
+    my $s2 = gw("/NODE2$chat", $sb, 'x-mock' => 'sse=4;interval=10');
     is(status_of($s2), 'HIT', "$n - streams shared too");
     is($s2->{content}, $s1->{content}, "$n - same events");
     like($s2->{headers}{'content-type'}, qr{text/event-stream},
@@ -200,7 +216,7 @@ $scenario{'two nodes'} = sub {
     my $big = '{"big":' . int(rand(1e9)) . '}';
     my $g1 = gw($chat, $big, 'x-mock' => 'size=300000');
     sleep 0.3;    # node 1's SET is not waited for
-    my $g2 = gw("/node2$chat", $big, 'x-mock' => 'size=300000');
+    my $g2 = gw("/NODE2$chat", $big, 'x-mock' => 'size=300000');
     is(status_of($g2), 'HIT', "$n - a large entry (many reads)");
     is($g2->{content}, $g1->{content}, "$n - whole");
 };
@@ -230,7 +246,7 @@ $scenario{'hangs'} = sub {
     my $n = shift;
     for my $i (1 .. 3) {
         my $t0 = time;
-        my $r = gw("/hang$chat", '{"hang":1}');
+        my $r = gw("/HANG_SRV$chat", '{"hang":1}');
         my $dt = time - $t0;
         is($r->{status}, 200, "$n - request $i answered");
         is(status_of($r), 'MISS', "$n - as a MISS");
@@ -242,7 +258,7 @@ $scenario{'hangs'} = sub {
 $scenario{'garbage'} = sub {
     my $n = shift;
     for my $i (1 .. 3) {
-        my $r = gw("/garbage$chat", '{"garbage":1}');
+        my $r = gw("/GARBAGE_SRV$chat", '{"garbage":1}');
         is($r->{status}, 200, "$n - request $i answered");
         is(status_of($r), 'MISS', "$n - as a MISS");
     }
