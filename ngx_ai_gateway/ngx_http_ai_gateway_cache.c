@@ -63,6 +63,7 @@ static void ngx_http_ai_gateway_cache_void(void *data, const char *s,
 static yajl_gen_status ngx_http_ai_gateway_canonical_value(yajl_gen g,
     yajl_val v);
 static int ngx_http_ai_gateway_member_cmp(const void *one, const void *two);
+static void ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len);
 static void ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
 static void ngx_http_ai_gateway_cache_redis_done(void *data,
@@ -146,6 +147,16 @@ static ngx_str_t  ngx_http_ai_gateway_cache_status_value[] = {
 
 
 static ngx_queue_t  ngx_http_ai_gateway_cache_locks;
+
+static const EVP_MD  *ngx_http_ai_gateway_cache_sha256;
+static EVP_MD_CTX    *ngx_http_ai_gateway_cache_md;
+static EVP_MD_CTX    *ngx_http_ai_gateway_cache_cmd;
+static yajl_gen       ngx_http_ai_gateway_cache_gen;
+
+static void         (*ngx_http_ai_gateway_gen_print)(void *data,
+                                                     const char *s,
+                                                     size_t len);
+static void          *ngx_http_ai_gateway_gen_data;
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -393,6 +404,21 @@ ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
         c->custom = key_h->value;
     }
 
+    /* the body copy the key needs, kept by the request body filter */
+
+    if (!ctx->compat && ctx->raw_size == 0
+        && r->headers_in.content_length_n > 0
+        && r->headers_in.content_length_n <= alcf->max_body_size)
+    {
+        ctx->raw.data = ngx_pnalloc(r->pool,
+                                    r->headers_in.content_length_n + 1);
+        if (ctx->raw.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->raw_size = r->headers_in.content_length_n + 1;
+    }
+
     ctx->cache = c;
 
     return NGX_OK;
@@ -489,15 +515,28 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
 
     body = ctx->body_set ? ctx->body : ctx->raw;
 
-    md = EVP_MD_CTX_new();
-    cmd = EVP_MD_CTX_new();
+    /* per worker, made once: fetching the digest costs more than it */
 
-    if (md == NULL || cmd == NULL
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestInit_ex(cmd, EVP_sha256(), NULL) != 1)
+    if (ngx_http_ai_gateway_cache_md == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        ngx_http_ai_gateway_cache_sha256 = EVP_MD_fetch(NULL, "SHA256",
+                                                        NULL);
+#else
+        ngx_http_ai_gateway_cache_sha256 = EVP_sha256();
+#endif
+        ngx_http_ai_gateway_cache_md = EVP_MD_CTX_new();
+        ngx_http_ai_gateway_cache_cmd = EVP_MD_CTX_new();
+    }
+
+    md = ngx_http_ai_gateway_cache_md;
+    cmd = ngx_http_ai_gateway_cache_cmd;
+
+    if (md == NULL || cmd == NULL || ngx_http_ai_gateway_cache_sha256 == NULL
+        || EVP_DigestInit_ex(md, ngx_http_ai_gateway_cache_sha256, NULL) != 1
+        || EVP_DigestInit_ex(cmd, ngx_http_ai_gateway_cache_sha256, NULL)
+           != 1)
     {
-        rc = NGX_ERROR;
-        goto done;
+        return NGX_ERROR;
     }
 
     ngx_http_ai_gateway_cache_add(md, (u_char *) "aigw-cache-1", 12);
@@ -557,8 +596,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     }
 
     if (EVP_DigestFinal_ex(cmd, cred, &len) != 1) {
-        rc = NGX_ERROR;
-        goto done;
+        return NGX_ERROR;
     }
 
     ngx_http_ai_gateway_cache_add(md, cred, creds ? len : 0);
@@ -572,22 +610,24 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     if (body.len && c->custom.len) {
         /* only whether it streams */
 
-        rc = ngx_http_ai_gateway_canonical_json(body.data, body.len,
+        rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
+                                                body.len,
                                                 ngx_http_ai_gateway_cache_void,
                                                 NULL, &stream);
         if (rc == NGX_ERROR) {
-            goto done;
+            return NGX_ERROR;
         }
 
     } else if (body.len) {
         tag = 'j';
         EVP_DigestUpdate(md, &tag, 1);
 
-        rc = ngx_http_ai_gateway_canonical_json(body.data, body.len,
+        rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
+                                                body.len,
                                                 ngx_http_ai_gateway_cache_print,
                                                 md, &stream);
         if (rc == NGX_ERROR) {
-            goto done;
+            return NGX_ERROR;
         }
 
         if (rc == NGX_DECLINED) {
@@ -642,8 +682,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     if (EVP_DigestFinal_ex(md, c->key, &len) != 1
         || len != NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN)
     {
-        rc = NGX_ERROR;
-        goto done;
+        return NGX_ERROR;
     }
 
     p = c->hex;
@@ -654,23 +693,12 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     }
 
     c->keyed = 1;
-    rc = NGX_OK;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway cache key: %*s",
                    (size_t) (2 * NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN), c->hex);
 
-done:
-
-    if (md) {
-        EVP_MD_CTX_free(md);
-    }
-
-    if (cmd) {
-        EVP_MD_CTX_free(cmd);
-    }
-
-    return rc;
+    return NGX_OK;
 }
 
 
@@ -719,7 +747,7 @@ ngx_http_ai_gateway_cache_void(void *data, const char *s, size_t len)
  */
 
 ngx_int_t
-ngx_http_ai_gateway_canonical_json(u_char *p, size_t len,
+ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
     void (*print)(void *data, const char *s, size_t len), void *data,
     ngx_uint_t *stream)
 {
@@ -729,7 +757,7 @@ ngx_http_ai_gateway_canonical_json(u_char *p, size_t len,
     ngx_int_t         rc;
     yajl_gen_status   st;
 
-    copy = ngx_alloc(len + 1, ngx_cycle->log);
+    copy = ngx_pnalloc(pool, len + 1);
     if (copy == NULL) {
         return NGX_ERROR;
     }
@@ -739,7 +767,7 @@ ngx_http_ai_gateway_canonical_json(u_char *p, size_t len,
 
     v = ngx_http_ai_gateway_json_tree(copy, len);
 
-    ngx_free(copy);
+    ngx_pfree(pool, copy);
 
     if (v == NULL) {
         return NGX_DECLINED;
@@ -750,15 +778,29 @@ ngx_http_ai_gateway_canonical_json(u_char *p, size_t len,
         *stream = (s && YAJL_IS_TRUE(s));
     }
 
-    g = yajl_gen_alloc(NULL);
+    /* one generator per worker, reset after each text */
+
+    g = ngx_http_ai_gateway_cache_gen;
+
     if (g == NULL) {
-        yajl_tree_free(v);
-        return NGX_ERROR;
+        g = yajl_gen_alloc(NULL);
+        if (g == NULL) {
+            yajl_tree_free(v);
+            return NGX_ERROR;
+        }
+
+        yajl_gen_config(g, yajl_gen_print_callback,
+                        ngx_http_ai_gateway_gen_out, NULL);
+
+        ngx_http_ai_gateway_cache_gen = g;
     }
 
-    yajl_gen_config(g, yajl_gen_print_callback, print, data);
+    ngx_http_ai_gateway_gen_print = print;
+    ngx_http_ai_gateway_gen_data = data;
 
     st = ngx_http_ai_gateway_canonical_value(g, v);
+
+    yajl_gen_reset(g, NULL);
 
     if (st == yajl_gen_status_ok) {
         rc = NGX_OK;
@@ -773,10 +815,16 @@ ngx_http_ai_gateway_canonical_json(u_char *p, size_t len,
         rc = NGX_ERROR;
     }
 
-    yajl_gen_free(g);
     yajl_tree_free(v);
 
     return rc;
+}
+
+
+static void
+ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len)
+{
+    ngx_http_ai_gateway_gen_print(ngx_http_ai_gateway_gen_data, s, len);
 }
 
 
@@ -785,7 +833,7 @@ ngx_http_ai_gateway_canonical_value(yajl_gen g, yajl_val v)
 {
     size_t                         i, n;
     yajl_gen_status                st;
-    ngx_http_ai_gateway_member_t  *m;
+    ngx_http_ai_gateway_member_t  *m, local[16];
 
     switch (v->type) {
 
@@ -823,10 +871,15 @@ ngx_http_ai_gateway_canonical_value(yajl_gen g, yajl_val v)
             return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
         }
 
-        m = ngx_alloc(n * sizeof(ngx_http_ai_gateway_member_t),
-                      ngx_cycle->log);
-        if (m == NULL) {
-            return yajl_gen_in_error_state;
+        if (n <= 16) {
+            m = local;
+
+        } else {
+            m = ngx_alloc(n * sizeof(ngx_http_ai_gateway_member_t),
+                          ngx_cycle->log);
+            if (m == NULL) {
+                return yajl_gen_in_error_state;
+            }
         }
 
         for (i = 0; i < n; i++) {
@@ -847,7 +900,9 @@ ngx_http_ai_gateway_canonical_value(yajl_gen g, yajl_val v)
             }
         }
 
-        ngx_free(m);
+        if (m != local) {
+            ngx_free(m);
+        }
 
         return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
 
