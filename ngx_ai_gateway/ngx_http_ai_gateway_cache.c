@@ -9,11 +9,8 @@
 #include <ngx_http.h>
 
 #include <openssl/evp.h>
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_module.h"
-#include "ngx_http_ai_gateway_openai.h"
 
 
 /*
@@ -43,13 +40,6 @@ struct ngx_http_ai_gateway_cache_lock_s {
 };
 
 
-typedef struct {
-    const char                    *key;
-    yajl_val                       value;
-    ngx_uint_t                     index;
-} ngx_http_ai_gateway_member_t;
-
-
 static ngx_int_t ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl);
 static ngx_int_t ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
@@ -60,10 +50,6 @@ static void ngx_http_ai_gateway_cache_print(void *data, const char *s,
     size_t len);
 static void ngx_http_ai_gateway_cache_void(void *data, const char *s,
     size_t len);
-static yajl_gen_status ngx_http_ai_gateway_canonical_value(yajl_gen g,
-    yajl_val v);
-static int ngx_http_ai_gateway_member_cmp(const void *one, const void *two);
-static void ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len);
 static void ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
 static void ngx_http_ai_gateway_cache_redis_done(void *data,
@@ -150,13 +136,6 @@ static ngx_queue_t  ngx_http_ai_gateway_cache_locks;
 
 static const EVP_MD  *ngx_http_ai_gateway_cache_sha256;
 static EVP_MD_CTX    *ngx_http_ai_gateway_cache_md;
-static EVP_MD_CTX    *ngx_http_ai_gateway_cache_cmd;
-static yajl_gen       ngx_http_ai_gateway_cache_gen;
-
-static void         (*ngx_http_ai_gateway_gen_print)(void *data,
-                                                     const char *s,
-                                                     size_t len);
-static void          *ngx_http_ai_gateway_gen_data;
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -499,12 +478,12 @@ static ngx_int_t
 ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_cache_t *c)
 {
-    u_char                          *p, tag, cred[EVP_MAX_MD_SIZE];
+    u_char                          *p, tag;
     ngx_str_t                       *s, body, *auth;
     ngx_int_t                        rc;
-    ngx_uint_t                       i, stream, creds;
+    ngx_uint_t                       i, stream;
     unsigned int                     len;
-    EVP_MD_CTX                      *md, *cmd;
+    EVP_MD_CTX                      *md;
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
@@ -525,16 +504,12 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
         ngx_http_ai_gateway_cache_sha256 = EVP_sha256();
 #endif
         ngx_http_ai_gateway_cache_md = EVP_MD_CTX_new();
-        ngx_http_ai_gateway_cache_cmd = EVP_MD_CTX_new();
     }
 
     md = ngx_http_ai_gateway_cache_md;
-    cmd = ngx_http_ai_gateway_cache_cmd;
 
-    if (md == NULL || cmd == NULL || ngx_http_ai_gateway_cache_sha256 == NULL
-        || EVP_DigestInit_ex(md, ngx_http_ai_gateway_cache_sha256, NULL) != 1
-        || EVP_DigestInit_ex(cmd, ngx_http_ai_gateway_cache_sha256, NULL)
-           != 1)
+    if (md == NULL || ngx_http_ai_gateway_cache_sha256 == NULL
+        || EVP_DigestInit_ex(md, ngx_http_ai_gateway_cache_sha256, NULL) != 1)
     {
         return NGX_ERROR;
     }
@@ -543,17 +518,21 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_add(md, alcf->gateway_id.data,
                                   alcf->gateway_id.len);
 
-    /* the credential: a digest of the provider key headers */
+    /*
+     * the credential: each provider key header, tagged 'c', then '-'; the
+     * key being a digest, the credential is never exposed by it
+     */
 
-    creds = 0;
+    tag = 'c';
 
     if (alcf->cache.scope == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL) {
         auth = ctx->target.origin ? &ctx->target.origin->auth : NULL;
 
         if (ctx->credential.len) {
-            ngx_http_ai_gateway_cache_add(cmd, ctx->credential.data,
+            EVP_DigestUpdate(md, &tag, 1);
+            ngx_http_ai_gateway_cache_add(md, (u_char *) "bearer", 6);
+            ngx_http_ai_gateway_cache_add(md, ctx->credential.data,
                                           ctx->credential.len);
-            creds++;
         }
 
         part = &r->headers_in.headers.part;
@@ -587,19 +566,16 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
                 continue;
             }
 
-            ngx_http_ai_gateway_cache_add(cmd, h[i].lowcase_key,
+            EVP_DigestUpdate(md, &tag, 1);
+            ngx_http_ai_gateway_cache_add(md, h[i].lowcase_key,
                                           h[i].key.len);
-            ngx_http_ai_gateway_cache_add(cmd, h[i].value.data,
+            ngx_http_ai_gateway_cache_add(md, h[i].value.data,
                                           h[i].value.len);
-            creds++;
         }
     }
 
-    if (EVP_DigestFinal_ex(cmd, cred, &len) != 1) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_ai_gateway_cache_add(md, cred, creds ? len : 0);
+    tag = '-';
+    EVP_DigestUpdate(md, &tag, 1);
 
     /* the body, canonical when it is JSON */
 
@@ -735,196 +711,6 @@ ngx_http_ai_gateway_cache_print(void *data, const char *s, size_t len)
 static void
 ngx_http_ai_gateway_cache_void(void *data, const char *s, size_t len)
 {
-}
-
-
-/*
- * The canonical form of a JSON text: object members sorted by name (byte
- * order, equal names kept in their order), no whitespace, strings escaped
- * by yajl, numbers as written.  print() gets the text in pieces.  Returns
- * NGX_DECLINED when the text is not JSON; *stream is set when the text is
- * an object with "stream": true.
- */
-
-ngx_int_t
-ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
-    void (*print)(void *data, const char *s, size_t len), void *data,
-    ngx_uint_t *stream)
-{
-    u_char           *copy;
-    yajl_gen          g;
-    yajl_val          v, s;
-    ngx_int_t         rc;
-    yajl_gen_status   st;
-
-    copy = ngx_pnalloc(pool, len + 1);
-    if (copy == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(copy, p, len);
-    copy[len] = '\0';
-
-    v = ngx_http_ai_gateway_json_tree(copy, len);
-
-    ngx_pfree(pool, copy);
-
-    if (v == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (YAJL_IS_OBJECT(v)) {
-        s = ngx_http_ai_gateway_json_get(v, "stream");
-        *stream = (s && YAJL_IS_TRUE(s));
-    }
-
-    /* one generator per worker, reset after each text */
-
-    g = ngx_http_ai_gateway_cache_gen;
-
-    if (g == NULL) {
-        g = yajl_gen_alloc(NULL);
-        if (g == NULL) {
-            yajl_tree_free(v);
-            return NGX_ERROR;
-        }
-
-        yajl_gen_config(g, yajl_gen_print_callback,
-                        ngx_http_ai_gateway_gen_out, NULL);
-
-        ngx_http_ai_gateway_cache_gen = g;
-    }
-
-    ngx_http_ai_gateway_gen_print = print;
-    ngx_http_ai_gateway_gen_data = data;
-
-    st = ngx_http_ai_gateway_canonical_value(g, v);
-
-    yajl_gen_reset(g, NULL);
-
-    if (st == yajl_gen_status_ok) {
-        rc = NGX_OK;
-
-    } else if (st == yajl_max_depth_exceeded
-               || st == yajl_gen_invalid_number
-               || st == yajl_gen_invalid_string)
-    {
-        rc = NGX_DECLINED;
-
-    } else {
-        rc = NGX_ERROR;
-    }
-
-    yajl_tree_free(v);
-
-    return rc;
-}
-
-
-static void
-ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len)
-{
-    ngx_http_ai_gateway_gen_print(ngx_http_ai_gateway_gen_data, s, len);
-}
-
-
-static yajl_gen_status
-ngx_http_ai_gateway_canonical_value(yajl_gen g, yajl_val v)
-{
-    size_t                         i, n;
-    yajl_gen_status                st;
-    ngx_http_ai_gateway_member_t  *m, local[16];
-
-    switch (v->type) {
-
-    case yajl_t_string:
-        return yajl_gen_string(g, (const unsigned char *) v->u.string,
-                               ngx_strlen(v->u.string));
-
-    case yajl_t_number:
-        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r));
-
-    case yajl_t_true:
-        return yajl_gen_bool(g, 1);
-
-    case yajl_t_false:
-        return yajl_gen_bool(g, 0);
-
-    case yajl_t_null:
-        return yajl_gen_null(g);
-
-    case yajl_t_array:
-        st = yajl_gen_array_open(g);
-
-        for (i = 0; st == yajl_gen_status_ok && i < v->u.array.len; i++) {
-            st = ngx_http_ai_gateway_canonical_value(g,
-                                                     v->u.array.values[i]);
-        }
-
-        return st == yajl_gen_status_ok ? yajl_gen_array_close(g) : st;
-
-    case yajl_t_object:
-        n = v->u.object.len;
-
-        st = yajl_gen_map_open(g);
-        if (st != yajl_gen_status_ok || n == 0) {
-            return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
-        }
-
-        if (n <= 16) {
-            m = local;
-
-        } else {
-            m = ngx_alloc(n * sizeof(ngx_http_ai_gateway_member_t),
-                          ngx_cycle->log);
-            if (m == NULL) {
-                return yajl_gen_in_error_state;
-            }
-        }
-
-        for (i = 0; i < n; i++) {
-            m[i].key = v->u.object.keys[i];
-            m[i].value = v->u.object.values[i];
-            m[i].index = i;
-        }
-
-        qsort(m, n, sizeof(ngx_http_ai_gateway_member_t),
-              ngx_http_ai_gateway_member_cmp);
-
-        for (i = 0; st == yajl_gen_status_ok && i < n; i++) {
-            st = yajl_gen_string(g, (const unsigned char *) m[i].key,
-                                 ngx_strlen(m[i].key));
-
-            if (st == yajl_gen_status_ok) {
-                st = ngx_http_ai_gateway_canonical_value(g, m[i].value);
-            }
-        }
-
-        if (m != local) {
-            ngx_free(m);
-        }
-
-        return st == yajl_gen_status_ok ? yajl_gen_map_close(g) : st;
-
-    default:
-        return yajl_gen_invalid_string;
-    }
-}
-
-
-static int
-ngx_http_ai_gateway_member_cmp(const void *one, const void *two)
-{
-    int                                  rc;
-    const ngx_http_ai_gateway_member_t  *a = one, *b = two;
-
-    rc = ngx_strcmp(a->key, b->key);
-
-    if (rc) {
-        return rc;
-    }
-
-    return (a->index < b->index) ? -1 : 1;
 }
 
 
