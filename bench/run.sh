@@ -20,6 +20,9 @@
 #   NGINX_BIN    nginx binary [/usr/sbin/nginx]
 #   MODULE       the module [build/ngx_http_ai_gateway_module.so]
 #   KEEP_TMP     1: keep the temporary directory (configs, logs)
+#   CACHE        1: also measure cache hits, from the shared memory zone
+#                and from Redis, against nginx's "return 200" of the same
+#                body [1]
 #
 # Speed is a measurement here, not a test: the script exits 0 whatever the
 # ratio, and non-zero only when something does not work.
@@ -38,7 +41,9 @@ BUFFERED=${BUFFERED:-1}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 MODULE=${MODULE:-$ROOT/build/ngx_http_ai_gateway_module.so}
 KEEP_TMP=${KEEP_TMP:-0}
+CACHE=${CACHE:-1}
 TARGET=0.90
+CACHE_TARGET=0.80
 
 RESULTS=$BENCH/results
 OUT=$RESULTS/latest.txt
@@ -64,6 +69,10 @@ log() {
 for tool in wrk curl cc awk; do
     command -v $tool >/dev/null || die "$tool is not installed"
 done
+
+if [ "$CACHE" = 1 ] && ! command -v redis-server >/dev/null; then
+    log "no redis-server: cache hits from Redis are not measured"
+fi
 
 [ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN (set NGINX_BIN)"
 
@@ -111,6 +120,7 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/aigw-bench.XXXXXX")
 MOCK_PID=
 NGINX_PID=
+REDIS_PID=
 
 cleanup() {
     local rc=$?
@@ -128,6 +138,10 @@ cleanup() {
 
     if [ -n "$MOCK_PID" ] && kill -0 "$MOCK_PID" 2>/dev/null; then
         kill "$MOCK_PID"
+    fi
+
+    if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+        kill "$REDIS_PID"
     fi
 
     wait 2>/dev/null
@@ -164,7 +178,7 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 
 PORTS=()
 p=$((eph_low - 10000 + RANDOM % 9000))
-while [ ${#PORTS[@]} -lt 4 ]; do
+while [ ${#PORTS[@]} -lt 8 ]; do
     if port_free $p; then
         PORTS+=($p)
     fi
@@ -175,6 +189,10 @@ MOCK_PORT=${PORTS[0]}
 PLAIN_PORT=${PORTS[1]}
 PLAINBUF_PORT=${PORTS[2]}
 GW_PORT=${PORTS[3]}
+RETURN_PORT=${PORTS[4]}
+SHM_PORT=${PORTS[5]}
+REDIS_GW_PORT=${PORTS[6]}
+REDIS_PORT=${PORTS[7]}
 
 wait_port() {
     for _ in $(seq 100); do
@@ -213,8 +231,72 @@ MOCK_PID=$!
 
 wait_port "$MOCK_PORT" || die "the mock does not listen on $MOCK_PORT"
 
+# the Redis of the cache-hit runs, on the load side's CPU
+
+REDIS=0
+if [ "$CACHE" = 1 ] && command -v redis-server >/dev/null; then
+    "${PIN_LOAD[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --save '' --appendonly no --daemonize no \
+        >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_port "$REDIS_PORT" || die "redis-server does not listen"
+    REDIS=1
+fi
+
 
 # --- nginx: plain proxy_pass and the gateway, one worker --------------------
+
+# the cache-hit servers: (c) nginx's "return 200" of the JSON answer, with
+# the provider's Content-Type; (d) the gateway answering from its shared
+# memory zone; (e) from Redis
+
+cache_servers() {
+    [ "$CACHE" = 1 ] || return 0
+
+    local body
+    body=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" "$JSON_FIXTURE")
+
+    cat <<END
+
+    ai_gateway_cache_zone benchcache:64m;
+
+    server {
+        listen 127.0.0.1:$RETURN_PORT;
+
+        location /v1/ {
+            default_type application/json;
+            return 200 '$body\n';
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$SHM_PORT;
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_cache benchcache;
+            ai_gateway_cache_ttl 1h;
+        }
+    }
+END
+
+    [ "$REDIS" = 1 ] || return 0
+
+    cat <<END
+
+    server {
+        listen 127.0.0.1:$REDIS_GW_PORT;
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_cache_redis 127.0.0.1:$REDIS_PORT prefix=bench:;
+            ai_gateway_cache_ttl 1h;
+        }
+    }
+END
+}
 
 mkdir -p "$TMP/nginx/logs"
 
@@ -273,6 +355,7 @@ http {
             ai_gateway_provider openai http://mock;
         }
     }
+$(cache_servers)
 }
 EOF
 
@@ -284,7 +367,15 @@ EOF
     -g "daemon off;" 2>>"$TMP/nginx/logs/stderr.log" &
 NGINX_PID=$!
 
-for port in $PLAIN_PORT $PLAINBUF_PORT $GW_PORT; do
+CACHE_PORTS=
+if [ "$CACHE" = 1 ]; then
+    CACHE_PORTS="$RETURN_PORT $SHM_PORT"
+    if [ "$REDIS" = 1 ]; then
+        CACHE_PORTS+=" $REDIS_GW_PORT"
+    fi
+fi
+
+for port in $PLAIN_PORT $PLAINBUF_PORT $GW_PORT $CACHE_PORTS; do
     wait_port $port || die "nginx does not listen on $port"
 done
 
@@ -357,6 +448,28 @@ check "sse plain" "$PLAIN_URL" "$BODY_STREAM" "$SSE_FIXTURE" \
       text/event-stream "transfer-encoding: chunked"
 check "sse gateway" "$GW_URL" "$BODY_STREAM" "$SSE_FIXTURE" \
       text/event-stream "transfer-encoding: chunked" "cf-aig-log-id: "
+
+RETURN_URL=http://127.0.0.1:$RETURN_PORT$GW_PATH
+SHM_URL=http://127.0.0.1:$SHM_PORT$GW_PATH
+REDIS_URL=http://127.0.0.1:$REDIS_GW_PORT$GW_PATH
+
+if [ "$CACHE" = 1 ]; then
+    check "json return 200" "$RETURN_URL" "$BODY" "$JSON_FIXTURE" \
+          application/json
+    # the first request fills the cache, the second is a hit
+    check "json shm miss" "$SHM_URL" "$BODY" "$JSON_FIXTURE" \
+          application/json "cf-aig-cache-status: MISS"
+    check "json shm hit" "$SHM_URL" "$BODY" "$JSON_FIXTURE" \
+          application/json "cf-aig-cache-status: HIT"
+
+    if [ "$REDIS" = 1 ]; then
+        check "json redis miss" "$REDIS_URL" "$BODY" "$JSON_FIXTURE" \
+              application/json "cf-aig-cache-status: MISS"
+        sleep 0.2
+        check "json redis hit" "$REDIS_URL" "$BODY" "$JSON_FIXTURE" \
+              application/json "cf-aig-cache-status: HIT"
+    fi
+fi
 
 log "correctness checks passed (JSON ${#BODY} -> $(wc -c < "$JSON_FIXTURE")" \
     "bytes, SSE $events events -> $(wc -c < "$SSE_FIXTURE") bytes)"
@@ -487,7 +600,8 @@ if [ "$IDLE_BUSY" -ge 10 ]; then
         "starts; the numbers will be noisy"
 fi
 
-RUNS=$((ROUNDS * 4 + (BUFFERED == 1 ? 1 : 0)))
+RUNS=$((ROUNDS * 4 + (BUFFERED == 1 ? 1 : 0)
+        + (CACHE == 1 ? ROUNDS * (2 + REDIS) : 0)))
 log "measuring: $RUNS runs of ${WARMUP}+${DURATION} s" \
     "(about $((RUNS * (WARMUP + DURATION) + 5)) s)"
 
@@ -508,6 +622,23 @@ for round in $(seq "$ROUNDS"); do
 
     if [ "$BUFFERED" = 1 ] && [ "$round" = 1 ]; then
         measure json.plain_buffered "$PLAINBUF_URL" 0 1
+    fi
+
+    if [ "$CACHE" = 1 ]; then
+        # return 200 first in odd rounds, the cache first in even ones
+        if [ $((round % 2)) = 1 ]; then
+            measure cache.return "$RETURN_URL" 0 "$round"
+            measure cache.shm "$SHM_URL" 0 "$round"
+            if [ "$REDIS" = 1 ]; then
+                measure cache.redis "$REDIS_URL" 0 "$round"
+            fi
+        else
+            if [ "$REDIS" = 1 ]; then
+                measure cache.redis "$REDIS_URL" 0 "$round"
+            fi
+            measure cache.shm "$SHM_URL" 0 "$round"
+            measure cache.return "$RETURN_URL" 0 "$round"
+        fi
     fi
 done
 
@@ -573,21 +704,29 @@ row() {
 
 ratio_row() {
     local kind=$1 g p r cr verdict
+    local gk=${2:-$kind.gateway} pk=${3:-$kind.plain}
+    local label=${4:-ratio gateway/plain req/s} target=${5:-$TARGET}
 
-    g=$(best "$kind.gateway")
-    p=$(best "$kind.plain")
+    g=$(best "$gk")
+    p=$(best "$pk")
     r=$(awk -v g="${g%% *}" -v p="${p%% *}" 'BEGIN { printf "%.3f", g / p }')
-    cr=$(awk -v g="$(cost "$kind.gateway")" -v p="$(cost "$kind.plain")" \
+    cr=$(awk -v g="$(cost "$gk")" -v p="$(cost "$pk")" \
              'BEGIN { printf "%.3f", p / g }')
 
-    if awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r < t) }'; then
+    if [ "$target" = - ]; then
+        printf '%-5s %-26s %7s  (no target); by CPU per request: %s\n' \
+            "$kind" "$label" "$r" "$cr"
+        return
+    fi
+
+    if awk -v r="$r" -v t="$target" 'BEGIN { exit !(r < t) }'; then
         verdict="below target"
     else
         verdict="ok"
     fi
 
     printf '%-5s %-26s %7s  %s (target >= %s); by CPU per request: %s\n' \
-        "$kind" "ratio gateway/plain req/s" "$r" "$verdict" "$TARGET" "$cr"
+        "$kind" "$label" "$r" "$verdict" "$target" "$cr"
 }
 
 rounds_line() {
@@ -637,6 +776,18 @@ report() {
         row json "plain, proxy_buffering on" json.plain_buffered
     fi
 
+    if [ "$CACHE" = 1 ]; then
+        row hit "nginx return 200" cache.return
+        row hit "gateway cache, shm" cache.shm
+        ratio_row hit cache.shm cache.return "ratio shm hit/return" \
+                  "$CACHE_TARGET"
+        if [ "$REDIS" = 1 ]; then
+            row hit "gateway cache, Redis" cache.redis
+            ratio_row hit cache.redis cache.return \
+                      "ratio Redis hit/return" "-"
+        fi
+    fi
+
     echo
     echo "every round, req/s (nginx CPU per request):"
     rounds_line json.plain "json plain"
@@ -645,6 +796,13 @@ report() {
     rounds_line sse.plain "sse plain"
     rounds_line sse.gateway "sse gateway"
     paired_line sse
+    if [ "$CACHE" = 1 ]; then
+        rounds_line cache.return "hit return 200"
+        rounds_line cache.shm "hit shm"
+        if [ "$REDIS" = 1 ]; then
+            rounds_line cache.redis "hit Redis"
+        fi
+    fi
     echo
     if [ "$NOISY" = 1 ]; then
         echo "NOISY: other processes used the CPUs during some of the runs" \

@@ -947,7 +947,9 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || !ctx->compat) {
+    /* the cache key needs the body too */
+
+    if (ctx == NULL || (!ctx->compat && ctx->cache == NULL)) {
         return ngx_http_next_request_body_filter(r, in);
     }
 

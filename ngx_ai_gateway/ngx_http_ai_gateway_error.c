@@ -431,6 +431,12 @@ ngx_http_ai_gateway_add_header(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t
 ngx_http_ai_gateway_filter_init(ngx_conf_t *cf)
 {
+    /* the cache's filters see the response after these ones */
+
+    if (ngx_http_ai_gateway_cache_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ai_gateway_header_filter;
 

@@ -125,6 +125,55 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_protocols),
       &ngx_http_ai_gateway_ssl_protocols },
 
+    { ngx_string("ai_gateway_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_cache_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_cache_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_cache_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_gateway_cache_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, cache.ttl),
+      NULL },
+
+    { ngx_string("ai_gateway_cache_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, cache.max_size),
+      NULL },
+
+    { ngx_string("ai_gateway_cache_lock_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, cache.lock_timeout),
+      NULL },
+
+    { ngx_string("ai_gateway_cache_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_cache_scope,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -231,6 +280,11 @@ ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_NO_GATEWAY,
                                         NULL);
+    }
+
+    rc = ngx_http_ai_gateway_cache_headers(r, alcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (seg[2].len == 0) {
@@ -504,6 +558,10 @@ ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_ai_gateway_cache_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_gateway_add_variables(cf);
 }
 
@@ -574,6 +632,8 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
     conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
 
+    ngx_http_ai_gateway_cache_create_conf(&conf->cache);
+
     return conf;
 }
 
@@ -596,6 +656,12 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);
     ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
                              32 * 1024 * 1024);
+
+    if (ngx_http_ai_gateway_cache_merge_conf(cf, &prev->cache, &conf->cache)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_ai_gateway_upstream_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

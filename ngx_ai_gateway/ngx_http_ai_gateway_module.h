@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_cache.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -138,6 +139,8 @@ typedef struct {
 
     off_t                          max_body_size;
 
+    ngx_http_ai_gateway_cache_conf_t  cache;
+
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
     ngx_uint_t                     ssl_protocols;
@@ -195,6 +198,9 @@ typedef struct {
     ngx_str_t                          err_message;
     ngx_str_t                          err_body;
 
+    ngx_http_ai_gateway_cache_t       *cache;           /* NULL: no cache */
+    ngx_uint_t                         cache_status;    /* MISS, HIT */
+
     unsigned                           compat:1;
     unsigned                           body_set:1;
     unsigned                           no_encoding:1;
@@ -204,6 +210,7 @@ typedef struct {
     unsigned                           log_id_done:1;
     unsigned                           error_body:1;
     unsigned                           error_sent:1;
+    unsigned                           cached:1;        /* a cache hit */
 } ngx_http_ai_gateway_ctx_t;
 
 
@@ -236,6 +243,7 @@ ngx_int_t ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r);
+void ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r);
 char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
 
@@ -280,6 +288,15 @@ ngx_int_t ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_vertex_init(ngx_conf_t *cf);
+
+/* ngx_http_ai_gateway_cache.c */
+
+ngx_int_t ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_ai_gateway_json.c */
 

@@ -166,13 +166,33 @@ ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
 
 
 /*
- * The request body is read: the provider request starts, once the
- * credentials it needs are there (a Vertex AI token may be fetched first,
- * and this is called again when it is).
+ * The request body is read: a cached answer, or the provider request.
  */
 
 void
 ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ngx_http_ai_gateway_cache_start(r, ctx) == NGX_DONE) {
+        /* answered from the cache, waiting, or gone upstream itself */
+        return;
+    }
+
+    ngx_http_ai_gateway_upstream_go(r);
+}
+
+
+/*
+ * The provider request starts, once the credentials it needs are there: a
+ * Vertex AI token may be fetched first, and this is called again when it
+ * is.
+ */
+
+void
+ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_http_ai_gateway_ctx_t  *ctx;
@@ -949,6 +969,8 @@ ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
                    "finalize ai gateway request: %i", rc);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
 
     if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent
         && ctx->exchange == NULL)

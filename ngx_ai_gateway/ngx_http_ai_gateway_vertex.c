@@ -268,7 +268,7 @@ ngx_http_ai_gateway_vertex_decode(ngx_http_request_t *r, ngx_str_t *value,
 /*
  * Before the provider request: NGX_OK when it can go (no key, or a token
  * from the cache is in ctx->credential), NGX_AGAIN while the token is
- * fetched (ngx_http_ai_gateway_upstream_run() is called again), or an
+ * fetched (ngx_http_ai_gateway_upstream_go() is called again), or an
  * error status.
  */
 
@@ -590,7 +590,7 @@ ngx_http_ai_gateway_vertex_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_ai_gateway_upstream_run(r);
+    ngx_http_ai_gateway_upstream_go(r);
 }
 
 

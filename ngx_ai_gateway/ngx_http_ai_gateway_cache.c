@@ -1,0 +1,1636 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_ai_gateway_module.h"
+
+
+/*
+ * The response cache, see docs/cache.md.  The request's cache headers are
+ * read when it is routed (ngx_http_ai_gateway_cache_headers()); once its
+ * body is read and its target known, ngx_http_ai_gateway_cache_start()
+ * computes the key and looks it up, in the shared memory zone or in
+ * Redis.  A hit is answered from the entry; a miss goes to the provider,
+ * possibly after waiting for an identical request already on its way
+ * there (coalescing, per worker).  A response is kept as it passes
+ * through the header and body filters below and stored once complete.
+ *
+ * An entry: "AIG1", the status, the number of headers, each header as
+ * length and name, length and value (4-byte big-endian lengths), then the
+ * body.  The same bytes are stored in the zone and in Redis.
+ */
+
+
+#define NGX_HTTP_AI_GATEWAY_CACHE_MISS  1
+#define NGX_HTTP_AI_GATEWAY_CACHE_HIT   2
+
+
+struct ngx_http_ai_gateway_cache_lock_s {
+    ngx_queue_t                    queue;      /* in the worker's locks */
+    ngx_queue_t                    waiters;
+    u_char                         key[NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN];
+};
+
+
+static ngx_int_t ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl);
+static ngx_int_t ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_cache_t *c);
+static void ngx_http_ai_gateway_cache_add(EVP_MD_CTX *md, u_char *p,
+    size_t len);
+static void ngx_http_ai_gateway_cache_print(void *data, const char *s,
+    size_t len);
+static void ngx_http_ai_gateway_cache_void(void *data, const char *s,
+    size_t len);
+static void ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static void ngx_http_ai_gateway_cache_redis_done(void *data,
+    ngx_str_t *entry);
+static void ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static void ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static ngx_int_t ngx_http_ai_gateway_cache_send(ngx_http_request_t *r,
+    ngx_str_t *entry);
+static void ngx_http_ai_gateway_cache_wake(ngx_event_t *ev);
+static void ngx_http_ai_gateway_cache_unlock(ngx_http_ai_gateway_cache_t *c,
+    ngx_uint_t retry);
+static void ngx_http_ai_gateway_cache_test_reading(ngx_http_request_t *r);
+static void ngx_http_ai_gateway_cache_cleanup(void *data);
+static ngx_int_t ngx_http_ai_gateway_cache_head(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static ngx_int_t ngx_http_ai_gateway_cache_append(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, u_char *p, size_t len);
+static void ngx_http_ai_gateway_cache_abandon(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static void ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c);
+static ngx_uint_t ngx_http_ai_gateway_cache_sse_error(u_char *p,
+    u_char *last);
+static ngx_int_t ngx_http_ai_gateway_cache_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_cache_status_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_ai_gateway_cache_vars[] = {
+
+    { ngx_string("ai_gateway_cache_key"), NULL,
+      ngx_http_ai_gateway_cache_key_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_cache_status"), NULL,
+      ngx_http_ai_gateway_cache_status_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* headers a cached response keeps, besides Content-Type */
+
+static ngx_str_t  ngx_http_ai_gateway_cache_ids[] = {
+    ngx_string("x-request-id"),
+    ngx_string("request-id"),
+    ngx_string("apim-request-id"),
+    ngx_string("x-amzn-requestid"),
+    ngx_string("openai-"),
+    ngx_string("anthropic-"),
+    ngx_null_string
+};
+
+
+/* request headers that carry a provider credential */
+
+static ngx_str_t  ngx_http_ai_gateway_cache_credentials[] = {
+    ngx_string("authorization"),
+    ngx_string("x-api-key"),
+    ngx_string("api-key"),
+    ngx_string("x-goog-api-key"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_ai_gateway_cache_status_name =
+    ngx_string("cf-aig-cache-status");
+static ngx_str_t  ngx_http_ai_gateway_cache_status_value[] = {
+    ngx_null_string,
+    ngx_string("MISS"),
+    ngx_string("HIT")
+};
+
+
+static ngx_queue_t  ngx_http_ai_gateway_cache_locks;
+
+static const EVP_MD  *ngx_http_ai_gateway_cache_sha256;
+static EVP_MD_CTX    *ngx_http_ai_gateway_cache_md;
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+/* ai_gateway_cache zone | off; */
+
+char *
+ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->cache.zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        alcf->cache.zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    /* size 0: a reference to ai_gateway_cache_zone, declared anywhere */
+
+    alcf->cache.zone = ngx_shared_memory_add(cf, &value[1], 0,
+                                             &ngx_http_ai_gateway_module);
+    if (alcf->cache.zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_gateway_cache_scope credential | gateway; */
+
+char *
+ngx_http_ai_gateway_cache_scope(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->cache.scope != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 10
+        && ngx_strncmp(value[1].data, "credential", 10) == 0)
+    {
+        alcf->cache.scope = NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 7 && ngx_strncmp(value[1].data, "gateway", 7) == 0) {
+        alcf->cache.scope = NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_GATEWAY;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\", use \"credential\" or "
+                       "\"gateway\"", &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+void
+ngx_http_ai_gateway_cache_create_conf(ngx_http_ai_gateway_cache_conf_t *conf)
+{
+    conf->zone = NGX_CONF_UNSET_PTR;
+    conf->redis = NGX_CONF_UNSET_PTR;
+    conf->ttl = NGX_CONF_UNSET;
+    conf->max_size = NGX_CONF_UNSET_SIZE;
+    conf->lock_timeout = NGX_CONF_UNSET_MSEC;
+    conf->scope = NGX_CONF_UNSET_UINT;
+}
+
+
+char *
+ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_cache_conf_t *prev,
+    ngx_http_ai_gateway_cache_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
+    ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
+    ngx_conf_merge_value(conf->ttl, prev->ttl, 0);
+    ngx_conf_merge_size_value(conf->max_size, prev->max_size,
+                              25 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->lock_timeout, prev->lock_timeout, 10000);
+    ngx_conf_merge_uint_value(conf->scope, prev->scope,
+                              NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL);
+
+    if (conf->ttl < 0 || conf->ttl > NGX_HTTP_AI_GATEWAY_CACHE_TTL_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_gateway_cache_ttl\" must be at most "
+                           "one month (30d)");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The request's cache headers, read when the request is routed.  Returns
+ * NGX_OK, or the status of an error recorded with ngx_http_ai_gateway_fail().
+ * ctx->cache is set when the response may come from or go to the cache.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
+{
+    time_t                        ttl;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, skip;
+    ngx_list_part_t              *part;
+    ngx_table_elt_t              *h, *ttl_h, *legacy_ttl_h, *key_h;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_ai_gateway_cache_t  *c;
+
+    if (alcf->cache.zone == NULL && alcf->cache.redis == NULL) {
+        return NGX_OK;
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_POST) {
+        return NGX_OK;
+    }
+
+    ttl = 0;
+    ttl_h = NULL;
+    legacy_ttl_h = NULL;
+    key_h = NULL;
+    skip = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len < 12
+            || ngx_strncmp(h[i].lowcase_key, "cf-", 3) != 0)
+        {
+            continue;
+        }
+
+        if (h[i].key.len == 16
+            && ngx_strncmp(h[i].lowcase_key, "cf-aig-cache-ttl", 16) == 0)
+        {
+            ttl_h = &h[i];
+
+        } else if (h[i].key.len == 12
+                   && ngx_strncmp(h[i].lowcase_key, "cf-cache-ttl", 12) == 0)
+        {
+            legacy_ttl_h = &h[i];
+
+        } else if (h[i].key.len == 16
+                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-cache-key", 16)
+                      == 0)
+        {
+            key_h = &h[i];
+
+        } else if ((h[i].key.len == 17
+                    && ngx_strncmp(h[i].lowcase_key, "cf-aig-skip-cache", 17)
+                       == 0)
+                   || (h[i].key.len == 13
+                       && ngx_strncmp(h[i].lowcase_key, "cf-skip-cache", 13)
+                          == 0))
+        {
+            if (h[i].value.len == 4
+                && ngx_strncasecmp(h[i].value.data, (u_char *) "true", 4)
+                   == 0)
+            {
+                skip = 1;
+            }
+        }
+    }
+
+    if (ttl_h == NULL) {
+        ttl_h = legacy_ttl_h;
+    }
+
+    if (key_h && (key_h->value.len == 0 || key_h->value.len > 1024)) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "cf-aig-cache-key must have 1 to "
+                                        "1024 characters");
+    }
+
+    if (ttl_h) {
+        rc = ngx_http_ai_gateway_cache_ttl(r, ctx, ttl_h, &ttl);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else if (key_h && alcf->cache.ttl == 0) {
+        /* a custom key on a gateway without caching: five minutes */
+        ttl = NGX_HTTP_AI_GATEWAY_CACHE_TTL_CUSTOM;
+
+    } else {
+        ttl = alcf->cache.ttl;
+    }
+
+    if (ttl == 0) {
+        return NGX_OK;
+    }
+
+    c = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_cache_t));
+    if (c == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_gateway_cache_cleanup;
+    cln->data = c;
+
+    c->request = r;
+    c->ttl = ttl;
+    c->skip = skip;
+
+    if (key_h) {
+        c->custom = key_h->value;
+    }
+
+    /* the body copy the key needs, kept by the request body filter */
+
+    if (!ctx->compat && ctx->raw_size == 0
+        && r->headers_in.content_length_n > 0
+        && r->headers_in.content_length_n <= alcf->max_body_size)
+    {
+        ctx->raw.data = ngx_pnalloc(r->pool,
+                                    r->headers_in.content_length_n + 1);
+        if (ctx->raw.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->raw_size = r->headers_in.content_length_n + 1;
+    }
+
+    ctx->cache = c;
+
+    return NGX_OK;
+}
+
+
+/* cf-aig-cache-ttl: 0 (no caching) or 60 seconds to one month */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    if (n == NGX_ERROR
+        || (n != 0 && (n < NGX_HTTP_AI_GATEWAY_CACHE_TTL_MIN
+                       || n > NGX_HTTP_AI_GATEWAY_CACHE_TTL_MAX)))
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "%V must be 0, or 60 to 2592000 "
+                                        "seconds", &h->key);
+    }
+
+    *ttl = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Called once the request's body is read and its target known, instead of
+ * ngx_http_upstream_init(): NGX_DECLINED when the cache has nothing to do
+ * with the request, else NGX_DONE: the cache answers, or starts the
+ * upstream itself.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_ai_gateway_cache_t  *c;
+
+    ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
+
+    c = ctx->cache;
+
+    if (c == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_gateway_cache_key(r, ctx, c) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    if (c->skip) {
+        /* a fresh answer, stored for the requests after it */
+        ngx_http_ai_gateway_cache_upstream(r, c);
+        return NGX_DONE;
+    }
+
+    ngx_http_ai_gateway_cache_lookup(r, c);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The key, a function of the target and body in ctx (a later attempt at
+ * another target computes its own): SHA-256 over length-prefixed fields,
+ * see docs/cache.md.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_cache_t *c)
+{
+    u_char                          *p, tag;
+    ngx_str_t                       *s, body, *auth;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, stream;
+    unsigned int                     len;
+    EVP_MD_CTX                      *md;
+    ngx_list_part_t                 *part;
+    ngx_table_elt_t                 *h;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    body = ctx->body_set ? ctx->body : ctx->raw;
+
+    /* per worker, made once: fetching the digest costs more than it */
+
+    if (ngx_http_ai_gateway_cache_md == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        ngx_http_ai_gateway_cache_sha256 = EVP_MD_fetch(NULL, "SHA256",
+                                                        NULL);
+#else
+        ngx_http_ai_gateway_cache_sha256 = EVP_sha256();
+#endif
+        ngx_http_ai_gateway_cache_md = EVP_MD_CTX_new();
+    }
+
+    md = ngx_http_ai_gateway_cache_md;
+
+    if (md == NULL || ngx_http_ai_gateway_cache_sha256 == NULL
+        || EVP_DigestInit_ex(md, ngx_http_ai_gateway_cache_sha256, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_gateway_cache_add(md, (u_char *) "aigw-cache-1", 12);
+    ngx_http_ai_gateway_cache_add(md, alcf->gateway_id.data,
+                                  alcf->gateway_id.len);
+
+    /*
+     * the credential: each provider key header, tagged 'c', then '-'; the
+     * key being a digest, the credential is never exposed by it
+     */
+
+    tag = 'c';
+
+    if (alcf->cache.scope == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL) {
+        auth = ctx->target.origin ? &ctx->target.origin->auth : NULL;
+
+        if (ctx->credential.len) {
+            EVP_DigestUpdate(md, &tag, 1);
+            ngx_http_ai_gateway_cache_add(md, (u_char *) "bearer", 6);
+            ngx_http_ai_gateway_cache_add(md, ctx->credential.data,
+                                          ctx->credential.len);
+        }
+
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            for (s = ngx_http_ai_gateway_cache_credentials; s->len; s++) {
+                if (s->len == h[i].key.len
+                    && ngx_strncmp(s->data, h[i].lowcase_key, s->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (s->len == 0
+                && !(auth && auth->len == h[i].key.len
+                     && ngx_strncasecmp(auth->data, h[i].lowcase_key,
+                                        auth->len) == 0))
+            {
+                continue;
+            }
+
+            EVP_DigestUpdate(md, &tag, 1);
+            ngx_http_ai_gateway_cache_add(md, h[i].lowcase_key,
+                                          h[i].key.len);
+            ngx_http_ai_gateway_cache_add(md, h[i].value.data,
+                                          h[i].value.len);
+        }
+    }
+
+    tag = '-';
+    EVP_DigestUpdate(md, &tag, 1);
+
+    /* the body, canonical when it is JSON */
+
+    stream = 0;
+
+    rc = NGX_DECLINED;
+
+    if (body.len && c->custom.len) {
+        /* only whether it streams */
+
+        rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
+                                                body.len,
+                                                ngx_http_ai_gateway_cache_void,
+                                                NULL, &stream);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } else if (body.len) {
+        tag = 'j';
+        EVP_DigestUpdate(md, &tag, 1);
+
+        rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
+                                                body.len,
+                                                ngx_http_ai_gateway_cache_print,
+                                                md, &stream);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* bytes: the partial JSON above is voided by this tag */
+            tag = 'b';
+            EVP_DigestUpdate(md, &tag, 1);
+            ngx_http_ai_gateway_cache_add(md, body.data, body.len);
+        }
+
+        tag = 0;
+        EVP_DigestUpdate(md, &tag, 1);
+    }
+
+    /* streamed and whole answers never share an entry */
+
+    if (ctx->tc.stream
+        || ngx_strlcasestrn(ctx->target.path.data,
+                            ctx->target.path.data + ctx->target.path.len,
+                            (u_char *) "stream", 6 - 1)
+        || (r->headers_in.accept
+            && ngx_strlcasestrn(r->headers_in.accept->value.data,
+                                r->headers_in.accept->value.data
+                                + r->headers_in.accept->value.len,
+                                (u_char *) "text/event-stream", 17 - 1)))
+    {
+        stream = 1;
+    }
+
+    tag = stream ? 's' : 'w';
+    EVP_DigestUpdate(md, &tag, 1);
+
+    if (c->custom.len) {
+        /* cf-aig-cache-key replaces what the request is */
+        ngx_http_ai_gateway_cache_add(md, (u_char *) "custom", 6);
+        ngx_http_ai_gateway_cache_add(md, c->custom.data, c->custom.len);
+
+    } else {
+        ngx_http_ai_gateway_cache_add(md, (u_char *) "request", 7);
+        ngx_http_ai_gateway_cache_add(md, ctx->provider.data,
+                                      ctx->provider.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->compat ? ctx->model.data
+                                                      : NULL,
+                                      ctx->compat ? ctx->model.len : 0);
+        ngx_http_ai_gateway_cache_add(md, r->method_name.data,
+                                      r->method_name.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->target.path.data,
+                                      ctx->target.path.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->target.args.data,
+                                      ctx->target.args.len);
+    }
+
+    if (EVP_DigestFinal_ex(md, c->key, &len) != 1
+        || len != NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    p = c->hex;
+
+    for (i = 0; i < NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN; i++) {
+        *p++ = hex[c->key[i] >> 4];
+        *p++ = hex[c->key[i] & 0xf];
+    }
+
+    c->keyed = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway cache key: %*s",
+                   (size_t) (2 * NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN), c->hex);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_gateway_cache_add(EVP_MD_CTX *md, u_char *p, size_t len)
+{
+    u_char    n[8];
+    uint64_t  l;
+
+    l = len;
+
+    n[0] = (u_char) (l >> 56); n[1] = (u_char) (l >> 48);
+    n[2] = (u_char) (l >> 40); n[3] = (u_char) (l >> 32);
+    n[4] = (u_char) (l >> 24); n[5] = (u_char) (l >> 16);
+    n[6] = (u_char) (l >> 8);  n[7] = (u_char) l;
+
+    EVP_DigestUpdate(md, n, 8);
+
+    if (len) {
+        EVP_DigestUpdate(md, p, len);
+    }
+}
+
+
+static void
+ngx_http_ai_gateway_cache_print(void *data, const char *s, size_t len)
+{
+    EVP_MD_CTX  *md = data;
+
+    EVP_DigestUpdate(md, s, len);
+}
+
+
+static void
+ngx_http_ai_gateway_cache_void(void *data, const char *s, size_t len)
+{
+}
+
+
+static void
+ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        entry;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    if (alcf->cache.redis) {
+        c->op = ngx_http_ai_gateway_redis_get(alcf->cache.redis, c->hex,
+                                        sizeof(c->hex),
+                                        ngx_http_ai_gateway_cache_redis_done,
+                                        c, r->connection->log);
+        if (c->op) {
+            /* the answer or the timeout calls back */
+            r->read_event_handler = ngx_http_ai_gateway_cache_test_reading;
+            r->write_event_handler = ngx_http_request_empty_handler;
+            return;
+        }
+
+        ngx_http_ai_gateway_cache_miss(r, c);
+        return;
+    }
+
+    rc = ngx_http_ai_gateway_shm_get(alcf->cache.zone, c->key, r->pool,
+                                     &entry);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_gateway_cache_send(r, &entry);
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    ngx_http_ai_gateway_cache_miss(r, c);
+}
+
+
+/* Redis answered (entry), found nothing or failed (NULL) */
+
+static void
+ngx_http_ai_gateway_cache_redis_done(void *data, ngx_str_t *entry)
+{
+    ngx_http_ai_gateway_cache_t *c = data;
+
+    ngx_int_t            rc;
+    ngx_str_t            copy;
+    ngx_connection_t    *conn;
+    ngx_http_request_t  *r;
+
+    r = c->request;
+    conn = r->connection;
+
+    c->op = NULL;
+
+    if (entry) {
+        /* hiredis frees its reply: the response needs its own copy */
+
+        copy.data = ngx_pnalloc(r->pool, entry->len);
+        if (copy.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(conn);
+            return;
+        }
+
+        copy.len = entry->len;
+        ngx_memcpy(copy.data, entry->data, entry->len);
+
+        rc = ngx_http_ai_gateway_cache_send(r, &copy);
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            ngx_http_run_posted_requests(conn);
+            return;
+        }
+    }
+
+    ngx_http_ai_gateway_cache_miss(r, c);
+    ngx_http_run_posted_requests(conn);
+}
+
+
+/*
+ * Not in the cache: the first request of a key goes to the provider, the
+ * identical ones arriving meanwhile (in this worker) wait for its answer.
+ */
+
+static void
+ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    ngx_queue_t                       *q;
+    ngx_http_ai_gateway_cache_lock_t  *lock;
+    ngx_http_ai_gateway_loc_conf_t    *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    if (c->waited || alcf->cache.lock_timeout == 0) {
+        ngx_http_ai_gateway_cache_upstream(r, c);
+        return;
+    }
+
+    if (ngx_http_ai_gateway_cache_locks.next == NULL) {
+        ngx_queue_init(&ngx_http_ai_gateway_cache_locks);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_ai_gateway_cache_locks);
+         q != ngx_queue_sentinel(&ngx_http_ai_gateway_cache_locks);
+         q = ngx_queue_next(q))
+    {
+        lock = ngx_queue_data(q, ngx_http_ai_gateway_cache_lock_t, queue);
+
+        if (ngx_memcmp(lock->key, c->key, NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN)
+            != 0)
+        {
+            continue;
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai gateway cache: waiting for an identical request");
+
+        c->lock = lock;
+        c->waiting = 1;
+        ngx_queue_insert_tail(&lock->waiters, &c->queue);
+
+        c->wait.handler = ngx_http_ai_gateway_cache_wake;
+        c->wait.data = c;
+        c->wait.log = r->connection->log;
+
+        ngx_add_timer(&c->wait, alcf->cache.lock_timeout);
+
+        r->read_event_handler = ngx_http_ai_gateway_cache_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return;
+    }
+
+    lock = ngx_alloc(sizeof(ngx_http_ai_gateway_cache_lock_t),
+                     r->connection->log);
+
+    if (lock) {
+        ngx_memcpy(lock->key, c->key, NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN);
+        ngx_queue_init(&lock->waiters);
+        ngx_queue_insert_tail(&ngx_http_ai_gateway_cache_locks, &lock->queue);
+
+        c->lock = lock;
+        c->leader = 1;
+    }
+
+    ngx_http_ai_gateway_cache_upstream(r, c);
+}
+
+
+static void
+ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    c->store = 1;
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_ai_gateway_upstream_go(r);
+}
+
+
+/*
+ * Answers from an entry; NGX_DECLINED when the entry is unusable (then the
+ * request goes on as a miss).
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_send(ngx_http_request_t *r, ngx_str_t *entry)
+{
+    u_char                     *p, *last;
+    uint32_t                    status, n, klen, vlen, i;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_chain_t                 out;
+    ngx_table_elt_t            *h;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    p = entry->data;
+    last = p + entry->len;
+
+#define ngx_http_ai_gateway_get32(p)                                          \
+    (((uint32_t) (p)[0] << 24) | ((uint32_t) (p)[1] << 16)                    \
+     | ((uint32_t) (p)[2] << 8) | (uint32_t) (p)[3])
+
+    if (last - p < 12 || ngx_strncmp(p, "AIG1", 4) != 0) {
+        goto invalid;
+    }
+
+    status = ngx_http_ai_gateway_get32(p + 4);
+    n = ngx_http_ai_gateway_get32(p + 8);
+    p += 12;
+
+    if (status < 200 || status > 299) {
+        goto invalid;
+    }
+
+    /* checked first: a bad entry is a miss, not half a response */
+
+    for (i = 0; i < n; i++) {
+        if (last - p < 4) {
+            goto invalid;
+        }
+
+        klen = ngx_http_ai_gateway_get32(p);
+
+        if ((uint32_t) (last - p - 4) < klen + 4) {
+            goto invalid;
+        }
+
+        vlen = ngx_http_ai_gateway_get32(p + 4 + klen);
+
+        if ((uint32_t) (last - p - 8 - klen) < vlen) {
+            goto invalid;
+        }
+
+        p += 8 + klen + vlen;
+    }
+
+    r->headers_out.status = status;
+
+    p = entry->data + 12;
+
+    for (i = 0; i < n; i++) {
+        klen = ngx_http_ai_gateway_get32(p);
+        vlen = ngx_http_ai_gateway_get32(p + 4 + klen);
+
+        if (klen == 12 && ngx_strncasecmp(p + 4, (u_char *) "content-type",
+                                          12) == 0)
+        {
+            r->headers_out.content_type.data = p + 8 + klen;
+            r->headers_out.content_type.len = vlen;
+            r->headers_out.content_type_len = vlen;
+
+        } else {
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            h->hash = 1;
+            h->key.data = p + 4;
+            h->key.len = klen;
+            h->value.data = p + 8 + klen;
+            h->value.len = vlen;
+            h->lowcase_key = h->key.data;
+        }
+
+        p += 8 + klen + vlen;
+    }
+
+#undef ngx_http_ai_gateway_get32
+
+    /* SSE is replayed chunked, as it was relayed */
+
+    if (r->headers_out.content_type.len >= 17
+        && ngx_strncasecmp(r->headers_out.content_type.data,
+                           (u_char *) "text/event-stream", 17) == 0)
+    {
+        r->headers_out.content_length_n = -1;
+
+    } else {
+        r->headers_out.content_length_n = last - p;
+    }
+
+    ctx->cached = 1;
+    ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_HIT;
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway cache hit");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = p;
+    b->last = last;
+    b->memory = (p != last);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_gateway: invalid cache entry ignored");
+
+    return NGX_DECLINED;
+}
+
+
+/* the lock timer expired, or the leader is done (a posted event) */
+
+static void
+ngx_http_ai_gateway_cache_wake(ngx_event_t *ev)
+{
+    ngx_http_ai_gateway_cache_t *c = ev->data;
+
+    ngx_connection_t    *conn;
+    ngx_http_request_t  *r;
+
+    r = c->request;
+    conn = r->connection;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                      "ai_gateway: cache lock timed out, the request goes "
+                      "to the provider");
+
+        if (c->lock) {
+            ngx_queue_remove(&c->queue);
+            c->lock = NULL;
+        }
+
+        c->retry = 0;
+    }
+
+    c->waiting = 0;
+    c->waited = 1;
+
+    if (c->retry) {
+        c->retry = 0;
+        ngx_http_ai_gateway_cache_lookup(r, c);
+
+    } else {
+        ngx_http_ai_gateway_cache_upstream(r, c);
+    }
+
+    ngx_http_run_posted_requests(conn);
+}
+
+
+/* the leader is done: its waiters look again (retry) or go upstream */
+
+static void
+ngx_http_ai_gateway_cache_unlock(ngx_http_ai_gateway_cache_t *c,
+    ngx_uint_t retry)
+{
+    ngx_queue_t                       *q;
+    ngx_http_ai_gateway_cache_t       *w;
+    ngx_http_ai_gateway_cache_lock_t  *lock;
+
+    lock = c->lock;
+
+    if (!c->leader || lock == NULL) {
+        return;
+    }
+
+    c->lock = NULL;
+    c->leader = 0;
+
+    ngx_queue_remove(&lock->queue);
+
+    while (!ngx_queue_empty(&lock->waiters)) {
+        q = ngx_queue_head(&lock->waiters);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_ai_gateway_cache_t, queue);
+
+        w->lock = NULL;
+        w->retry = retry;
+
+        if (w->wait.timer_set) {
+            ngx_del_timer(&w->wait);
+        }
+
+        ngx_post_event(&w->wait, &ngx_posted_events);
+    }
+
+    ngx_free(lock);
+}
+
+
+/* a client that goes away while its request waits cancels the wait */
+
+static void
+ngx_http_ai_gateway_cache_test_reading(ngx_http_request_t *r)
+{
+    int                           n;
+    char                          buf[1];
+    ngx_err_t                     err;
+    ngx_connection_t             *conn;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+
+    conn = r->connection;
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return;
+    }
+#endif
+
+    n = recv(conn->fd, buf, 1, MSG_PEEK);
+    err = ngx_socket_errno;
+
+    if (n > 0 || (n == -1 && err == NGX_EAGAIN)) {
+        return;
+    }
+
+    conn->error = 1;
+
+    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
+                  "ai_gateway: client closed the connection while its "
+                  "request waited for the cache");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && ctx->cache) {
+        ngx_http_ai_gateway_cache_cleanup(ctx->cache);
+    }
+
+    ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
+}
+
+
+/* the request ends: nothing of it stays in the worker's lists */
+
+static void
+ngx_http_ai_gateway_cache_cleanup(void *data)
+{
+    ngx_http_ai_gateway_cache_t *c = data;
+
+    if (c->op) {
+        ngx_http_ai_gateway_redis_cancel(c->op);
+        c->op = NULL;
+    }
+
+    if (c->wait.timer_set) {
+        ngx_del_timer(&c->wait);
+    }
+
+    if (c->wait.posted) {
+        ngx_delete_posted_event(&c->wait);
+    }
+
+    if (c->waiting && c->lock) {
+        ngx_queue_remove(&c->queue);
+        c->lock = NULL;
+    }
+
+    c->waiting = 0;
+
+    ngx_http_ai_gateway_cache_unlock(c, 0);
+}
+
+
+/* the upstream ended: rc 0 when the provider's body is complete */
+
+void
+ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
+{
+    if (ctx->cache) {
+        ctx->cache->complete = (rc == 0 && !r->connection->error);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
+{
+    ngx_table_elt_t              *h;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_cache_t  *c;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->cache_status == 0) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = ngx_http_ai_gateway_cache_status_name;
+    h->value = ngx_http_ai_gateway_cache_status_value[ctx->cache_status];
+    h->lowcase_key = h->key.data;
+
+    c = ctx->cache;
+
+    if (c == NULL || !c->store || ctx->cached) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.status < NGX_HTTP_OK
+        || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE
+        || r->headers_out.status == NGX_HTTP_NO_CONTENT
+        || ctx->error_body
+        || r->header_only
+        || ngx_http_ai_gateway_cache_head(r, c) != NGX_OK)
+    {
+        ngx_http_ai_gateway_cache_abandon(r, c);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/* the entry's status and headers, at the start of the kept copy */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_head(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    u_char           *p;
+    size_t            len;
+    uint32_t          n;
+    ngx_str_t        *s;
+    ngx_uint_t        i, pass;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static u_char  ct[] = "Content-Type";
+
+    len = 12;
+    n = 0;
+    p = NULL;
+
+#define ngx_http_ai_gateway_put32(p, v)                                       \
+    (p)[0] = (u_char) ((v) >> 24); (p)[1] = (u_char) ((v) >> 16);             \
+    (p)[2] = (u_char) ((v) >> 8); (p)[3] = (u_char) (v); (p) += 4
+
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            c->size = ngx_max(len, 4096);
+
+            c->buf = ngx_palloc(r->pool, c->size);
+            if (c->buf == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(c->buf, "AIG1", 4);
+            ngx_http_ai_gateway_put32(p, r->headers_out.status);
+            ngx_http_ai_gateway_put32(p, n);
+        }
+
+        if (r->headers_out.content_type.len) {
+            if (pass == 0) {
+                len += 8 + sizeof(ct) - 1
+                       + r->headers_out.content_type.len;
+                n++;
+
+            } else {
+                ngx_http_ai_gateway_put32(p, sizeof(ct) - 1);
+                p = ngx_cpymem(p, ct, sizeof(ct) - 1);
+                ngx_http_ai_gateway_put32(p,
+                                        r->headers_out.content_type.len);
+                p = ngx_cpymem(p, r->headers_out.content_type.data,
+                               r->headers_out.content_type.len);
+            }
+        }
+
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0) {
+                continue;
+            }
+
+            for (s = ngx_http_ai_gateway_cache_ids; s->len; s++) {
+                if (h[i].key.len >= s->len
+                    && ngx_strncasecmp(h[i].key.data, s->data, s->len) == 0
+                    && (s->data[s->len - 1] == '-' || h[i].key.len == s->len))
+                {
+                    break;
+                }
+            }
+
+            if (s->len == 0) {
+                continue;
+            }
+
+            if (pass == 0) {
+                len += 8 + h[i].key.len + h[i].value.len;
+                n++;
+                continue;
+            }
+
+            ngx_http_ai_gateway_put32(p, h[i].key.len);
+            p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
+            ngx_http_ai_gateway_put32(p, h[i].value.len);
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        }
+    }
+
+#undef ngx_http_ai_gateway_put32
+
+    c->len = p - c->buf;
+    c->head = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                  *cl;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_cache_t  *c;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->cache == NULL || !ctx->cache->store
+        || !ctx->cache->head)
+    {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    c = ctx->cache;
+
+    /* a copy of what passes, the stream is not held back */
+
+    for (cl = in; cl && c->store; cl = cl->next) {
+
+        if (!ngx_buf_in_memory(cl->buf) && ngx_buf_size(cl->buf)) {
+            ngx_http_ai_gateway_cache_abandon(r, c);
+            break;
+        }
+
+        if (ngx_buf_in_memory(cl->buf)
+            && ngx_http_ai_gateway_cache_append(r, c, cl->buf->pos,
+                                                cl->buf->last - cl->buf->pos)
+               != NGX_OK)
+        {
+            ngx_http_ai_gateway_cache_abandon(r, c);
+            break;
+        }
+
+        if (cl->buf->last_buf) {
+            ngx_http_ai_gateway_cache_store(r, c);
+            break;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_append(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, u_char *p, size_t len)
+{
+    u_char                          *n;
+    size_t                           size;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    if (c->len + len > alcf->cache.max_size) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: response larger than "
+                      "ai_gateway_cache_max_size, not cached");
+        return NGX_DECLINED;
+    }
+
+    if (c->len + len > c->size) {
+        size = ngx_max(c->len + len, 2 * c->size);
+
+        n = ngx_palloc(r->pool, size);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(n, c->buf, c->len);
+        ngx_pfree(r->pool, c->buf);
+
+        c->buf = n;
+        c->size = size;
+    }
+
+    ngx_memcpy(c->buf + c->len, p, len);
+    c->len += len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_gateway_cache_abandon(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    c->store = 0;
+
+    if (c->buf) {
+        ngx_pfree(r->pool, c->buf);
+        c->buf = NULL;
+        c->len = 0;
+        c->size = 0;
+    }
+
+    /* waiters need not wait for an answer that will not be stored */
+
+    ngx_http_ai_gateway_cache_unlock(c, 0);
+}
+
+
+static void
+ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c)
+{
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    if (!c->complete) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: incomplete response not cached");
+        ngx_http_ai_gateway_cache_abandon(r, c);
+        return;
+    }
+
+    if (r->headers_out.content_type.len >= 17
+        && ngx_strncasecmp(r->headers_out.content_type.data,
+                           (u_char *) "text/event-stream", 17) == 0
+        && ngx_http_ai_gateway_cache_sse_error(c->buf, c->buf + c->len))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: stream with an error event not cached");
+        ngx_http_ai_gateway_cache_abandon(r, c);
+        return;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    if (alcf->cache.redis) {
+        ngx_http_ai_gateway_redis_set(alcf->cache.redis, c->hex,
+                                      sizeof(c->hex), c->buf, c->len,
+                                      c->ttl, r->connection->log);
+
+    } else {
+        ngx_http_ai_gateway_shm_put(alcf->cache.zone, c->key, c->buf, c->len,
+                                    c->ttl, r->connection->log);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway cache stored: %uz bytes, ttl %T",
+                   c->len, c->ttl);
+
+    c->store = 0;
+    c->stored = 1;
+
+    ngx_pfree(r->pool, c->buf);
+    c->buf = NULL;
+
+    ngx_http_ai_gateway_cache_unlock(c, 1);
+}
+
+
+/* "event: error", or a "data:" line whose JSON starts with "error" */
+
+static ngx_uint_t
+ngx_http_ai_gateway_cache_sse_error(u_char *p, u_char *last)
+{
+    u_char  *q;
+
+    while (p < last) {
+        q = ngx_strlchr(p, last, '\n');
+        if (q == NULL) {
+            q = last;
+        }
+
+        if (q - p >= 12 && ngx_strncmp(p, "event:", 6) == 0) {
+            p += 6;
+
+            while (p < q && *p == ' ') {
+                p++;
+            }
+
+            if (q - p >= 5 && ngx_strncmp(p, "error", 5) == 0
+                && (q - p == 5 || p[5] == '\r'))
+            {
+                return 1;
+            }
+
+        } else if (q - p >= 13 && ngx_strncmp(p, "data:", 5) == 0) {
+            p += 5;
+
+            while (p < q && *p == ' ') {
+                p++;
+            }
+
+            if (q - p >= 8 && ngx_strncmp(p, "{\"error\"", 8) == 0) {
+                return 1;
+            }
+        }
+
+        p = q + 1;
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_ai_gateway_cache_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ai_gateway_cache_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ai_gateway_cache_body_filter;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ai_gateway_cache_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->cache == NULL || !ctx->cache->keyed) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = sizeof(ctx->cache->hex);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ctx->cache->hex;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->cache_status == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_http_ai_gateway_cache_status_value[ctx->cache_status].len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = ngx_http_ai_gateway_cache_status_value[ctx->cache_status].data;
+
+    return NGX_OK;
+}
