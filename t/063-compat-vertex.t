@@ -278,3 +278,28 @@ sub { main::trail("t12") }
 --- response_body_like eval
 [ qr{^token [^\n]+ status=200\ncall POST us-central1-aiplatform.googleapis.com/v1/projects/p9/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent auth=Bearer ya29\.mock-\d+ goog=- body=\{"contents":\[\]\}\n$},
   qr{^token [^\n]+\ncall [^\n]+\ncall POST [^ ]+ auth=Bearer ya29\.client-token goog=- body=\{"contents":\[\]\}\n$} ]
+
+
+
+=== TEST 13: a cached answer needs no token: one exchange, one call, then a HIT
+--- http_config
+ai_gateway_cache_zone vx:1m;
+--- config
+    location /v1/ {
+        ai_gateway gw;
+        ai_gateway_cache vx;
+        $TEST_NGINX_TLS_CONFIG
+    }
+--- request eval
+[ main::chat("google-vertex-ai/google/gemini-2.5-flash"),
+  main::chat("google-vertex-ai/google/gemini-2.5-flash") ]
+--- more_headers eval
+"Authorization: Bearer " . main::sa(client_email => 't13@my-proj.iam.gserviceaccount.com') . "\n"
+. "cf-aig-cache-ttl: 60\nx-test: t13\nx-mock: fixture=google-gemini/text.json\n"
+--- response_headers eval
+[ "cf-aig-cache-status: MISS", "cf-aig-cache-status: HIT" ]
+--- response_body_filters eval
+sub { main::trail("t13") }
+--- response_body_like eval
+[ qr{^token [^\n]+ status=200\ncall [^\n]+\n$},
+  qr{^token [^\n]+ status=200\ncall [^\n]+\n$} ]
