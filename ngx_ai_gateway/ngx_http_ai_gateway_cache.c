@@ -1590,6 +1590,24 @@ ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf)
 }
 
 
+void
+ngx_http_ai_gateway_cache_exit_process(void)
+{
+    if (ngx_http_ai_gateway_cache_md) {
+        EVP_MD_CTX_free(ngx_http_ai_gateway_cache_md);
+        ngx_http_ai_gateway_cache_md = NULL;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    if (ngx_http_ai_gateway_cache_sha256) {
+        EVP_MD_free((EVP_MD *) ngx_http_ai_gateway_cache_sha256);
+    }
+#endif
+
+    ngx_http_ai_gateway_cache_sha256 = NULL;
+}
+
+
 static ngx_int_t
 ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)

@@ -183,6 +183,16 @@ ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
 }
 
 
+void
+ngx_http_ai_gateway_canonical_exit_process(void)
+{
+    if (ngx_http_ai_gateway_canonical_gen) {
+        yajl_gen_free(ngx_http_ai_gateway_canonical_gen);
+        ngx_http_ai_gateway_canonical_gen = NULL;
+    }
+}
+
+
 static void
 ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len)
 {

@@ -20,6 +20,7 @@ static ngx_uint_t ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last);
 
 static ngx_int_t ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf);
+static void ngx_http_ai_gateway_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf,
@@ -203,10 +204,20 @@ ngx_module_t  ngx_http_ai_gateway_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ai_gateway_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* what a worker made once for itself goes with it */
+
+static void
+ngx_http_ai_gateway_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ai_gateway_cache_exit_process();
+    ngx_http_ai_gateway_canonical_exit_process();
+}
 
 
 static ngx_str_t  ngx_http_ai_gateway_compat = ngx_string("compat");
