@@ -1010,7 +1010,8 @@ ngx_http_ai_gateway_cache_send(ngx_http_request_t *r, ngx_str_t *entry)
     b->pos = p;
     b->last = last;
     b->memory = (p != last);
-    b->last_buf = 1;
+    b->last_buf = (r == r->main);
+    b->sync = (p == last && r != r->main);
     b->last_in_chain = 1;
 
     out.buf = b;
@@ -1203,11 +1204,12 @@ ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
     ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_cache_t  *c;
 
-    if (r != r->main) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && (r == r->main ? ctx->retry != NULL : !ctx->attempt)) {
+        /* the attempts of a request are cached, not the request */
         return ngx_http_next_header_filter(r);
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
     if (ctx == NULL || ctx->cache_status == 0) {
         return ngx_http_next_header_filter(r);
@@ -1359,11 +1361,12 @@ ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_cache_t  *c;
 
-    if (r != r->main) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && (r == r->main ? ctx->retry != NULL : !ctx->attempt)) {
+        /* the attempts of a request are cached, not the request */
         return ngx_http_next_body_filter(r, in);
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
     if (ctx == NULL || ctx->cache == NULL || !ctx->cache->store
         || !ctx->cache->head)
@@ -1391,7 +1394,10 @@ ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             break;
         }
 
-        if (cl->buf->last_buf) {
+        if (cl->buf->last_buf
+            || (r != r->main && cl->buf->last_in_chain))
+        {
+            /* the end of the response, or of an attempt's */
             ngx_http_ai_gateway_cache_store(r, c);
             break;
         }

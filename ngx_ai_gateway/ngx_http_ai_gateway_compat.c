@@ -140,7 +140,8 @@ ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
         return ngx_http_ai_gateway_compat_models(r, ctx);
     }
 
-    if (r->headers_in.content_length_n > 0) {
+    if (r->headers_in.content_length_n > 0 && ctx->raw.data == NULL) {
+        /* an attempt has the body of its request already */
         ctx->raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
         if (ctx->raw.data == NULL) {
@@ -251,7 +252,7 @@ ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
     b->pos = body.data;
     b->last = body.data + body.len;
     b->memory = 1;
-    b->last_buf = 1;
+    b->last_buf = (r == r->main);
     b->last_in_chain = 1;
 
     out.buf = b;
@@ -949,7 +950,9 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
 
     /* the cache key needs the body too */
 
-    if (ctx == NULL || (!ctx->compat && ctx->cache == NULL)) {
+    if (ctx == NULL
+        || (!ctx->compat && ctx->cache == NULL && ctx->retry == NULL))
+    {
         return ngx_http_next_request_body_filter(r, in);
     }
 

@@ -146,9 +146,7 @@ ngx_int_t
 ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_int_t    rc;
-    ngx_buf_t   *b;
-    ngx_chain_t  out;
+    ngx_int_t  rc;
 
     rc = ngx_http_discard_request_body(r);
 
@@ -170,18 +168,7 @@ ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
 
     /* the body filter puts the envelope in */
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_send_special(r, NGX_HTTP_LAST);
 }
 
 
@@ -239,8 +226,20 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
-    if (alcf->gateway_id.len == 0 || r != r->main) {
+    if (alcf->gateway_id.len == 0) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+        if (ctx == NULL || !ctx->attempt) {
+            return ngx_http_next_header_filter(r);
+        }
+
+        /* an attempt: the request it is made for gets the ids */
+
+        goto body;
     }
 
     ctx = ngx_http_ai_gateway_get_ctx(r);
@@ -269,6 +268,8 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
     {
         return NGX_ERROR;
     }
+
+body:
 
     if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
         ngx_http_ai_gateway_compat_headers_out(r, ctx);
@@ -378,7 +379,8 @@ ngx_http_ai_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || !ctx->error_body || r != r->main) {
+    if (ctx == NULL || !ctx->error_body || (r != r->main && !ctx->attempt))
+    {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -398,7 +400,7 @@ ngx_http_ai_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     b->pos = ctx->err_body.data;
     b->last = b->pos + ctx->err_body.len;
     b->memory = 1;
-    b->last_buf = 1;
+    b->last_buf = (r == r->main);
     b->last_in_chain = 1;
 
     out.buf = b;
@@ -431,9 +433,14 @@ ngx_http_ai_gateway_add_header(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t
 ngx_http_ai_gateway_filter_init(ngx_conf_t *cf)
 {
-    /* the cache's filters see the response after these ones */
+    /*
+     * the cache's filters see the response after these ones, and the
+     * retry filters, deciding on an attempt's response, after all
+     */
 
-    if (ngx_http_ai_gateway_cache_init(cf) != NGX_OK) {
+    if (ngx_http_ai_gateway_retry_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_cache_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -84,6 +84,34 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.send_timeout),
       NULL },
 
+    { ngx_string("ai_gateway_request_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, retry.timeout),
+      NULL },
+
+    { ngx_string("ai_gateway_max_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, retry.max_attempts),
+      &ngx_http_ai_gateway_attempts_bounds },
+
+    { ngx_string("ai_gateway_retry_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, retry.delay),
+      NULL },
+
+    { ngx_string("ai_gateway_retry_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, retry.backoff),
+      ngx_http_ai_gateway_backoffs },
+
     { ngx_string("ai_gateway_read_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -226,9 +254,10 @@ static ngx_str_t  ngx_http_ai_gateway_compat = ngx_string("compat");
 static ngx_int_t
 ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_http_ai_gateway_ctx_t       *ctx;
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
+    ngx_int_t                          rc;
+    ngx_http_ai_gateway_ctx_t         *ctx;
+    ngx_http_ai_gateway_loc_conf_t    *alcf;
+    ngx_http_ai_gateway_retry_conf_t   s;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
@@ -240,6 +269,18 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
     if (ctx->exchange) {
         /* the gateway's own subrequest for a Vertex AI token */
         return ngx_http_ai_gateway_vertex_exchange(r, alcf, ctx);
+    }
+
+    if (!ctx->attempt) {
+        rc = ngx_http_ai_gateway_retry_settings(r, alcf, &s);
+        if (rc != NGX_OK) {
+            return ngx_http_ai_gateway_send_error(r, ctx, rc);
+        }
+
+        if (s.max_attempts > 1 || s.timeout) {
+            /* each attempt is a subrequest running what follows */
+            return ngx_http_ai_gateway_retry_start(r, ctx, &s);
+        }
     }
 
     rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
@@ -644,6 +685,7 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
 
     ngx_http_ai_gateway_cache_create_conf(&conf->cache);
+    ngx_http_ai_gateway_retry_create_conf(&conf->retry);
 
     return conf;
 }
@@ -669,6 +711,12 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              32 * 1024 * 1024);
 
     if (ngx_http_ai_gateway_cache_merge_conf(cf, &prev->cache, &conf->cache)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_retry_merge_conf(cf, &prev->retry, &conf->retry)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

@@ -128,6 +128,18 @@ typedef struct {
 } ngx_http_ai_gateway_vertex_sa_t;
 
 
+/* retries and the request timeout (ngx_http_ai_gateway_retry.c) */
+
+typedef struct {
+    ngx_msec_t                     timeout;    /* to the first byte */
+    ngx_msec_t                     delay;
+    ngx_uint_t                     max_attempts;
+    ngx_uint_t                     backoff;
+} ngx_http_ai_gateway_retry_conf_t;
+
+typedef struct ngx_http_ai_gateway_retry_s  ngx_http_ai_gateway_retry_t;
+
+
 typedef struct {
     ngx_str_t                      gateway_id;
     ngx_str_t                      account_id;
@@ -140,6 +152,7 @@ typedef struct {
     off_t                          max_body_size;
 
     ngx_http_ai_gateway_cache_conf_t  cache;
+    ngx_http_ai_gateway_retry_conf_t  retry;
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -201,6 +214,8 @@ typedef struct {
     ngx_http_ai_gateway_cache_t       *cache;           /* NULL: no cache */
     ngx_uint_t                         cache_status;    /* MISS, HIT */
 
+    ngx_http_ai_gateway_retry_t       *retry;           /* attempts */
+
     unsigned                           compat:1;
     unsigned                           body_set:1;
     unsigned                           no_encoding:1;
@@ -211,6 +226,7 @@ typedef struct {
     unsigned                           error_body:1;
     unsigned                           error_sent:1;
     unsigned                           cached:1;        /* a cache hit */
+    unsigned                           attempt:1;       /* one of them */
 } ngx_http_ai_gateway_ctx_t;
 
 
@@ -297,6 +313,31 @@ ngx_int_t ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
+
+/* ngx_http_ai_gateway_retry.c */
+
+extern ngx_conf_enum_t  ngx_http_ai_gateway_backoffs[];
+extern ngx_conf_num_bounds_t  ngx_http_ai_gateway_attempts_bounds;
+
+void ngx_http_ai_gateway_retry_create_conf(
+    ngx_http_ai_gateway_retry_conf_t *conf);
+char *ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_retry_conf_t *prev,
+    ngx_http_ai_gateway_retry_conf_t *conf);
+ngx_int_t ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf,
+    ngx_http_ai_gateway_retry_conf_t *s);
+ngx_msec_t ngx_http_ai_gateway_retry_wait(
+    ngx_http_ai_gateway_retry_conf_t *s, ngx_uint_t n);
+ngx_int_t ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s);
+void ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_gateway_retry_upstream_status(
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_retry_init(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_json.c */
 

@@ -213,6 +213,8 @@ ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r)
 
     ctx->start = ngx_current_msec;
 
+    ngx_http_ai_gateway_retry_armed(r, ctx);
+
     ngx_http_upstream_init(r);
 }
 
@@ -569,6 +571,8 @@ ngx_http_ai_gateway_process_status_line(ngx_http_request_t *r)
     if (!ctx->first_byte) {
         ctx->first_byte = 1;
         ctx->ttfb = ngx_current_msec - ctx->start;
+
+        ngx_http_ai_gateway_retry_first_byte(ctx);
     }
 
     rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->status);

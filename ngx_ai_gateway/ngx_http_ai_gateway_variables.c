@@ -349,19 +349,25 @@ static ngx_int_t
 ngx_http_ai_gateway_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_uint_t            status;
-    ngx_http_upstream_t  *u;
+    ngx_uint_t                  status;
+    ngx_http_upstream_t        *u;
+    ngx_http_ai_gateway_ctx_t  *ctx;
 
     u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
     status = 0;
 
-    if (u && ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module)) {
+    if (u && ctx) {
         status = u->headers_in.status_n;
 
         if (status == 0 && u->state) {
             status = u->state->status;
         }
+
+    } else if (ctx && ctx->retry) {
+        /* the attempts ran in subrequests: the last one's */
+        status = ngx_http_ai_gateway_retry_upstream_status(ctx);
     }
 
     if (status == 0) {

@@ -20,6 +20,8 @@
  *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
  *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
  *   drain_body=0|1
+ *   script=NAME try1=D1 try2=D2 ...: the Nth request of script NAME (since
+ *   the last reset) also applies the directives tryN (`;` in them as %3B)
  * Admin API (plain port only): GET /__mock/log, POST /__mock/reset,
  * GET /__mock/health. Admin requests are not logged.
  */
@@ -50,7 +52,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ state --
 // log: one entry per non-admin request since the last /__mock/reset.
-const state = { seq: 0, connSeq: 0, connections: 0, byPort: {}, log: [], dns: [] };
+const state = { seq: 0, connSeq: 0, connections: 0, byPort: {}, log: [], dns: [], scripts: {} };
 const CONN = Symbol('conn');
 
 /** Per-TCP-connection record, created lazily on the (TLS or plain) socket. */
@@ -196,9 +198,18 @@ async function handle(req, res, kind) {
         if (req.rawHeaders[i].toLowerCase() === 'x-mock') xmock.push(req.rawHeaders[i + 1]);
     }
     const d = parseDirectives(xmock.join(';'));
+    let attempt = null;
+    if (d.script !== undefined) { // per-attempt behaviour, for retry tests
+        attempt = state.scripts[d.script] = (state.scripts[d.script] || 0) + 1;
+        const more = d[`try${attempt}`];
+        if (more !== undefined) {
+            const m = parseDirectives(more);
+            Object.assign(d, m, { header: d.header.concat(m.header) });
+        }
+    }
     const entry = {
         seq: n, conn_id: conn.id, conn_requests: conn.requests, port: sock.localPort, tls: !!sock.encrypted,
-        sni: sock.servername || null, method: req.method, path: rawPath, query, headers,
+        attempt, sni: sock.servername || null, method: req.method, path: rawPath, query, headers,
         body_len: 0, body_sha256: null, body: null, t_start: now(), t_end: null, status: null,
         aborted: false, mock_closed: false, events_sent: 0, directives: xmock.length ? xmock.join(';') : null,
     };
@@ -415,7 +426,7 @@ function admin(req, res, kind, p) {
         return reply(200, { requests: state.log, connections: state.connections, connections_by_port: state.byPort, dns: state.dns });
     }
     if (p === '/__mock/reset' && req.method === 'POST') {
-        state.log = []; state.connections = 0; state.byPort = {}; state.dns = [];
+        state.log = []; state.connections = 0; state.byPort = {}; state.dns = []; state.scripts = {};
         return reply(200, { ok: true });
     }
     if (p === '/__mock/health') return reply(200, { ok: true, pid: process.pid, ports });

@@ -1,0 +1,883 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_gateway_module.h"
+
+
+/*
+ * Retries and the request timeout.
+ *
+ * A request with more than one attempt, or with a timeout to the first
+ * byte, runs each attempt as a subrequest to its own URI, the way
+ * auth_request waits for its subrequest: the subrequest goes through the
+ * whole gateway (cache, credentials, upstream) exactly as the request
+ * would, and whatever nginx does when the provider fails (502, 504) only
+ * finalizes the subrequest.  The attempt's response headers decide:
+ *
+ *   - a failure (connect error, timeout, 429, 5xx) with an attempt left is
+ *     swallowed: nothing reaches the client, a timer waits for the delay
+ *     and the next subrequest starts;
+ *   - anything else is the answer: its status and headers become the
+ *     request's and its body passes to the client as it comes, streams
+ *     included.
+ *
+ * The timeout to the first byte is a timer of the attempt, armed when its
+ * upstream starts and removed when the status line arrives; it ends the
+ * attempt's upstream and makes the attempt a 504.
+ */
+
+
+#define NGX_HTTP_AI_GATEWAY_BACKOFF_CONSTANT     0
+#define NGX_HTTP_AI_GATEWAY_BACKOFF_LINEAR       1
+#define NGX_HTTP_AI_GATEWAY_BACKOFF_EXPONENTIAL  2
+
+#define NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS         5
+#define NGX_HTTP_AI_GATEWAY_MAX_DELAY            5000
+#define NGX_HTTP_AI_GATEWAY_MAX_TIMEOUT          3600000
+
+
+typedef struct {
+    ngx_uint_t                     status;
+    ngx_msec_t                     time;
+} ngx_http_ai_gateway_try_t;
+
+
+struct ngx_http_ai_gateway_retry_s {
+    ngx_http_request_t            *request;    /* the main request */
+    ngx_http_request_t            *sr;         /* the attempt running */
+    ngx_http_ai_gateway_retry_conf_t  conf;
+
+    ngx_event_t                    delay;
+    ngx_event_t                    deadline;
+
+    ngx_http_ai_gateway_try_t      tries[NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS];
+    ngx_uint_t                     ntries;     /* recorded */
+    ngx_uint_t                     started;    /* the attempt's number */
+    ngx_msec_t                     start;      /* of the attempt */
+
+    unsigned                       failed:1;   /* the attempt swallowed */
+    unsigned                       committed:1;
+    unsigned                       timed_out:1;
+    unsigned                       recorded:1;
+    unsigned                       finished:1;
+};
+
+
+static ngx_int_t ngx_http_ai_gateway_retry_header(ngx_http_request_t *r,
+    ngx_table_elt_t *h, ngx_uint_t *value, ngx_uint_t min, ngx_uint_t max);
+static void ngx_http_ai_gateway_retry_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
+    ngx_http_ai_gateway_retry_t *rt);
+static ngx_int_t ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_ai_gateway_retry_next(ngx_http_request_t *r);
+static void ngx_http_ai_gateway_retry_delay_handler(ngx_event_t *ev);
+static void ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev);
+static void ngx_http_ai_gateway_retry_cleanup(void *data);
+static ngx_uint_t ngx_http_ai_gateway_retry_last(
+    ngx_http_ai_gateway_retry_t *rt);
+static ngx_int_t ngx_http_ai_gateway_retry_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+ngx_conf_enum_t  ngx_http_ai_gateway_backoffs[] = {
+    { ngx_string("constant"), NGX_HTTP_AI_GATEWAY_BACKOFF_CONSTANT },
+    { ngx_string("linear"), NGX_HTTP_AI_GATEWAY_BACKOFF_LINEAR },
+    { ngx_string("exponential"), NGX_HTTP_AI_GATEWAY_BACKOFF_EXPONENTIAL },
+    { ngx_null_string, 0 }
+};
+
+
+ngx_conf_num_bounds_t  ngx_http_ai_gateway_attempts_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS
+};
+
+
+static ngx_http_variable_t  ngx_http_ai_gateway_retry_vars[] = {
+
+    { ngx_string("ai_gateway_attempts"), NULL,
+      ngx_http_ai_gateway_retry_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_attempt_statuses"), NULL,
+      ngx_http_ai_gateway_retry_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_attempt_times"), NULL,
+      ngx_http_ai_gateway_retry_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_step"), NULL,
+      ngx_http_ai_gateway_retry_variable, 3, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+void
+ngx_http_ai_gateway_retry_create_conf(ngx_http_ai_gateway_retry_conf_t *conf)
+{
+    conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->delay = NGX_CONF_UNSET_MSEC;
+    conf->max_attempts = NGX_CONF_UNSET_UINT;
+    conf->backoff = NGX_CONF_UNSET_UINT;
+}
+
+
+char *
+ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_retry_conf_t *prev,
+    ngx_http_ai_gateway_retry_conf_t *conf)
+{
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 0);
+    ngx_conf_merge_msec_value(conf->delay, prev->delay, 100);
+    ngx_conf_merge_uint_value(conf->max_attempts, prev->max_attempts, 1);
+    ngx_conf_merge_uint_value(conf->backoff, prev->backoff,
+                              NGX_HTTP_AI_GATEWAY_BACKOFF_CONSTANT);
+
+    if (conf->delay > NGX_HTTP_AI_GATEWAY_MAX_DELAY) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_gateway_retry_delay\" must not be more "
+                           "than 5s");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The request's settings: its cf-aig-* headers over the gateway's
+ * directives.  NGX_OK, or the status of a 400 for a bad value.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf,
+    ngx_http_ai_gateway_retry_conf_t *s)
+{
+    ngx_int_t         rc;
+    ngx_uint_t        i, n;
+    ngx_conf_enum_t  *e;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    *s = alcf->retry;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len < 14
+            || ngx_strncmp(h[i].lowcase_key, "cf-aig-", 7) != 0)
+        {
+            continue;
+        }
+
+        rc = NGX_OK;
+
+        if (h[i].key.len == 22
+            && ngx_strncmp(h[i].lowcase_key, "cf-aig-request-timeout", 22)
+               == 0)
+        {
+            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 1,
+                                           NGX_HTTP_AI_GATEWAY_MAX_TIMEOUT);
+            s->timeout = n;
+
+        } else if (h[i].key.len == 19
+                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-max-attempts",
+                                  19) == 0)
+        {
+            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 1,
+                                           NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS);
+            s->max_attempts = n;
+
+        } else if (h[i].key.len == 18
+                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-retry-delay",
+                                  18) == 0)
+        {
+            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 0,
+                                           NGX_HTTP_AI_GATEWAY_MAX_DELAY);
+            s->delay = n;
+
+        } else if (h[i].key.len == 14
+                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-backoff", 14)
+                      == 0)
+        {
+            for (e = ngx_http_ai_gateway_backoffs; e->name.len; e++) {
+                if (e->name.len == h[i].value.len
+                    && ngx_strncasecmp(e->name.data, h[i].value.data,
+                                       e->name.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (e->name.len == 0) {
+                return ngx_http_ai_gateway_fail(r,
+                                     ngx_http_ai_gateway_get_ctx(r),
+                                     NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                     "Invalid cf-aig-backoff header: "
+                                     "expected constant, linear or "
+                                     "exponential");
+            }
+
+            s->backoff = e->value;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_header(ngx_http_request_t *r, ngx_table_elt_t *h,
+    ngx_uint_t *value, ngx_uint_t min, ngx_uint_t max)
+{
+    ngx_int_t  n;
+
+    n = (h->value.len && h->value.len <= 7)
+        ? ngx_atoi(h->value.data, h->value.len) : NGX_ERROR;
+
+    if (n == NGX_ERROR || (ngx_uint_t) n < min || (ngx_uint_t) n > max) {
+        return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "Invalid %V header: expected an "
+                                        "integer from %ui to %ui",
+                                        &h->key, min, max);
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The wait before attempt n (n >= 2), d the retry delay: constant d,
+ * linear d * (n - 1), exponential d * 2^(n - 2); never more than 5 s.
+ */
+
+ngx_msec_t
+ngx_http_ai_gateway_retry_wait(ngx_http_ai_gateway_retry_conf_t *s,
+    ngx_uint_t n)
+{
+    ngx_msec_t  d;
+
+    d = s->delay;
+
+    switch (s->backoff) {
+
+    case NGX_HTTP_AI_GATEWAY_BACKOFF_LINEAR:
+        d *= n - 1;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_BACKOFF_EXPONENTIAL:
+        d <<= n - 2;
+        break;
+    }
+
+    return ngx_min(d, NGX_HTTP_AI_GATEWAY_MAX_DELAY);
+}
+
+
+/* the main request: its body is read (and kept), then the first attempt */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s)
+{
+    ngx_int_t                     rc;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    rt = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_retry_t));
+    if (rt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_gateway_retry_cleanup;
+    cln->data = rt;
+
+    rt->request = r;
+    rt->conf = *s;
+
+    rt->delay.handler = ngx_http_ai_gateway_retry_delay_handler;
+    rt->delay.data = rt;
+    rt->delay.log = r->connection->log;
+
+    rt->deadline.handler = ngx_http_ai_gateway_retry_deadline_handler;
+    rt->deadline.data = rt;
+    rt->deadline.log = r->connection->log;
+
+    ctx->retry = rt;
+
+    /* the body filter keeps a copy, for the attempts' cache keys */
+
+    if (r->headers_in.content_length_n > 0) {
+        ctx->raw.data = ngx_pnalloc(r->pool,
+                                    r->headers_in.content_length_n + 1);
+        if (ctx->raw.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->raw_size = r->headers_in.content_length_n + 1;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_ai_gateway_retry_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ai_gateway_retry_body(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_ai_gateway_retry_next;
+
+    rc = ngx_http_ai_gateway_retry_attempt(r, ctx->retry);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
+    ngx_http_ai_gateway_retry_t *rt)
+{
+    ngx_http_request_t            *sr;
+    ngx_http_ai_gateway_ctx_t     *ctx, *sctx;
+    ngx_http_post_subrequest_t    *ps;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_ctx_t));
+    if (ps == NULL || sctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ps->handler = ngx_http_ai_gateway_retry_done;
+    ps->data = rt;
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the attempt is the request itself, raw path and method included */
+
+    sr->method = r->method;
+    sr->method_name = r->method_name;
+    sr->unparsed_uri = r->unparsed_uri;
+    sr->valid_unparsed_uri = r->valid_unparsed_uri;
+
+    sctx->retry = rt;
+    sctx->attempt = 1;
+    sctx->raw = ctx->raw;
+    sctx->raw_size = ctx->raw.len;
+
+    ngx_http_set_ctx(sr, sctx, ngx_http_ai_gateway_module);
+
+    rt->sr = sr;
+    rt->started++;
+    rt->failed = 0;
+    rt->recorded = 0;
+    rt->timed_out = 0;
+    rt->start = ngx_current_msec;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway attempt %ui", rt->started);
+
+    return NGX_OK;
+}
+
+
+/* the attempt is the last one: its answer, whatever it is, is the answer */
+
+static ngx_uint_t
+ngx_http_ai_gateway_retry_last(ngx_http_ai_gateway_retry_t *rt)
+{
+    return rt->started >= rt->conf.max_attempts;
+}
+
+
+/*
+ * In the attempt, as its upstream starts: the first byte is awaited at
+ * most the request timeout.  The final attempt of a request with retries
+ * waits as long as the provider takes; a request of one attempt gets 504.
+ */
+
+void
+ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_msec_t                    t, spent;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    rt = ctx->retry;
+
+    if (!ctx->attempt || rt->conf.timeout == 0
+        || (ngx_http_ai_gateway_retry_last(rt) && rt->conf.max_attempts > 1))
+    {
+        return;
+    }
+
+    /* the time of the cache lookup and the token exchange counts too */
+
+    spent = ngx_current_msec - rt->start;
+    t = (spent < rt->conf.timeout) ? rt->conf.timeout - spent : 1;
+
+    ngx_add_timer(&rt->deadline, t);
+}
+
+
+/* in the attempt: the status line is here */
+
+void
+ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx)
+{
+    if (ctx->attempt && ctx->retry->deadline.timer_set) {
+        ngx_del_timer(&ctx->retry->deadline);
+    }
+}
+
+
+static void
+ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_ai_gateway_retry_t *rt = ev->data;
+
+    ngx_connection_t     *c;
+    ngx_http_request_t   *sr;
+    ngx_http_upstream_t  *u;
+
+    sr = rt->sr;
+    c = sr->connection;
+    u = sr->upstream;
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "ai_gateway: no response within the request timeout "
+                  "of %M ms", rt->conf.timeout);
+
+    rt->timed_out = 1;
+
+    if (u && u->cleanup) {
+        /* the upstream goes; its finalization takes back this count */
+        sr->main->count++;
+        (*u->cleanup)(sr);
+    }
+
+    ngx_http_finalize_request(sr, NGX_HTTP_GATEWAY_TIME_OUT);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the attempt's end, maybe reported more than once */
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_ai_gateway_retry_t *rt = data;
+
+    ngx_uint_t                  status;
+    ngx_http_ai_gateway_ctx_t  *ctx, *sctx;
+
+    if (rt->deadline.timer_set) {
+        ngx_del_timer(&rt->deadline);
+    }
+
+    if (rt->recorded) {
+        return rc;
+    }
+
+    rt->recorded = 1;
+
+    status = sr->headers_out.status;
+
+    if (status == 0 || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        status = (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? (ngx_uint_t) rc
+                                                   : status;
+    }
+
+    if (rt->timed_out) {
+        status = NGX_HTTP_GATEWAY_TIME_OUT;
+    }
+
+    if (rt->ntries < NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS) {
+        rt->tries[rt->ntries].status = status;
+        rt->tries[rt->ntries].time = ngx_current_msec - rt->start;
+        rt->ntries++;
+    }
+
+    /* what the request's variables report is the last attempt's */
+
+    ctx = ngx_http_get_module_ctx(sr->main, ngx_http_ai_gateway_module);
+    sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
+
+    if (ctx && sctx) {
+        ctx->provider = sctx->provider;
+        ctx->target = sctx->target;
+        ctx->ttfb = sctx->ttfb;
+        ctx->first_byte = sctx->first_byte;
+        ctx->cache = sctx->cache;
+        ctx->cache_status = sctx->cache_status;
+        ctx->cached = sctx->cached;
+
+        if (sctx->err_code) {
+            ctx->err_code = sctx->err_code;
+        }
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "ai gateway attempt %ui done: %ui, failed: %d",
+                   rt->ntries, status, rt->failed);
+
+    return rc;
+}
+
+
+/* the main request's write handler: the attempt is over */
+
+static void
+ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+    rt = ctx->retry;
+
+    if (rt->finished || rt->delay.timer_set || !rt->sr->done) {
+        return;
+    }
+
+    if (rt->failed) {
+        rt->failed = 0;
+
+        ngx_add_timer(&rt->delay,
+                      ngx_http_ai_gateway_retry_wait(&rt->conf,
+                                                     rt->started + 1));
+        return;
+    }
+
+    rt->finished = 1;
+
+    if (!rt->committed) {
+        /* the attempt answered nothing at all */
+        ngx_http_finalize_request(r, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    rc = r->header_only ? NGX_OK : ngx_http_send_special(r, NGX_HTTP_LAST);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_ai_gateway_retry_delay_handler(ngx_event_t *ev)
+{
+    ngx_http_ai_gateway_retry_t *rt = ev->data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = rt->request;
+    c = r->connection;
+
+    rc = ngx_http_ai_gateway_retry_attempt(r, rt);
+
+    if (rc != NGX_OK) {
+        rt->finished = 1;
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ai_gateway_retry_cleanup(void *data)
+{
+    ngx_http_ai_gateway_retry_t *rt = data;
+
+    if (rt->delay.timer_set) {
+        ngx_del_timer(&rt->delay);
+    }
+
+    if (rt->deadline.timer_set) {
+        ngx_del_timer(&rt->deadline);
+    }
+}
+
+
+/*
+ * An attempt's response: swallowed when it failed and another attempt
+ * follows, otherwise the request's response.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                    status;
+    ngx_http_request_t           *mr;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    if (r == r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || !ctx->attempt) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    rt = ctx->retry;
+
+    /* nginx's own response for a failed upstream has err_status */
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (rt->failed || rt->committed) {
+        /* nginx's own page after a response already decided on */
+        r->header_sent = 1;
+        return NGX_OK;
+    }
+
+    if ((status == NGX_HTTP_TOO_MANY_REQUESTS
+         || status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+        && !ngx_http_ai_gateway_retry_last(rt)
+        && !r->connection->error)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: attempt %ui of %ui failed with %ui, "
+                      "retrying", rt->started, rt->conf.max_attempts,
+                      status);
+
+        rt->failed = 1;
+        r->header_sent = 1;
+
+        if (r->upstream) {
+            /* a failed attempt's body is of no use */
+            r->upstream->keepalive = 0;
+        }
+
+        return NGX_OK;
+    }
+
+    /* the answer: its status and headers become the request's */
+
+    rt->committed = 1;
+    r->header_sent = 1;
+
+    mr = r->main;
+
+    mr->headers_out = r->headers_out;
+
+    if (mr->headers_out.headers.last == &r->headers_out.headers.part) {
+        mr->headers_out.headers.last = &mr->headers_out.headers.part;
+    }
+
+    return ngx_http_send_header(mr);
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                *cl;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || !ctx->attempt || ctx->retry->committed) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* a failed attempt: its bytes are consumed, nothing leaves */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx)
+{
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                       *p, *last;
+    ngx_uint_t                    i;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    rt = ctx->retry;
+
+    p = ngx_pnalloc(r->pool, (NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS + 1)
+                             * (NGX_INT_T_LEN + 2));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+    last = p;
+
+    switch (data) {
+
+    case 0:
+        last = ngx_sprintf(p, "%ui",
+                           rt ? rt->ntries + (rt->committed && !rt->recorded)
+                              : 1);
+        break;
+
+    case 3:
+        last = ngx_sprintf(p, "%ui", ngx_http_ai_gateway_retry_step(ctx));
+        break;
+
+    default:
+        if (rt == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        for (i = 0; i < rt->ntries; i++) {
+            if (i) {
+                *last++ = ','; *last++ = ' ';
+            }
+
+            last = ngx_sprintf(last, "%ui", (data == 1) ? rt->tries[i].status
+                                            : (ngx_uint_t) rt->tries[i].time);
+        }
+
+        if (rt->committed && !rt->recorded) {
+            /* asked for while the answer's headers go out */
+
+            last = ngx_sprintf(last, "%s%ui", i ? ", " : "",
+                               (data == 1)
+                               ? ngx_http_ai_gateway_retry_upstream_status(ctx)
+                               : (ngx_uint_t) (ngx_current_msec - rt->start));
+        }
+    }
+
+    v->len = last - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_ai_gateway_retry_upstream_status(ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    rt = ctx->retry;
+
+    if (rt && rt->committed && !rt->recorded) {
+        return rt->sr->err_status ? rt->sr->err_status
+                                  : rt->sr->headers_out.status;
+    }
+
+    return (rt && rt->ntries) ? rt->tries[rt->ntries - 1].status : 0;
+}
+
+
+ngx_int_t
+ngx_http_ai_gateway_retry_init(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ai_gateway_retry_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ai_gateway_retry_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ai_gateway_retry_body_filter;
+
+    return NGX_OK;
+}
