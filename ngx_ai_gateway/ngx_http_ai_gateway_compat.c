@@ -951,7 +951,8 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     /* the cache key needs the body too */
 
     if (ctx == NULL
-        || (!ctx->compat && ctx->cache == NULL && ctx->retry == NULL))
+        || (!ctx->compat && !ctx->universal && ctx->cache == NULL
+            && ctx->retry == NULL))
     {
         return ngx_http_next_request_body_filter(r, in);
     }

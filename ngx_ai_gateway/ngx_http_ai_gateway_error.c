@@ -220,7 +220,7 @@ ngx_http_ai_gateway_code(ngx_uint_t code, ngx_uint_t status)
 static ngx_int_t
 ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
 {
-    ngx_str_t                        value;
+    ngx_str_t                        value, step;
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
@@ -254,6 +254,21 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
     value.data = ctx->log_id;
     value.len = sizeof(ctx->log_id);
 
+    /* the Universal Endpoint's step that answered */
+
+    step = ngx_http_ai_gateway_step_zero;
+
+    if (ctx->retry) {
+        step.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (step.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        step.len = ngx_sprintf(step.data, "%ui",
+                               ngx_http_ai_gateway_retry_step(ctx))
+                   - step.data;
+    }
+
     if (ngx_http_ai_gateway_add_header(r, &ngx_http_ai_gateway_log_id_name,
                                        &value)
         != NGX_OK
@@ -263,7 +278,7 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
                                           &ctx->event_id)
            != NGX_OK
         || ngx_http_ai_gateway_add_header(r, &ngx_http_ai_gateway_step_name,
-                                          &ngx_http_ai_gateway_step_zero)
+                                          &step)
            != NGX_OK)
     {
         return NGX_ERROR;

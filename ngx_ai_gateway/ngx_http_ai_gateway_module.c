@@ -14,6 +14,7 @@
 static ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_gateway_universal_path(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
     ngx_str_t *seg, ngx_str_t *rest);
 static ngx_uint_t ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last);
@@ -251,6 +252,18 @@ ngx_http_ai_gateway_exit_process(ngx_cycle_t *cycle)
 static ngx_str_t  ngx_http_ai_gateway_compat = ngx_string("compat");
 
 
+/* "/v1/{account}/{gateway}" and nothing after it */
+
+static ngx_uint_t
+ngx_http_ai_gateway_universal_path(ngx_http_request_t *r)
+{
+    ngx_str_t  seg[3], rest;
+
+    return ngx_http_ai_gateway_split(r, seg, &rest) == NGX_OK
+           && seg[2].len == 0;
+}
+
+
 static ngx_int_t
 ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 {
@@ -271,8 +284,11 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return ngx_http_ai_gateway_vertex_exchange(r, alcf, ctx);
     }
 
-    if (!ctx->attempt) {
-        rc = ngx_http_ai_gateway_retry_settings(r, alcf, &s);
+    if (!ctx->attempt && !ngx_http_ai_gateway_universal_path(r)) {
+        s = alcf->retry;
+
+        rc = ngx_http_ai_gateway_retry_settings(r, &r->headers_in.headers,
+                                                &s);
         if (rc != NGX_OK) {
             return ngx_http_ai_gateway_send_error(r, ctx, rc);
         }
@@ -285,7 +301,7 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 
     rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
 
-    if (ctx->compat) {
+    if (ctx->compat || ctx->universal) {
         /* the Unified API: routed once the body is read */
         return rc;
     }
@@ -340,10 +356,14 @@ ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
     }
 
     if (seg[2].len == 0) {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_NOT_AVAILABLE,
-                                        "The Universal Endpoint is not "
-                                        "available in this version");
+        if (ctx->attempt) {
+            return ngx_http_ai_gateway_fail(r, ctx,
+                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                         "A Universal Endpoint step needs a "
+                                         "provider");
+        }
+
+        return ngx_http_ai_gateway_universal_start(r, ctx);
     }
 
     if (seg[2].len == ngx_http_ai_gateway_compat.len

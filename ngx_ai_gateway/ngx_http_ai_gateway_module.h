@@ -140,6 +140,19 @@ typedef struct {
 typedef struct ngx_http_ai_gateway_retry_s  ngx_http_ai_gateway_retry_t;
 
 
+/* what one attempt is sent as: the request, or a Universal Endpoint step */
+
+typedef struct {
+    ngx_str_t                      uri;        /* for the location */
+    ngx_str_t                      args;
+    ngx_str_t                      unparsed;   /* raw path and query */
+    ngx_list_t                    *headers;    /* NULL: the request's */
+    ngx_table_elt_t               *authorization;
+    ngx_str_t                      body;       /* with headers */
+    ngx_http_ai_gateway_retry_conf_t  conf;
+} ngx_http_ai_gateway_step_t;
+
+
 typedef struct {
     ngx_str_t                      gateway_id;
     ngx_str_t                      account_id;
@@ -227,6 +240,7 @@ typedef struct {
     unsigned                           error_sent:1;
     unsigned                           cached:1;        /* a cache hit */
     unsigned                           attempt:1;       /* one of them */
+    unsigned                           universal:1;
 } ngx_http_ai_gateway_ctx_t;
 
 
@@ -325,12 +339,16 @@ char *ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
     ngx_http_ai_gateway_retry_conf_t *prev,
     ngx_http_ai_gateway_retry_conf_t *conf);
 ngx_int_t ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf,
-    ngx_http_ai_gateway_retry_conf_t *s);
+    ngx_list_t *headers, ngx_http_ai_gateway_retry_conf_t *s);
 ngx_msec_t ngx_http_ai_gateway_retry_wait(
     ngx_http_ai_gateway_retry_conf_t *s, ngx_uint_t n);
 ngx_int_t ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s);
+ngx_int_t ngx_http_ai_gateway_retry_run(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t *steps,
+    ngx_uint_t n);
+ngx_int_t ngx_http_ai_gateway_retry_value(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value, ngx_http_ai_gateway_retry_conf_t *s);
 void ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx);
@@ -338,6 +356,11 @@ ngx_uint_t ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx);
 ngx_uint_t ngx_http_ai_gateway_retry_upstream_status(
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_retry_init(ngx_conf_t *cf);
+
+/* ngx_http_ai_gateway_universal.c */
+
+ngx_int_t ngx_http_ai_gateway_universal_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_json.c */
 

@@ -57,12 +57,17 @@ struct ngx_http_ai_gateway_retry_s {
     ngx_event_t                    delay;
     ngx_event_t                    deadline;
 
-    ngx_http_ai_gateway_try_t      tries[NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS];
-    ngx_uint_t                     ntries;     /* recorded */
-    ngx_uint_t                     started;    /* the attempt's number */
+    ngx_http_ai_gateway_step_t    *steps;
+    ngx_uint_t                     nsteps;
+    ngx_uint_t                     step;       /* the one running */
+
+    ngx_array_t                    tries;      /* recorded attempts */
+    ngx_uint_t                     ntries;
+    ngx_uint_t                     started;    /* in the step */
     ngx_msec_t                     start;      /* of the attempt */
 
     unsigned                       failed:1;   /* the attempt swallowed */
+    unsigned                       again:1;    /* the same step again */
     unsigned                       committed:1;
     unsigned                       timed_out:1;
     unsigned                       recorded:1;
@@ -70,8 +75,11 @@ struct ngx_http_ai_gateway_retry_s {
 };
 
 
-static ngx_int_t ngx_http_ai_gateway_retry_header(ngx_http_request_t *r,
-    ngx_table_elt_t *h, ngx_uint_t *value, ngx_uint_t min, ngx_uint_t max);
+static ngx_int_t ngx_http_ai_gateway_retry_number(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value, ngx_uint_t *n, ngx_uint_t min,
+    ngx_uint_t max);
+static ngx_http_ai_gateway_retry_t *ngx_http_ai_gateway_retry_create(
+    ngx_http_request_t *r, ngx_http_ai_gateway_ctx_t *ctx);
 static void ngx_http_ai_gateway_retry_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     ngx_http_ai_gateway_retry_t *rt);
@@ -159,24 +167,21 @@ ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
 
 
 /*
- * The request's settings: its cf-aig-* headers over the gateway's
- * directives.  NGX_OK, or the status of a 400 for a bad value.
+ * Settings from a list of headers over those in s (the gateway's
+ * directives, or settings of a lower level).  NGX_OK, or the status of a
+ * 400 for a bad value.
  */
 
 ngx_int_t
-ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf,
+ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r, ngx_list_t *headers,
     ngx_http_ai_gateway_retry_conf_t *s)
 {
     ngx_int_t         rc;
-    ngx_uint_t        i, n;
-    ngx_conf_enum_t  *e;
+    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    *s = alcf->retry;
-
-    part = &r->headers_in.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -192,61 +197,12 @@ ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
         }
 
         if (h[i].key.len < 14
-            || ngx_strncmp(h[i].lowcase_key, "cf-aig-", 7) != 0)
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "cf-aig-", 7) != 0)
         {
             continue;
         }
 
-        rc = NGX_OK;
-
-        if (h[i].key.len == 22
-            && ngx_strncmp(h[i].lowcase_key, "cf-aig-request-timeout", 22)
-               == 0)
-        {
-            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 1,
-                                           NGX_HTTP_AI_GATEWAY_MAX_TIMEOUT);
-            s->timeout = n;
-
-        } else if (h[i].key.len == 19
-                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-max-attempts",
-                                  19) == 0)
-        {
-            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 1,
-                                           NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS);
-            s->max_attempts = n;
-
-        } else if (h[i].key.len == 18
-                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-retry-delay",
-                                  18) == 0)
-        {
-            rc = ngx_http_ai_gateway_retry_header(r, &h[i], &n, 0,
-                                           NGX_HTTP_AI_GATEWAY_MAX_DELAY);
-            s->delay = n;
-
-        } else if (h[i].key.len == 14
-                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-backoff", 14)
-                      == 0)
-        {
-            for (e = ngx_http_ai_gateway_backoffs; e->name.len; e++) {
-                if (e->name.len == h[i].value.len
-                    && ngx_strncasecmp(e->name.data, h[i].value.data,
-                                       e->name.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (e->name.len == 0) {
-                return ngx_http_ai_gateway_fail(r,
-                                     ngx_http_ai_gateway_get_ctx(r),
-                                     NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
-                                     "Invalid cf-aig-backoff header: "
-                                     "expected constant, linear or "
-                                     "exponential");
-            }
-
-            s->backoff = e->value;
-        }
+        rc = ngx_http_ai_gateway_retry_value(r, &h[i].key, &h[i].value, s);
 
         if (rc != NGX_OK) {
             return rc;
@@ -257,24 +213,86 @@ ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_retry_header(ngx_http_request_t *r, ngx_table_elt_t *h,
-    ngx_uint_t *value, ngx_uint_t min, ngx_uint_t max)
+/* one cf-aig-* header (any case); others are let be */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_value(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_http_ai_gateway_retry_conf_t *s)
 {
-    ngx_int_t  n;
+    ngx_int_t         rc;
+    ngx_uint_t        n;
+    ngx_conf_enum_t  *e;
 
-    n = (h->value.len && h->value.len <= 7)
-        ? ngx_atoi(h->value.data, h->value.len) : NGX_ERROR;
+    rc = NGX_OK;
 
-    if (n == NGX_ERROR || (ngx_uint_t) n < min || (ngx_uint_t) n > max) {
-        return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
-                                        "Invalid %V header: expected an "
-                                        "integer from %ui to %ui",
-                                        &h->key, min, max);
+    if (name->len == 22
+        && ngx_strncasecmp(name->data, (u_char *) "cf-aig-request-timeout",
+                           22) == 0)
+    {
+        rc = ngx_http_ai_gateway_retry_number(r, name, value, &n, 1,
+                                              NGX_HTTP_AI_GATEWAY_MAX_TIMEOUT);
+        s->timeout = n;
+
+    } else if (name->len == 19
+               && ngx_strncasecmp(name->data,
+                                  (u_char *) "cf-aig-max-attempts", 19) == 0)
+    {
+        rc = ngx_http_ai_gateway_retry_number(r, name, value, &n, 1,
+                                          NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS);
+        s->max_attempts = n;
+
+    } else if (name->len == 18
+               && ngx_strncasecmp(name->data,
+                                  (u_char *) "cf-aig-retry-delay", 18) == 0)
+    {
+        rc = ngx_http_ai_gateway_retry_number(r, name, value, &n, 0,
+                                              NGX_HTTP_AI_GATEWAY_MAX_DELAY);
+        s->delay = n;
+
+    } else if (name->len == 14
+               && ngx_strncasecmp(name->data, (u_char *) "cf-aig-backoff",
+                                  14) == 0)
+    {
+        for (e = ngx_http_ai_gateway_backoffs; e->name.len; e++) {
+            if (e->name.len == value->len
+                && ngx_strncasecmp(e->name.data, value->data, value->len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (e->name.len == 0) {
+            return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
+                                     NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                     "Invalid %V: expected constant, linear "
+                                     "or exponential", name);
+        }
+
+        s->backoff = e->value;
     }
 
-    *value = n;
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_retry_number(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t *n, ngx_uint_t min, ngx_uint_t max)
+{
+    ngx_int_t  v;
+
+    v = (value->len && value->len <= 7)
+        ? ngx_atoi(value->data, value->len) : NGX_ERROR;
+
+    if (v == NGX_ERROR || (ngx_uint_t) v < min || (ngx_uint_t) v > max) {
+        return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "Invalid %V: expected an integer "
+                                        "from %ui to %ui", name, min, max);
+    }
+
+    *n = v;
 
     return NGX_OK;
 }
@@ -308,31 +326,34 @@ ngx_http_ai_gateway_retry_wait(ngx_http_ai_gateway_retry_conf_t *s,
 }
 
 
-/* the main request: its body is read (and kept), then the first attempt */
-
-ngx_int_t
-ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s)
+static ngx_http_ai_gateway_retry_t *
+ngx_http_ai_gateway_retry_create(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t                     rc;
     ngx_pool_cleanup_t           *cln;
     ngx_http_ai_gateway_retry_t  *rt;
 
     rt = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_retry_t));
     if (rt == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    if (ngx_array_init(&rt->tries, r->pool, 4,
+                       sizeof(ngx_http_ai_gateway_try_t))
+        != NGX_OK)
+    {
+        return NULL;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_http_ai_gateway_retry_cleanup;
     cln->data = rt;
 
     rt->request = r;
-    rt->conf = *s;
 
     rt->delay.handler = ngx_http_ai_gateway_retry_delay_handler;
     rt->delay.data = rt;
@@ -343,6 +364,36 @@ ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
     rt->deadline.log = r->connection->log;
 
     ctx->retry = rt;
+
+    return rt;
+}
+
+
+/* a request with retries: its body is read (and kept), then attempt 1 */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s)
+{
+    ngx_int_t                     rc;
+    ngx_http_ai_gateway_step_t   *step;
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    rt = ngx_http_ai_gateway_retry_create(r, ctx);
+    step = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_step_t));
+
+    if (rt == NULL || step == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    step->uri = r->uri;
+    step->args = r->args;
+    step->unparsed = r->unparsed_uri;
+    step->conf = *s;
+
+    rt->steps = step;
+    rt->nsteps = 1;
+    rt->conf = *s;
 
     /* the body filter keeps a copy, for the attempts' cache keys */
 
@@ -364,6 +415,31 @@ ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/* the Universal Endpoint: its body read and made into steps */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_run(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t *steps,
+    ngx_uint_t n)
+{
+    ngx_http_ai_gateway_retry_t  *rt;
+
+    rt = ngx_http_ai_gateway_retry_create(r, ctx);
+    if (rt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rt->steps = steps;
+    rt->nsteps = n;
+    rt->conf = steps[0].conf;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_ai_gateway_retry_next;
+
+    return ngx_http_ai_gateway_retry_attempt(r, rt);
 }
 
 
@@ -390,8 +466,11 @@ static ngx_int_t
 ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     ngx_http_ai_gateway_retry_t *rt)
 {
+    ngx_buf_t                     *b;
     ngx_http_request_t            *sr;
+    ngx_http_request_body_t       *rb;
     ngx_http_ai_gateway_ctx_t     *ctx, *sctx;
+    ngx_http_ai_gateway_step_t    *step;
     ngx_http_post_subrequest_t    *ps;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
@@ -405,7 +484,9 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     ps->handler = ngx_http_ai_gateway_retry_done;
     ps->data = rt;
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+    step = &rt->steps[rt->step];
+
+    if (ngx_http_subrequest(r, &step->uri, &step->args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
     {
@@ -416,13 +497,50 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
 
     sr->method = r->method;
     sr->method_name = r->method_name;
-    sr->unparsed_uri = r->unparsed_uri;
-    sr->valid_unparsed_uri = r->valid_unparsed_uri;
+    sr->unparsed_uri = step->unparsed;
+    sr->valid_unparsed_uri = (step->headers || r->valid_unparsed_uri);
 
     sctx->retry = rt;
     sctx->attempt = 1;
     sctx->raw = ctx->raw;
     sctx->raw_size = ctx->raw.len;
+
+    if (step->headers) {
+        /* a step: its own headers and body */
+
+        rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+        b = ngx_calloc_buf(r->pool);
+        if (rb == NULL || b == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->pos = step->body.data;
+        b->last = b->pos + step->body.len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        rb->bufs = ngx_alloc_chain_link(r->pool);
+        if (rb->bufs == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rb->bufs->buf = b;
+        rb->bufs->next = NULL;
+        rb->buf = b;
+
+        sr->request_body = rb;
+
+        ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+        sr->headers_in.headers = *step->headers;
+        sr->headers_in.authorization = step->authorization;
+        sr->headers_in.content_length_n = step->body.len;
+        sr->headers_in.keep_alive_n = -1;
+
+        sctx->raw = step->body;
+        sctx->raw_size = step->body.len;
+    }
 
     ngx_http_set_ctx(sr, sctx, ngx_http_ai_gateway_module);
 
@@ -433,14 +551,14 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     rt->timed_out = 0;
     rt->start = ngx_current_msec;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai gateway attempt %ui", rt->started);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway step %ui attempt %ui", rt->step, rt->started);
 
     return NGX_OK;
 }
 
 
-/* the attempt is the last one: its answer, whatever it is, is the answer */
+/* the attempt is the last of its step */
 
 static ngx_uint_t
 ngx_http_ai_gateway_retry_last(ngx_http_ai_gateway_retry_t *rt)
@@ -453,6 +571,7 @@ ngx_http_ai_gateway_retry_last(ngx_http_ai_gateway_retry_t *rt)
  * In the attempt, as its upstream starts: the first byte is awaited at
  * most the request timeout.  The final attempt of a request with retries
  * waits as long as the provider takes; a request of one attempt gets 504.
+ * Before another step, the timeout is always kept: it is what falls back.
  */
 
 void
@@ -465,7 +584,8 @@ ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
     rt = ctx->retry;
 
     if (!ctx->attempt || rt->conf.timeout == 0
-        || (ngx_http_ai_gateway_retry_last(rt) && rt->conf.max_attempts > 1))
+        || (ngx_http_ai_gateway_retry_last(rt) && rt->conf.max_attempts > 1
+            && rt->step + 1 == rt->nsteps))
     {
         return;
     }
@@ -530,6 +650,7 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
     ngx_http_ai_gateway_retry_t *rt = data;
 
     ngx_uint_t                  status;
+    ngx_http_ai_gateway_try_t  *t;
     ngx_http_ai_gateway_ctx_t  *ctx, *sctx;
 
     if (rt->deadline.timer_set) {
@@ -553,9 +674,10 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
         status = NGX_HTTP_GATEWAY_TIME_OUT;
     }
 
-    if (rt->ntries < NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS) {
-        rt->tries[rt->ntries].status = status;
-        rt->tries[rt->ntries].time = ngx_current_msec - rt->start;
+    t = ngx_array_push(&rt->tries);
+    if (t) {
+        t->status = status;
+        t->time = ngx_current_msec - rt->start;
         rt->ntries++;
     }
 
@@ -605,9 +727,20 @@ ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
     if (rt->failed) {
         rt->failed = 0;
 
-        ngx_add_timer(&rt->delay,
-                      ngx_http_ai_gateway_retry_wait(&rt->conf,
-                                                     rt->started + 1));
+        if (rt->again) {
+            ngx_add_timer(&rt->delay,
+                          ngx_http_ai_gateway_retry_wait(&rt->conf,
+                                                         rt->started + 1));
+            return;
+        }
+
+        /* the step failed: the next one, at once */
+
+        rt->step++;
+        rt->started = 0;
+        rt->conf = rt->steps[rt->step].conf;
+
+        ngx_add_timer(&rt->delay, 0);
         return;
     }
 
@@ -697,15 +830,19 @@ ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if ((status == NGX_HTTP_TOO_MANY_REQUESTS
-         || status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
-        && !ngx_http_ai_gateway_retry_last(rt)
+    rt->again = (status == NGX_HTTP_TOO_MANY_REQUESTS
+                 || status >= NGX_HTTP_INTERNAL_SERVER_ERROR)
+                && !ngx_http_ai_gateway_retry_last(rt);
+
+    if ((rt->again
+         || (status >= NGX_HTTP_BAD_REQUEST && rt->step + 1 < rt->nsteps))
         && !r->connection->error)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "ai_gateway: attempt %ui of %ui failed with %ui, "
-                      "retrying", rt->started, rt->conf.max_attempts,
-                      status);
+                      "ai_gateway: step %ui attempt %ui of %ui failed with "
+                      "%ui, %s", rt->step, rt->started,
+                      rt->conf.max_attempts, status,
+                      rt->again ? "retrying" : "falling back");
 
         rt->failed = 1;
         r->header_sent = 1;
@@ -765,7 +902,7 @@ ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 ngx_uint_t
 ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx)
 {
-    return 0;
+    return ctx->retry ? ctx->retry->step : 0;
 }
 
 
@@ -775,6 +912,7 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 {
     u_char                       *p, *last;
     ngx_uint_t                    i;
+    ngx_http_ai_gateway_try_t    *t;
     ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_retry_t  *rt;
 
@@ -787,7 +925,7 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 
     rt = ctx->retry;
 
-    p = ngx_pnalloc(r->pool, (NGX_HTTP_AI_GATEWAY_MAX_ATTEMPTS + 1)
+    p = ngx_pnalloc(r->pool, ((rt ? rt->ntries : 0) + 1)
                              * (NGX_INT_T_LEN + 2));
     if (p == NULL) {
         return NGX_ERROR;
@@ -814,13 +952,15 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
             return NGX_OK;
         }
 
+        t = rt->tries.elts;
+
         for (i = 0; i < rt->ntries; i++) {
             if (i) {
                 *last++ = ','; *last++ = ' ';
             }
 
-            last = ngx_sprintf(last, "%ui", (data == 1) ? rt->tries[i].status
-                                            : (ngx_uint_t) rt->tries[i].time);
+            last = ngx_sprintf(last, "%ui", (data == 1) ? t[i].status
+                                            : (ngx_uint_t) t[i].time);
         }
 
         if (rt->committed && !rt->recorded) {
@@ -845,6 +985,7 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 ngx_uint_t
 ngx_http_ai_gateway_retry_upstream_status(ngx_http_ai_gateway_ctx_t *ctx)
 {
+    ngx_http_ai_gateway_try_t    *t;
     ngx_http_ai_gateway_retry_t  *rt;
 
     rt = ctx->retry;
@@ -854,7 +995,9 @@ ngx_http_ai_gateway_retry_upstream_status(ngx_http_ai_gateway_ctx_t *ctx)
                                   : rt->sr->headers_out.status;
     }
 
-    return (rt && rt->ntries) ? rt->tries[rt->ntries - 1].status : 0;
+    t = rt ? rt->tries.elts : NULL;
+
+    return (rt && rt->ntries) ? t[rt->ntries - 1].status : 0;
 }
 
 

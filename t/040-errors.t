@@ -94,14 +94,14 @@ main::envelope(400, 2001, "Please configure AI Gateway in the Cloudflare dashboa
 
 
 
-=== TEST 5: the Universal Endpoint is not there yet: 501
+=== TEST 5: the Universal Endpoint: an empty array of steps is a 400, with or without the slash
 --- request eval
 [ "POST /v1/acct/gw\n[]", "POST /v1/acct/gw/\n[]" ]
 --- error_code eval
-[501, 501]
+[400, 400]
 --- response_body_like eval
-[ qr/"code":2205,"message":"The Universal Endpoint is not available in this version"/,
-  qr/"code":2205,"message":"The Universal Endpoint/ ]
+[ qr/"code":2208,"message":"The Universal Endpoint takes 1 to 16 steps"/,
+  qr/"code":2208,"message":"The Universal Endpoint takes 1 to 16 steps"/ ]
 
 
 
