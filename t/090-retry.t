@@ -67,6 +67,7 @@ add_block_preprocessor(sub {
         ai_gateway_retry_delay 0;
         $extra
         add_header X-Attempts "\$ai_gateway_attempts|\$ai_gateway_attempt_statuses|\$ai_gateway_upstream_status" always;
+        add_header X-Times "\$ai_gateway_attempt_times|\$ai_gateway_step" always;
     }
 END
 
@@ -103,6 +104,8 @@ $scenario{'500 then 200'} = sub {
          "$n - its body");
     is(scalar(reqs()), 2, "$n - two upstream requests");
     is($r->{headers}{'x-attempts'}, '2|500, 200|200', "$n - variables");
+    like($r->{headers}{'x-times'}, qr/^\d+, \d+\|0$/,
+         "$n - \$ai_gateway_attempt_times, \$ai_gateway_step");
     is($r->{headers}{'cf-aig-step'}, '0', "$n - cf-aig-step");
     ok($r->{headers}{'cf-aig-log-id'}, "$n - one log id");
     my @r = reqs();
@@ -169,6 +172,8 @@ $scenario{'hang past the timeout'} = sub {
     my $dt = time - $t;
     is($r->{status}, 200, "$n - the second attempt answers");
     ok($dt >= 0.29, "$n - after the timeout ($dt s)");
+    my ($t1) = split /, /, $r->{headers}{'x-times'};
+    ok($t1 >= 295, "$n - the first attempt's time: $t1 ms");
     is(scalar(reqs()), 2, "$n - two upstream requests");
     like($r->{headers}{'x-attempts'}, qr/^2\|504, 200\|200$/,
          "$n - the first timed out");
