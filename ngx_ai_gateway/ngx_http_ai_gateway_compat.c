@@ -140,8 +140,23 @@ ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
         return ngx_http_ai_gateway_compat_models(r, ctx);
     }
 
+    return ngx_http_ai_gateway_read_body(r, ctx,
+                                         ngx_http_ai_gateway_compat_body);
+}
+
+
+/*
+ * The body is read, and kept in memory in ctx->raw by the request body
+ * filter below, then handler runs.  An attempt has its body already.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
     if (r->headers_in.content_length_n > 0 && ctx->raw.data == NULL) {
-        /* an attempt has the body of its request already */
         ctx->raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
         if (ctx->raw.data == NULL) {
@@ -151,8 +166,7 @@ ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
         ctx->raw_size = r->headers_in.content_length_n + 1;
     }
 
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_ai_gateway_compat_body);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;

@@ -298,6 +298,8 @@ ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
 ngx_int_t ngx_http_ai_gateway_compat_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_client_body_handler_pt handler);
 void ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_compat_headers_out(ngx_http_request_t *r,

@@ -375,7 +375,6 @@ ngx_int_t
 ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s)
 {
-    ngx_int_t                     rc;
     ngx_http_ai_gateway_step_t   *step;
     ngx_http_ai_gateway_retry_t  *rt;
 
@@ -397,24 +396,8 @@ ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
 
     /* the body filter keeps a copy, for the attempts' cache keys */
 
-    if (r->headers_in.content_length_n > 0) {
-        ctx->raw.data = ngx_pnalloc(r->pool,
-                                    r->headers_in.content_length_n + 1);
-        if (ctx->raw.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->raw_size = r->headers_in.content_length_n + 1;
-    }
-
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_ai_gateway_retry_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_ai_gateway_read_body(r, ctx,
+                                         ngx_http_ai_gateway_retry_body);
 }
 
 

@@ -71,8 +71,6 @@ ngx_int_t
 ngx_http_ai_gateway_universal_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-
     ctx->universal = 1;
 
     if (r->method != NGX_HTTP_POST) {
@@ -83,26 +81,8 @@ ngx_http_ai_gateway_universal_start(ngx_http_request_t *r,
                                      "with a JSON array of steps"));
     }
 
-    /* the request body filter keeps the body in memory */
-
-    if (r->headers_in.content_length_n > 0) {
-        ctx->raw.data = ngx_pnalloc(r->pool,
-                                    r->headers_in.content_length_n + 1);
-        if (ctx->raw.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->raw_size = r->headers_in.content_length_n + 1;
-    }
-
-    rc = ngx_http_read_client_request_body(r,
+    return ngx_http_ai_gateway_read_body(r, ctx,
                                          ngx_http_ai_gateway_universal_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
 }
 
 
