@@ -10,7 +10,7 @@ use AIGW::Test;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use HTTP::Tiny ();
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
 
 repeat_each(1);
 no_shuffle();
@@ -296,6 +296,27 @@ $scenario{'cached attempts'} = sub {
     is(ref $c[0], '', "$n - one cache status header");
 };
 
+$scenario{'client goes away'} = sub {
+    my $n = shift;
+    my $ht = HTTP::Tiny->new(timeout => 0.5, keep_alive => 0);
+    my $url = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}" . chat();
+    my %h = ('content-type' => 'application/json',
+             'cf-aig-max-attempts' => 3, 'cf-aig-retry-delay' => 1500);
+    my $r = $ht->request('POST', $url, { content => '{}',
+                         headers => { %h, 'x-mock' => 'status=500' } });
+    is($r->{status}, 599, "$n - the client gave up during the wait");
+    sleep 2.5;
+    is(scalar(reqs()), 1, "$n - no attempt after the client left");
+    mock_reset();
+    $r = $ht->request('POST', $url, { content => '{}',
+                      headers => { %h, 'x-mock' => 'hang=1' } });
+    ok(mock_wait(sub { $_[0]{requests}[0]{aborted} }),
+       "$n - left during an attempt: its provider connection closed");
+    sleep 2;
+    is(scalar(reqs()), 1, "$n - and no other attempt");
+    is(gw(chat(), '{}')->{status}, 200, "$n - the worker serves on");
+};
+
 run_tests();
 
 __DATA__
@@ -343,3 +364,10 @@ ai_gateway_max_attempts 2;
 ai_gateway_cache_zone aic:1m;
 --- gateway
 ai_gateway_cache aic; ai_gateway_cache_ttl 60;
+
+=== TEST 19: client goes away
+--- no_error_log
+[alert]
+[crit]
+[emerg]
+[error]
