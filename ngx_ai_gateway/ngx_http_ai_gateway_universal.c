@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_ai_gateway_universal_config(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *provider, ngx_str_t *endpoint,
     ngx_http_ai_gateway_step_t *st);
+static ngx_uint_t ngx_http_ai_gateway_universal_known(ngx_http_request_t *r,
+    ngx_str_t *slug);
 static ngx_table_elt_t *ngx_http_ai_gateway_universal_push(
     ngx_http_request_t *r, ngx_list_t *list, ngx_str_t *key,
     ngx_str_t *value);
@@ -218,6 +220,24 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
             return ngx_http_ai_gateway_universal_bad(r, ctx, i, "provider",
                                                  "is not a provider name");
         }
+    }
+
+    /* "OpenAI" as the docs' prose writes it is "openai" */
+
+    p = ngx_pnalloc(r->pool, provider.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_strlow(p, provider.data, provider.len);
+    provider.data = p;
+
+    if (!ngx_http_ai_gateway_universal_known(r, &provider)) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER,
+                                        "Universal Endpoint step %ui: "
+                                        "\"provider\" is not a provider of "
+                                        "this gateway: %V", i, &provider);
     }
 
     f = ngx_http_ai_gateway_json_get(v, "endpoint");
@@ -573,6 +593,41 @@ ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
     st->uri.len = dst - st->uri.data;
 
     return NGX_OK;
+}
+
+
+/* a built-in provider (or alias), compat, or one of ai_gateway_provider */
+
+static ngx_uint_t
+ngx_http_ai_gateway_universal_known(ngx_http_request_t *r, ngx_str_t *slug)
+{
+    ngx_uint_t                       k;
+    ngx_http_ai_gateway_origin_t    *o;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    if ((slug->len == 6 && ngx_strncmp(slug->data, "compat", 6) == 0)
+        || ngx_http_ai_gateway_provider_find(slug))
+    {
+        return 1;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    if (alcf->origins == NULL) {
+        return 0;
+    }
+
+    o = alcf->origins->elts;
+
+    for (k = 0; k < alcf->origins->nelts; k++) {
+        if (o[k].slug.len == slug->len
+            && ngx_strncmp(o[k].slug.data, slug->data, slug->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

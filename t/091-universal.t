@@ -311,12 +311,16 @@ $scenario{'malformed'} = sub {
     is($r->{status}, 400, "$n - a bad outer header: 400");
     $r = gw("/v1/acct/gw", undef, method => 'GET');
     is($r->{status}, 400, "$n - GET: 400");
-    $r = uni([ step('no-such-provider', 'x') ]);
+    $r = uni([ step('openai', 'x'), step('no-such-provider', 'x') ]);
     is($r->{status}, 400, "$n - an unknown provider: 400");
-    like($r->{content}, qr/"code":2008/, "$n - Invalid provider");
+    like($r->{content}, qr/"code":2008,"message":"Universal Endpoint step 1: \\"provider\\" is not a provider of this gateway: no-such-provider"/,
+         "$n - Invalid provider, the step named");
+    $r = uni([ step('OpenAI', 'chat/completions') ]);
+    is($r->{status}, 200, "$n - provider names in any case");
+    $r = uni([ step('custom-x', 'y') ]);
+    is($r->{status}, 200, "$n - a custom provider of the gateway");
     $r = uni($J->encode([ step('openai', 'x', query => { big => 'x' x 2000 }) ]));
     is($r->{status}, 413, "$n - a body over the limit: 413");
-    is(scalar(reqs()), 0, "$n - nothing sent upstream");
 };
 
 run_tests();
@@ -350,3 +354,4 @@ ai_gateway_cache aic; ai_gateway_cache_ttl 60;
 === TEST 11: malformed
 --- gateway
 ai_gateway_max_body_size 1k;
+ai_gateway_provider custom-x http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
