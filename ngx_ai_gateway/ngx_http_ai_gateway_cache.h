@@ -84,7 +84,13 @@ char *ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
     ngx_http_ai_gateway_cache_conf_t *conf);
 ngx_int_t ngx_http_ai_gateway_cache_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_ai_gateway_cache_key.c */
+
 void ngx_http_ai_gateway_cache_exit_process(void);
+
+/* ngx_http_ai_gateway_canonical.c */
+
 ngx_int_t ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p,
     size_t len,
     void (*print)(void *data, const char *s, size_t len), void *data,

@@ -330,6 +330,11 @@ ngx_int_t ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
 void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 
+/* ngx_http_ai_gateway_cache_key.c */
+
+ngx_int_t ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_cache_t *c);
+
 /* ngx_http_ai_gateway_retry.c */
 
 extern ngx_conf_enum_t  ngx_http_ai_gateway_backoffs[];
