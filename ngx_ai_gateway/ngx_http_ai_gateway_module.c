@@ -13,8 +13,8 @@
 
 static ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-static ngx_uint_t ngx_http_ai_gateway_universal_path(ngx_http_request_t *r);
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_int_t split, ngx_str_t *seg, ngx_str_t *rest);
 static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
     ngx_str_t *seg, ngx_str_t *rest);
 static ngx_uint_t ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last);
@@ -252,22 +252,11 @@ ngx_http_ai_gateway_exit_process(ngx_cycle_t *cycle)
 static ngx_str_t  ngx_http_ai_gateway_compat = ngx_string("compat");
 
 
-/* "/v1/{account}/{gateway}" and nothing after it */
-
-static ngx_uint_t
-ngx_http_ai_gateway_universal_path(ngx_http_request_t *r)
-{
-    ngx_str_t  seg[3], rest;
-
-    return ngx_http_ai_gateway_split(r, seg, &rest) == NGX_OK
-           && seg[2].len == 0;
-}
-
-
 static ngx_int_t
 ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                          rc;
+    ngx_int_t                          rc, split;
+    ngx_str_t                          seg[3], rest;
     ngx_http_ai_gateway_ctx_t         *ctx;
     ngx_http_ai_gateway_loc_conf_t    *alcf;
     ngx_http_ai_gateway_retry_conf_t   s;
@@ -284,7 +273,13 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return ngx_http_ai_gateway_vertex_exchange(r, alcf, ctx);
     }
 
-    if (!ctx->attempt && !ngx_http_ai_gateway_universal_path(r)) {
+    /* the path is split once; prepare() reports a malformed one */
+
+    split = ngx_http_ai_gateway_split(r, seg, &rest);
+
+    if (!ctx->attempt && !(split == NGX_OK && seg[2].len == 0)) {
+        /* not the Universal Endpoint, whose steps have settings of their own */
+
         s = alcf->retry;
 
         rc = ngx_http_ai_gateway_retry_settings(r, &r->headers_in.headers,
@@ -299,7 +294,7 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_ai_gateway_prepare(r, alcf, ctx);
+    rc = ngx_http_ai_gateway_prepare(r, alcf, ctx, split, seg, &rest);
 
     if (ctx->compat || ctx->universal) {
         /* the Unified API: routed once the body is read */
@@ -321,13 +316,13 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_int_t split, ngx_str_t *seg, ngx_str_t *rest)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        seg[3], rest;
     ngx_http_ai_gateway_provider_t  *provider;
 
-    if (ngx_http_ai_gateway_split(r, seg, &rest) != NGX_OK) {
+    if (split != NGX_OK) {
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH,
                                         "Malformed gateway path: expected "
@@ -370,10 +365,10 @@ ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
         && ngx_strncmp(seg[2].data, ngx_http_ai_gateway_compat.data,
                        seg[2].len) == 0)
     {
-        return ngx_http_ai_gateway_compat_start(r, ctx, &rest);
+        return ngx_http_ai_gateway_compat_start(r, ctx, rest);
     }
 
-    rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
+    rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], rest);
 
     provider = (rc == NGX_OK) ? ctx->target.origin->provider : NULL;
 
