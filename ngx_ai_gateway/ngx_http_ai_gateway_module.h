@@ -14,6 +14,7 @@
 
 #include "ngx_http_ai_gateway_compat.h"
 #include "ngx_http_ai_gateway_cache.h"
+#include "ngx_http_ai_gateway_check.h"
 
 
 /* gateway error codes, see docs/errors.md */

@@ -23,4 +23,5 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_anthropic.c
       ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
       ngx_ai_gateway/ngx_http_ai_gateway_translate.c
+      ngx_ai_gateway/ngx_http_ai_gateway_check.c
       t/unit/shim.c"

@@ -28,6 +28,7 @@ main(void)
     unit_nomem();
     unit_memory();
     unit_lookup();
+    unit_checks();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);

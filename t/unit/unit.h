@@ -61,6 +61,7 @@ void unit_streams(void);
 void unit_nomem(void);
 void unit_memory(void);
 void unit_lookup(void);
+void unit_checks(void);
 
 
 #endif /* _UNIT_H_INCLUDED_ */
