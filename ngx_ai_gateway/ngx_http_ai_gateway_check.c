@@ -28,6 +28,11 @@
  *   query   visible ASCII but "#"
  *   host    a host name, an IPv4 or a bracketed IPv6 address, and an
  *           optional port: ALPHA DIGIT - . _ : [ ]
+ *
+ * A path that is written raw must also mean the same to nginx, which picks
+ * the location on the normalized URI, and to the provider:
+ * ngx_http_ai_gateway_check_segments() refuses "." and ".." segments, in
+ * any of their escaped forms.
  */
 
 
@@ -159,4 +164,70 @@ ngx_http_ai_gateway_check_host(u_char *p, size_t len)
 
     return ngx_http_ai_gateway_check_bits(ngx_http_ai_gateway_host_bits,
                                           p, len);
+}
+
+
+/*
+ * NGX_DECLINED when a segment of the path is "." or "..", its dots
+ * literal or escaped ("%2e"), and its slashes literal or escaped ("%2F"),
+ * or backslashes, which some servers take for slashes ("\\", "%5C").
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_check_segments(u_char *p, size_t len)
+{
+    u_char      *last;
+    ngx_uint_t   dots, other, end;
+
+    last = p + len;
+    dots = 0;
+    other = 0;
+
+    for ( ;; ) {
+        end = (p == last);
+
+        if (end) {
+            /* void */
+
+        } else if (*p == '/' || *p == '\\') {
+            p++;
+
+        } else if (last - p >= 3 && p[0] == '%'
+                   && ((p[1] == '2' && (p[2] == 'f' || p[2] == 'F'))
+                       || (p[1] == '5' && (p[2] == 'c' || p[2] == 'C'))))
+        {
+            p += 3;
+
+        } else {
+            if (*p == '.') {
+                dots++;
+                p++;
+
+            } else if (last - p >= 3 && p[0] == '%' && p[1] == '2'
+                       && (p[2] == 'e' || p[2] == 'E'))
+            {
+                dots++;
+                p += 3;
+
+            } else {
+                other = 1;
+                p++;
+            }
+
+            continue;
+        }
+
+        /* the end of a segment */
+
+        if (!other && (dots == 1 || dots == 2)) {
+            return NGX_DECLINED;
+        }
+
+        if (end) {
+            return NGX_OK;
+        }
+
+        dots = 0;
+        other = 0;
+    }
 }

@@ -20,5 +20,9 @@ ngx_int_t ngx_http_ai_gateway_check_path(u_char *p, size_t len);
 ngx_int_t ngx_http_ai_gateway_check_query(u_char *p, size_t len);
 ngx_int_t ngx_http_ai_gateway_check_host(u_char *p, size_t len);
 
+/* NGX_OK: no "." or ".." segment, escaped or not */
+
+ngx_int_t ngx_http_ai_gateway_check_segments(u_char *p, size_t len);
+
 
 #endif /* _NGX_HTTP_AI_GATEWAY_CHECK_H_INCLUDED_ */

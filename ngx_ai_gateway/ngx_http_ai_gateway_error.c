@@ -78,6 +78,11 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST, NGX_HTTP_BAD_REQUEST,
       ngx_string("Bad request") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_LOCATION, NGX_HTTP_FORBIDDEN,
+      ngx_string("Forbidden: a Universal Endpoint step or a retried "
+                 "request must be served by the location of the request, "
+                 "whose access rules it passed") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS, NGX_HTTP_UNAUTHORIZED,
       ngx_string("Provider credentials refused") },
 

@@ -17,7 +17,8 @@ static ngx_int_t ngx_http_ai_gateway_prepare(ngx_http_request_t *r,
     ngx_int_t split, ngx_str_t *seg, ngx_str_t *rest);
 static ngx_int_t ngx_http_ai_gateway_split(ngx_http_request_t *r,
     ngx_str_t *seg, ngx_str_t *rest);
-static ngx_uint_t ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last);
+
+static ngx_int_t ngx_http_ai_gateway_attempt_access(ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf);
@@ -445,24 +446,28 @@ ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
     rest->data = p;
     rest->len = last - p;
 
+    if (seg[1].len == 0 || (seg[2].len == 0 && rest->len)) {
+        /* "/v1/{account}/{gateway}//..." */
+        return NGX_ERROR;
+    }
+
     /*
      * nginx chose the location on the normalized URI, the path is routed
-     * and forwarded raw: dot segments would make the two differ
+     * and forwarded raw: the two must not differ.  The account, gateway
+     * and provider segments are taken as they are, with nothing escaped,
+     * and no segment is "." or "..", escaped or not, whatever separates
+     * it ("/", "%2F", "\\").
      */
 
-    for (q = seg[0].data - 1; q < last; q = p) {
-        p = ngx_strlchr(q + 1, last, '/');
-        if (p == NULL) {
-            p = last;
-        }
-
-        if (ngx_http_ai_gateway_dot_segment(q + 1, p)) {
+    for (i = 0; i < 3; i++) {
+        if (ngx_strlchr(seg[i].data, seg[i].data + seg[i].len, '%')) {
             return NGX_ERROR;
         }
     }
 
-    if (seg[1].len == 0 || (seg[2].len == 0 && rest->len)) {
-        /* "/v1/{account}/{gateway}//..." */
+    if (ngx_http_ai_gateway_check_segments(seg[0].data, last - seg[0].data)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -470,29 +475,63 @@ ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
 }
 
 
-/* ".", "..", and their escaped forms ("%2e", ".%2E"...) */
+/*
+ * nginx runs no access phase for subrequests: allow and deny, auth_basic,
+ * auth_request are not applied to them.  The attempts of a request with
+ * retries and the steps of the Universal Endpoint are subrequests, so
+ * each may only run in the location of its request, whose access rules
+ * the request itself has passed.  An attempt that nginx placed in any
+ * other location (a step's provider served by a location of its own, a
+ * rewrite) is refused there, before anything is sent: a step then fails
+ * with 403 like the direct request would, and the next step is tried.
+ * This runs in the preaccess phase of every location, gateway or not.
+ */
 
-static ngx_uint_t
-ngx_http_ai_gateway_dot_segment(u_char *p, u_char *last)
+static ngx_int_t
+ngx_http_ai_gateway_attempt_access(ngx_http_request_t *r)
 {
-    ngx_uint_t  dots;
+    ngx_int_t                   rc;
+    ngx_http_ai_gateway_ctx_t  *ctx, *mctx;
 
-    for (dots = 0; p < last; dots++) {
-
-        if (*p == '.') {
-            p++;
-
-        } else if (last - p >= 3 && p[0] == '%' && p[1] == '2'
-                   && (p[2] == 'e' || p[2] == 'E'))
-        {
-            p += 3;
-
-        } else {
-            return 0;
-        }
+    if (r == r->main || r->parent != r->main) {
+        return NGX_DECLINED;
     }
 
-    return dots == 1 || dots == 2;
+    mctx = ngx_http_get_module_ctx(r->main, ngx_http_ai_gateway_module);
+
+    if (mctx == NULL || mctx->retry == NULL
+        || r->loc_conf == r->main->loc_conf)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL) {
+        /* an internal redirect has cleared the attempt's context */
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->attempt = 1;
+        ctx->retry = mctx->retry;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_ai_gateway_module);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ai_gateway: \"%V\" of a Universal Endpoint step or an "
+                  "attempt is served by another location than its request, "
+                  "refused", &r->uri);
+
+    rc = ngx_http_ai_gateway_fail(r, ctx, NGX_HTTP_AI_GATEWAY_ERR_LOCATION,
+                                  NULL);
+
+    ngx_http_finalize_request(r, ngx_http_ai_gateway_send_error(r, ctx, rc));
+
+    return NGX_DONE;
 }
 
 
@@ -636,6 +675,18 @@ ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_gateway_attempt_access;
+
     if (ngx_http_ai_gateway_filter_init(cf) != NGX_OK
         || ngx_http_ai_gateway_compat_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK

@@ -32,6 +32,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_GATEWAY          2206
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL        2207
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
+#define NGX_HTTP_AI_GATEWAY_ERR_LOCATION         2209
 #define NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS      2220
 
 
@@ -207,6 +208,7 @@ typedef struct {
     ngx_str_t                          credential;      /* compat: key */
     ngx_keyval_t                       version;         /* compat: added */
     ngx_str_t                          method;          /* or the client's */
+    ngx_chain_t                       *request;         /* to the provider */
 
     ngx_http_ai_gateway_vertex_sa_t   *sa;              /* key to exchange */
     ngx_http_ai_gateway_vertex_sa_t   *exchange;        /* the subrequest
@@ -275,6 +277,8 @@ ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r);
 void ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
 

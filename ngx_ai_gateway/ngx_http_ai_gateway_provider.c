@@ -350,6 +350,43 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* what goes into every request to this provider is checked once here */
+
+    if (ngx_http_ai_gateway_check_name(o->auth.data, o->auth.len) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"auth_header=\" name \"%V\": a header "
+                           "name is letters, digits and !#$%%&'*+-.^_`|~",
+                           &o->auth);
+        return NGX_CONF_ERROR;
+    }
+
+    if (o->tls_name.len
+        && ngx_http_ai_gateway_check_host(o->tls_name.data, o->tls_name.len)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"host=\" name \"%V\"", &o->tls_name);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((!o->templated
+         && ngx_http_ai_gateway_check_host(o->host.data, o->host.len)
+            != NGX_OK)
+        || (o->prefix.len
+            && (ngx_http_ai_gateway_check_path(o->prefix.data, o->prefix.len)
+                != NGX_OK
+                || ngx_http_ai_gateway_check_segments(o->prefix.data,
+                                                      o->prefix.len)
+                   != NGX_OK)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\": the host or the path has a "
+                           "character that cannot be sent, or a \".\" or "
+                           "\"..\" segment", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
     if (o->templated) {
         /* resolved per request, like proxy_pass with variables */
         return NGX_CONF_OK;
@@ -1035,6 +1072,17 @@ ngx_http_ai_gateway_rule_fal(ngx_http_request_t *r,
 
     } else {
         ngx_str_null(&t->args);
+    }
+
+    /* the path and query go into the request line as they are */
+
+    if (ngx_http_ai_gateway_check_path(t->path.data, t->path.len) != NGX_OK
+        || ngx_http_ai_gateway_check_segments(t->path.data, t->path.len)
+           != NGX_OK
+        || ngx_http_ai_gateway_check_query(t->args.data, t->args.len)
+           != NGX_OK)
+    {
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     return NGX_OK;

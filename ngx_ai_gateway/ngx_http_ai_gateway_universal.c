@@ -196,7 +196,7 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
     ngx_http_ai_gateway_retry_conf_t *outer, ngx_http_ai_gateway_step_t *st)
 {
-    u_char     *p;
+    u_char     *p, *q;
     yajl_val    f;
     ngx_int_t   rc;
     ngx_str_t   provider, endpoint, auth;
@@ -252,11 +252,27 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
         endpoint.len--;
     }
 
-    for (p = endpoint.data; p < endpoint.data + endpoint.len; p++) {
-        if (*p <= ' ' || *p == 0x7f || *p == '#') {
-            return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
-                                      "has a space or a control character");
-        }
+    /* the endpoint is written into the provider's request line */
+
+    q = ngx_strlchr(endpoint.data, endpoint.data + endpoint.len, '?');
+    if (q == NULL) {
+        q = endpoint.data + endpoint.len;
+    }
+
+    if (ngx_http_ai_gateway_check_query(endpoint.data, endpoint.len)
+        != NGX_OK)
+    {
+        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
+                                  "has a space, a control character, a \"#\" "
+                                  "or a character that is not ASCII");
+    }
+
+    if (ngx_http_ai_gateway_check_segments(endpoint.data, q - endpoint.data)
+        != NGX_OK)
+    {
+        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
+                                  "has a \".\" or \"..\" segment, escaped or "
+                                  "not");
     }
 
     ngx_str_null(&auth);
@@ -268,6 +284,12 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
     {
         return ngx_http_ai_gateway_universal_bad(r, ctx, i, "authorization",
                                                  "is not a string");
+    }
+
+    if (ngx_http_ai_gateway_check_value(auth.data, auth.len) != NGX_OK) {
+        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "authorization",
+                                  "has a line break or another control "
+                                  "character");
     }
 
     /* the step's config, then its headers, over the outer settings */
@@ -349,19 +371,11 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
             continue;
         }
 
-        if (key.len == 0 || key.len > 256) {
+        if (key.len > 256
+            || ngx_http_ai_gateway_check_name(key.data, key.len) != NGX_OK)
+        {
             return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
                                                      "has a bad name");
-        }
-
-        for (j = 0; j < key.len; j++) {
-            if (key.data[j] <= ' ' || key.data[j] == ':'
-                || key.data[j] >= 0x7f)
-            {
-                return ngx_http_ai_gateway_universal_bad(r, ctx, i,
-                                                         "headers",
-                                                         "has a bad name");
-            }
         }
 
         /* numbers and booleans as they were written, objects as JSON */
@@ -386,14 +400,12 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        for (j = 0; j < value.len; j++) {
-            if (value.data[j] == CR || value.data[j] == LF
-                || value.data[j] == '\0')
-            {
-                return ngx_http_ai_gateway_universal_bad(r, ctx, i,
-                                               "headers",
-                                               "has a line break in a value");
-            }
+        if (ngx_http_ai_gateway_check_value(value.data, value.len)
+            != NGX_OK)
+        {
+            return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
+                                  "has a line break or another control "
+                                  "character in a value");
         }
 
         h = ngx_http_ai_gateway_universal_push(r, list, &key, &value);

@@ -20,7 +20,11 @@ typedef struct {
 } ngx_http_ai_gateway_ssl_t;
 
 
+static ngx_int_t ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_header_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_ai_gateway_skip_header(
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h,
     ngx_table_elt_t *connection);
@@ -28,6 +32,9 @@ static ngx_int_t ngx_http_ai_gateway_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_process_status_line(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_interim(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_gateway_chunked_start(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_input_filter_init(void *data);
 static ngx_int_t ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_ai_gateway_chunked_filter(void *data,
@@ -211,16 +218,71 @@ ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r)
         return;
     }
 
+    rc = ngx_http_ai_gateway_upstream_init(r, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
+    }
+}
+
+
+/*
+ * The provider request is built, and checked, before the upstream starts:
+ * NGX_OK, or the status of an error recorded by fail().
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_gateway_build_request(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     ctx->start = ngx_current_msec;
 
     ngx_http_ai_gateway_retry_armed(r, ctx);
 
     ngx_http_upstream_init(r);
+
+    return NGX_OK;
 }
 
 
+/* the request built by ngx_http_ai_gateway_build_request() */
+
 static ngx_int_t
 ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->request == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->upstream->request_bufs = ctx->request;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request line and headers, then the body.  Whatever their source
+ * (the client, a Universal Endpoint step, the configuration, a token
+ * exchange), the method, path, query, Host and every header pass the
+ * checks of ngx_http_ai_gateway_check.c here, as they are written: a
+ * value that could end a line or the head is refused, never sent.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
     off_t                          body_len;
     size_t                         len;
@@ -231,12 +293,8 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     ngx_list_part_t               *part;
     ngx_str_t                     *method;
     ngx_table_elt_t               *h, *connection, **hp;
-    ngx_http_upstream_t           *u;
-    ngx_http_ai_gateway_ctx_t     *ctx;
     ngx_http_ai_gateway_target_t  *t;
 
-    u = r->upstream;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
     t = &ctx->target;
 
     method = ctx->method.len ? &ctx->method : &r->method_name;
@@ -250,7 +308,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         b = ngx_calloc_buf(r->pool);
         cl = ngx_alloc_chain_link(r->pool);
         if (b == NULL || cl == NULL) {
-            return NGX_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         b->pos = ctx->body.data;
@@ -299,6 +357,35 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
         }
     }
 
+    if (ngx_http_ai_gateway_check_name(method->data, method->len) != NGX_OK)
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "Invalid method for the provider "
+                                        "request");
+    }
+
+    if (ngx_http_ai_gateway_check_path(t->path.data, t->path.len) != NGX_OK
+        || ngx_http_ai_gateway_check_query(t->args.data, t->args.len)
+           != NGX_OK)
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH,
+                                        "Invalid path or query for the "
+                                        "provider request: only visible "
+                                        "ASCII characters are allowed");
+    }
+
+    if (ngx_http_ai_gateway_check_host(t->host_header.data,
+                                       t->host_header.len)
+        != NGX_OK)
+    {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH,
+                                        "Invalid host for the provider "
+                                        "request");
+    }
+
     /* the length, and the client's headers to copy, in order */
 
     len = (ctx->credential.len ? t->origin->auth.len + sizeof(": ") - 1
@@ -320,7 +407,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     if (ngx_array_init(&copy, r->pool, 16, sizeof(ngx_table_elt_t *))
         != NGX_OK)
     {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     part = &r->headers_in.headers.part;
@@ -342,9 +429,15 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
             continue;
         }
 
+        if (ngx_http_ai_gateway_header_check(r, ctx, &h[i].key, &h[i].value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
         hp = ngx_array_push(&copy);
         if (hp == NULL) {
-            return NGX_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         *hp = &h[i];
@@ -353,9 +446,23 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
                + sizeof(CRLF) - 1;
     }
 
+    /* the gateway's own headers; a client's version header has won */
+
+    if ((ctx->version.key.len
+         && ngx_http_ai_gateway_header_check(r, ctx, &ctx->version.key,
+                                             &ctx->version.value)
+            != NGX_OK)
+        || (ctx->credential.len
+            && ngx_http_ai_gateway_header_check(r, ctx, &t->origin->auth,
+                                                &ctx->credential)
+               != NGX_OK))
+    {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* the request line, then the headers in the client's order and case */
@@ -400,13 +507,15 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     *b->last++ = CR; *b->last++ = LF;
 
+    /* neither the headers nor the query: they may hold credentials */
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai gateway upstream request: \"%*s\"",
-                   (size_t) (b->last - b->pos), b->pos);
+                   "ai gateway upstream request: \"%V %V\"",
+                   method, &t->path);
 
     cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* without a body the request must leave at once, TLS included */
@@ -414,7 +523,7 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     b->flush = 1;
 
     cl->buf = b;
-    u->request_bufs = cl;
+    ctx->request = cl;
     ll = &cl->next;
 
     /*
@@ -425,14 +534,14 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     for ( /* void */ ; body; body = body->next) {
         b = ngx_alloc_buf(r->pool);
         if (b == NULL) {
-            return NGX_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ngx_memcpy(b, body->buf, sizeof(ngx_buf_t));
 
         cl = ngx_alloc_chain_link(r->pool);
         if (cl == NULL) {
-            return NGX_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         cl->buf = b;
@@ -441,6 +550,36 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
     }
 
     *ll = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A header of the provider request; the error names the header, never
+ * its value (it may be a credential).
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_header_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
+{
+    if (ngx_http_ai_gateway_check_name(name->data, name->len) != NGX_OK) {
+        (void) ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "Invalid header name for the "
+                                        "provider request");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_gateway_check_value(value->data, value->len) != NGX_OK) {
+        (void) ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
+                                        "Invalid value of header \"%V\" for "
+                                        "the provider request: control "
+                                        "characters are not allowed", name);
+        return NGX_DECLINED;
+    }
 
     return NGX_OK;
 }
@@ -685,11 +824,23 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
 
         if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
 
-            if (u->headers_in.chunked) {
-                u->headers_in.content_length_n = -1;
+            ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+            if (u->headers_in.status_n >= 100
+                && u->headers_in.status_n < 200
+                && u->headers_in.status_n != NGX_HTTP_SWITCHING_PROTOCOLS)
+            {
+                /* an interim response (100 Continue, 103...): the next */
+                return ngx_http_ai_gateway_interim(r, ctx);
             }
 
-            ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+            if (u->headers_in.chunked) {
+                u->headers_in.content_length_n = -1;
+
+                if (ngx_http_ai_gateway_chunked_start(r) != NGX_OK) {
+                    return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+                }
+            }
 
             if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
                 || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
@@ -731,6 +882,101 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
                       r->header_name_start, *r->header_end);
 
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+}
+
+
+/*
+ * An interim response is not the answer: its headers are dropped and the
+ * status line that follows is parsed, from what is left in the buffer.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_interim(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai gateway interim response %ui skipped",
+                   u->headers_in.status_n);
+
+    ngx_memzero(&u->headers_in, sizeof(ngx_http_upstream_headers_in_t));
+    u->headers_in.content_length_n = -1;
+    u->headers_in.last_modified_time = -1;
+
+    if (ngx_list_init(&u->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK
+        || ngx_list_init(&u->headers_in.trailers, r->pool, 2,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (u->state) {
+        u->state->status = 0;
+    }
+
+    ctx->status.code = 0;
+    ctx->status.count = 0;
+    ctx->status.start = NULL;
+    ctx->status.end = NULL;
+
+    u->process_header = ngx_http_ai_gateway_process_status_line;
+
+    return ngx_http_ai_gateway_process_status_line(r);
+}
+
+
+/*
+ * The chunked framing of the body's first bytes, read with the header, is
+ * checked before the header goes to the client: a provider whose body
+ * cannot be decoded at all is answered with 502, not with a response that
+ * breaks off.  Later framing errors can only close the connection.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_chunked_start(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_buf_t            b;
+    ngx_http_chunked_t   chunked;
+
+    b = r->upstream->buffer;
+    ngx_memzero(&chunked, sizeof(ngx_http_chunked_t));
+
+    for ( ;; ) {
+        rc = ngx_http_parse_chunked(r, &b, &chunked);
+
+        if (rc == NGX_OK) {
+            /* chunk data, skipped */
+
+            if (b.last - b.pos >= chunked.size) {
+                b.pos += (size_t) chunked.size;
+                chunked.size = 0;
+
+            } else {
+                chunked.size -= b.last - b.pos;
+                b.pos = b.last;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: provider sent an invalid chunked "
+                          "body");
+            return NGX_ERROR;
+        }
+
+        /* NGX_AGAIN, NGX_DONE */
+
+        return NGX_OK;
     }
 }
 

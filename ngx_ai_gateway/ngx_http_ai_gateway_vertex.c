@@ -390,9 +390,12 @@ ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
         return rc;
     }
 
-    r->main->count++;
+    rc = ngx_http_ai_gateway_upstream_init(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    ngx_http_upstream_init(r);
+    r->main->count++;
 
     return NGX_DONE;
 }
@@ -483,7 +486,12 @@ ngx_http_ai_gateway_vertex_done(ngx_http_request_t *r, void *data,
     if (status == NGX_HTTP_OK && rc == NGX_OK && tree) {
         v = ngx_http_ai_gateway_json_get(tree, "access_token");
 
-        if (ngx_http_ai_gateway_json_str(v, &token) != NGX_OK) {
+        /* the token goes into a request header: nothing else may */
+
+        if (ngx_http_ai_gateway_json_str(v, &token) != NGX_OK
+            || ngx_http_ai_gateway_check_value(token.data, token.len)
+               != NGX_OK)
+        {
             ngx_str_null(&token);
         }
 

@@ -75,4 +75,39 @@ unit_checks(void)
     unit_check(ngx_http_ai_gateway_check_value(
                    (u_char *) "Bearer a\r\n\r\nGET / HTTP/1.1", 25)
                == NGX_DECLINED, "CRLF in a value allowed");
+
+    {
+        ngx_uint_t   k;
+
+        static struct {
+            const char  *path;
+            ngx_int_t    rc;
+        } segs[] = {
+            { "/v1/a/g/openai/chat/completions", NGX_OK },
+            { "/x/.../y", NGX_OK },
+            { "/x/.y/..z", NGX_OK },
+            { "/x/%2e%2e%2e", NGX_OK },
+            { "/model/arn%3Aaws%2Fprofile%2Fabc/invoke", NGX_OK },
+            { "", NGX_OK },
+            { ".", NGX_DECLINED },
+            { "/..", NGX_DECLINED },
+            { "/a/./b", NGX_DECLINED },
+            { "/a/../b", NGX_DECLINED },
+            { "/a/%2e%2E/b", NGX_DECLINED },
+            { "/a/.%2e/b", NGX_DECLINED },
+            { "/x%2F..%2F..%2Fopenai/v1", NGX_DECLINED },
+            { "/x%2f..%2fy", NGX_DECLINED },
+            { "..%2Fsecret", NGX_DECLINED },
+            { "/a\\..\\b", NGX_DECLINED },
+            { "/a%5C..%5cb", NGX_DECLINED },
+            { "/a/..", NGX_DECLINED },
+            { "/a/%2E", NGX_DECLINED },
+        };
+
+        for (k = 0; k < sizeof(segs) / sizeof(segs[0]); k++) {
+            unit_check(ngx_http_ai_gateway_check_segments(
+                           (u_char *) segs[k].path, strlen(segs[k].path))
+                       == segs[k].rc, "segments of \"%s\"", segs[k].path);
+        }
+    }
 }
