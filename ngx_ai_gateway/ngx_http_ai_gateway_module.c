@@ -477,14 +477,15 @@ ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
 
 /*
  * nginx runs no access phase for subrequests: allow and deny, auth_basic,
- * auth_request are not applied to them.  The attempts of a request with
- * retries and the steps of the Universal Endpoint are subrequests, so
- * each may only run in the location of its request, whose access rules
- * the request itself has passed.  An attempt that nginx placed in any
- * other location (a step's provider served by a location of its own, a
- * rewrite) is refused there, before anything is sent: a step then fails
- * with 403 like the direct request would, and the next step is tried.
- * This runs in the preaccess phase of every location, gateway or not.
+ * auth_request are not applied to them, and they may enter "internal"
+ * locations.  The attempts of a request with retries and the steps of the
+ * Universal Endpoint are subrequests, so each may only run in the location
+ * of its request, whose access rules the request itself has passed.  An
+ * attempt that nginx placed in any other location (a step's provider
+ * served by a location of its own, a rewrite) is refused there before
+ * anything else runs: a step then fails with 403, as the direct request
+ * would, and the next step is tried.  This runs first in the rewrite
+ * phase of every location, gateway or not.
  */
 
 static ngx_int_t
@@ -680,7 +681,9 @@ ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    /* registered last, it runs first: before rewrite's "return" */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }

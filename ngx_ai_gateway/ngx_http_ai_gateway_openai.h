@@ -322,6 +322,8 @@ ngx_int_t ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p,
 yajl_val ngx_http_ai_gateway_json_tree(u_char *p, size_t len);
 yajl_val ngx_http_ai_gateway_json_get(yajl_val obj, const char *key);
 ngx_int_t ngx_http_ai_gateway_json_str(yajl_val v, ngx_str_t *s);
+/* a parsed string held a "\u0000" (kept as C0 80, see yajl.c) */
+ngx_uint_t ngx_http_ai_gateway_json_has_nul(ngx_str_t *s);
 ngx_uint_t ngx_http_ai_gateway_json_is(yajl_val v, const char *s);
 ngx_uint_t ngx_http_ai_gateway_json_count(yajl_val v, uint64_t *n);
 

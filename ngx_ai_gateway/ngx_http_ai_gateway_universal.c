@@ -286,7 +286,9 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
                                                  "is not a string");
     }
 
-    if (ngx_http_ai_gateway_check_value(auth.data, auth.len) != NGX_OK) {
+    if (ngx_http_ai_gateway_check_value(auth.data, auth.len) != NGX_OK
+        || ngx_http_ai_gateway_json_has_nul(&auth))
+    {
         return ngx_http_ai_gateway_universal_bad(r, ctx, i, "authorization",
                                   "has a line break or another control "
                                   "character");
@@ -401,7 +403,8 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
         }
 
         if (ngx_http_ai_gateway_check_value(value.data, value.len)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_ai_gateway_json_has_nul(&value))
         {
             return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
                                   "has a line break or another control "

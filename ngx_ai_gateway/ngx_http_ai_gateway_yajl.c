@@ -646,6 +646,29 @@ ngx_http_ai_gateway_json_str(yajl_val v, ngx_str_t *s)
 
 
 ngx_uint_t
+ngx_http_ai_gateway_json_has_nul(ngx_str_t *s)
+{
+    u_char  *p, *last;
+
+    last = s->data + s->len;
+
+    for (p = s->data; p + 1 < last; p++) {
+        p = ngx_strlchr(p, last - 1, 0xc0);
+
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (p[1] == 0x80) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_uint_t
 ngx_http_ai_gateway_json_is(yajl_val v, const char *s)
 {
     return YAJL_IS_STRING(v) && ngx_strcmp(v->u.string, s) == 0;

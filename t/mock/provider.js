@@ -20,6 +20,8 @@
  *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
  *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
  *   drain_body=0|1
+ *   interim=100|103: an interim response before the answer
+ *   raw=BYTES: the whole answer, written as it is (percent-encoded: %0D%0A)
  *   script=NAME try1=D1 try2=D2 ...: the Nth request of script NAME (since
  *   the last reset) also applies the directives tryN (`;` in them as %3B)
  * Admin API (plain port only): GET /__mock/log, POST /__mock/reset,
@@ -251,6 +253,14 @@ async function handle(req, res, kind) {
     if (fbd) await sleep(fbd);
     if (gone()) return;
 
+    if (d.raw !== undefined) { // hand-made answers, for framing errors
+        entry.mock_closed = true;
+        sock.end(Buffer.from(d.raw, 'latin1'));
+        return;
+    }
+    if (d.interim === '100') res.writeContinue();
+    if (d.interim === '103') res.writeEarlyHints({ link: '</x>; rel=preload' });
+
     if (d.garbage === '1') {
         entry.mock_closed = true;
         sock.end('HTTP/9 nonsense\r\n\r\n\x00\x01garbage\xff\r\n\r\n');
@@ -372,7 +382,8 @@ async function handle(req, res, kind) {
 // POST https://oauth2.googleapis.com/token with a JWT signed by the test
 // service-account key (cert dir sa.key).  The answer depends on the JWT's
 // "iss": refuse@... 400 invalid_grant, broken@... 500 HTML, hang@... none,
-// short@... a token valid 30 s; else a token valid 3599 s.  The JWT is
+// short@... a token valid 30 s; inject@... a token with a CRLF in it;
+// else a token valid 3599 s.  The JWT is
 // verified like Google does: RS256 signature, aud, scope, iat/exp.
 let saPublic = null;
 function googleToken(body, res, entry, n) {
@@ -409,6 +420,9 @@ function googleToken(body, res, entry, n) {
     if (claims.iss.startsWith('refuse@')) return bad('Invalid grant: account not found');
     if (claims.iss.startsWith('broken@')) return reply(500, '<html>oops</html>', 'text/html');
     if (claims.iss.startsWith('hang@')) return;
+    if (claims.iss.startsWith('inject@')) {
+        return reply(200, { access_token: 'ya29.x\r\nX-Injected: 1', expires_in: 3599, token_type: 'Bearer' });
+    }
     return reply(200, { access_token: `ya29.mock-${n}`, expires_in: claims.iss.startsWith('short@') ? 30 : 3599,
         token_type: 'Bearer' });
 }
