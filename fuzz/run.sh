@@ -10,6 +10,8 @@
 #              from the input: the same chunks both ways
 #   embed      an OpenAI embeddings request to Gemini's, or a Gemini
 #              embeddings response to the list, float and base64 alike
+#   steps      a Universal Endpoint body: what is accepted can be written
+#              into a provider request as it is
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -31,7 +33,7 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed"
+TARGETS="request response error stream embed steps"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
@@ -50,7 +52,11 @@ seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
 
 rm -rf "$OUT/seeds"
 mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
-         "$OUT/seeds/stream" "$OUT/seeds/embed"
+         "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps"
+
+for f in t/unit/cases/steps/*.json; do
+    seed steps "$(basename "$f")" "" "$f"
+done
 
 for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
     seed request "$(basename "$f")" "" "$f"

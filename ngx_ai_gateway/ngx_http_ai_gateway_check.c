@@ -105,6 +105,10 @@ ngx_http_ai_gateway_check_bits(uint32_t *bits, u_char *p, size_t len)
 {
     u_char  *last;
 
+    if (len == 0) {
+        return NGX_OK;
+    }
+
     for (last = p + len; p < last; p++) {
         if (!(bits[*p >> 5] & (1U << (*p & 0x1f)))) {
             return NGX_DECLINED;
@@ -178,6 +182,10 @@ ngx_http_ai_gateway_check_segments(u_char *p, size_t len)
 {
     u_char      *last;
     ngx_uint_t   dots, other, end;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
 
     last = p + len;
     dots = 0;

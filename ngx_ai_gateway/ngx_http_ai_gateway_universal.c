@@ -10,6 +10,7 @@
 
 #include "ngx_http_ai_gateway_module.h"
 #include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_steps.h"
 
 
 /*
@@ -22,11 +23,10 @@
  * retry code (ngx_http_ai_gateway_retry.c) runs the steps in order as
  * subrequests, each with its own retries, and the first that answers
  * answers.  The outer request's cf-* headers apply to every step unless
- * the step sets them itself; its other headers are not forwarded.
+ * the step sets them itself; its other headers are not forwarded.  The
+ * body is parsed and checked by ngx_http_ai_gateway_steps.c; this file
+ * makes the steps into what the retry code runs.
  */
-
-
-#define NGX_HTTP_AI_GATEWAY_MAX_STEPS  16
 
 
 static void ngx_http_ai_gateway_universal_body(ngx_http_request_t *r);
@@ -34,39 +34,20 @@ static ngx_int_t ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t **steps,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_http_ai_gateway_retry_conf_t *outer, ngx_http_ai_gateway_step_t *st);
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
+    ngx_uint_t i, ngx_http_ai_gateway_retry_conf_t *outer,
+    ngx_http_ai_gateway_step_t *st);
 static ngx_int_t ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_str_t *auth, ngx_http_ai_gateway_step_t *st);
-static ngx_int_t ngx_http_ai_gateway_universal_config(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_http_ai_gateway_retry_conf_t *s);
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
+    ngx_uint_t i, ngx_http_ai_gateway_step_t *st);
 static ngx_int_t ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *provider, ngx_str_t *endpoint,
     ngx_http_ai_gateway_step_t *st);
-static ngx_uint_t ngx_http_ai_gateway_universal_known(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_ai_gateway_universal_known(void *data,
     ngx_str_t *slug);
 static ngx_table_elt_t *ngx_http_ai_gateway_universal_push(
     ngx_http_request_t *r, ngx_list_t *list, ngx_str_t *key,
     ngx_str_t *value);
-static ngx_int_t ngx_http_ai_gateway_universal_bad(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t i, const char *field,
-    const char *what);
-
-
-/* config field, and the header it stands for */
-
-static struct {
-    const char                    *field;
-    ngx_str_t                      header;
-} ngx_http_ai_gateway_universal_config_fields[] = {
-    { "requestTimeout", ngx_string("cf-aig-request-timeout") },
-    { "maxAttempts", ngx_string("cf-aig-max-attempts") },
-    { "retryDelay", ngx_string("cf-aig-retry-delay") },
-    { "backoff", ngx_string("cf-aig-backoff") },
-    { NULL, ngx_null_string }
-};
 
 
 ngx_int_t
@@ -122,44 +103,30 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t **steps,
     ngx_uint_t *n)
 {
-    size_t                            count, i;
-    yajl_val                          v, *items;
     ngx_int_t                         rc;
+    ngx_uint_t                        i;
     ngx_http_ai_gateway_step_t       *st;
+    ngx_http_ai_gateway_steps_t       s;
     ngx_http_ai_gateway_loc_conf_t   *alcf;
     ngx_http_ai_gateway_retry_conf_t  outer;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
-    rc = ngx_http_ai_gateway_json_parse(r->pool, ctx->raw.data, ctx->raw.len,
-                                        &v);
+    s.known = ngx_http_ai_gateway_universal_known;
+    s.data = r;
+
+    rc = ngx_http_ai_gateway_steps_parse(r->pool, ctx->raw.data, ctx->raw.len,
+                                         &s);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED || !(YAJL_IS_ARRAY(v) || YAJL_IS_OBJECT(v))) {
+    if (rc == NGX_DECLINED) {
         return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
-                                        "The Universal Endpoint takes a "
-                                        "JSON array of steps, or one step "
-                                        "object");
-    }
-
-    if (YAJL_IS_ARRAY(v)) {
-        items = v->u.array.values;
-        count = v->u.array.len;
-
-    } else {
-        items = &v;
-        count = 1;
-    }
-
-    if (count == 0 || count > NGX_HTTP_AI_GATEWAY_MAX_STEPS) {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
-                                        "The Universal Endpoint takes 1 to "
-                                        "%d steps", (int)
-                                        NGX_HTTP_AI_GATEWAY_MAX_STEPS);
+                                        s.unknown
+                                        ? NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER
+                                        : NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "%V", &s.error);
     }
 
     /* the outer request's headers over the gateway's directives */
@@ -171,21 +138,21 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
         return rc;
     }
 
-    st = ngx_pcalloc(r->pool, count * sizeof(ngx_http_ai_gateway_step_t));
+    st = ngx_pcalloc(r->pool, s.nsteps * sizeof(ngx_http_ai_gateway_step_t));
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < count; i++) {
-        rc = ngx_http_ai_gateway_universal_step(r, ctx, items[i], i, &outer,
-                                                &st[i]);
+    for (i = 0; i < s.nsteps; i++) {
+        rc = ngx_http_ai_gateway_universal_step(r, ctx, &s.steps[i], i,
+                                                &outer, &st[i]);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
     *steps = st;
-    *n = count;
+    *n = s.nsteps;
 
     return NGX_OK;
 }
@@ -193,136 +160,45 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_http_ai_gateway_retry_conf_t *outer, ngx_http_ai_gateway_step_t *st)
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
+    ngx_uint_t i, ngx_http_ai_gateway_retry_conf_t *outer,
+    ngx_http_ai_gateway_step_t *st)
 {
-    u_char     *p, *q;
-    yajl_val    f;
-    ngx_int_t   rc;
-    ngx_str_t   provider, endpoint, auth;
-
-    if (!YAJL_IS_OBJECT(v)) {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, NULL,
-                                                 "is not an object");
-    }
-
-    f = ngx_http_ai_gateway_json_get(v, "provider");
-
-    if (f == NULL || ngx_http_ai_gateway_json_str(f, &provider) != NGX_OK
-        || provider.len == 0)
-    {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "provider",
-                                            "is missing or not a string");
-    }
-
-    for (p = provider.data; p < provider.data + provider.len; p++) {
-        if (*p == '/' || *p == '?' || *p == '%' || *p <= ' ' || *p >= 0x7f) {
-            return ngx_http_ai_gateway_universal_bad(r, ctx, i, "provider",
-                                                 "is not a provider name");
-        }
-    }
-
-    /* "OpenAI" as the docs' prose writes it is "openai" */
-
-    p = ngx_pnalloc(r->pool, provider.len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_strlow(p, provider.data, provider.len);
-    provider.data = p;
-
-    if (!ngx_http_ai_gateway_universal_known(r, &provider)) {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER,
-                                        "Universal Endpoint step %ui: "
-                                        "\"provider\" is not a provider of "
-                                        "this gateway: %V", i, &provider);
-    }
-
-    f = ngx_http_ai_gateway_json_get(v, "endpoint");
-
-    if (f == NULL || ngx_http_ai_gateway_json_str(f, &endpoint) != NGX_OK) {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
-                                            "is missing or not a string");
-    }
-
-    while (endpoint.len && endpoint.data[0] == '/') {
-        endpoint.data++;
-        endpoint.len--;
-    }
-
-    /* the endpoint is written into the provider's request line */
-
-    q = ngx_strlchr(endpoint.data, endpoint.data + endpoint.len, '?');
-    if (q == NULL) {
-        q = endpoint.data + endpoint.len;
-    }
-
-    if (ngx_http_ai_gateway_check_query(endpoint.data, endpoint.len)
-        != NGX_OK)
-    {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
-                                  "has a space, a control character, a \"#\" "
-                                  "or a character that is not ASCII");
-    }
-
-    if (ngx_http_ai_gateway_check_segments(endpoint.data, q - endpoint.data)
-        != NGX_OK)
-    {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "endpoint",
-                                  "has a \".\" or \"..\" segment, escaped or "
-                                  "not");
-    }
-
-    ngx_str_null(&auth);
-
-    f = ngx_http_ai_gateway_json_get(v, "authorization");
-
-    if (f && !YAJL_IS_NULL(f)
-        && ngx_http_ai_gateway_json_str(f, &auth) != NGX_OK)
-    {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "authorization",
-                                                 "is not a string");
-    }
-
-    if (ngx_http_ai_gateway_check_value(auth.data, auth.len) != NGX_OK
-        || ngx_http_ai_gateway_json_has_nul(&auth))
-    {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "authorization",
-                                  "has a line break or another control "
-                                  "character");
-    }
+    ngx_int_t                           rc;
+    ngx_uint_t                          k;
+    ngx_http_ai_gateway_step_config_t  *c;
 
     /* the step's config, then its headers, over the outer settings */
 
     st->conf = *outer;
 
-    f = ngx_http_ai_gateway_json_get(v, "config");
+    for (k = 0; k < NGX_HTTP_AI_GATEWAY_STEP_CONFIG; k++) {
+        c = &spec->config[k];
 
-    if (f && !YAJL_IS_NULL(f)) {
-        rc = ngx_http_ai_gateway_universal_config(r, ctx, f, i, &st->conf);
+        if (c->field == NULL || c->value.data == NULL) {
+            continue;
+        }
+
+        rc = ngx_http_ai_gateway_retry_value(r, &c->header, &c->value,
+                                             &st->conf);
         if (rc != NGX_OK) {
-            return rc;
+            return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "Universal Endpoint step %ui: "
+                                        "\"%s\" is not a valid value",
+                                        i, c->field);
         }
     }
 
-    f = ngx_http_ai_gateway_json_get(v, "query");
+    st->body = spec->body;
 
-    if (f && ngx_http_ai_gateway_json_text(r->pool, f, &st->body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_ai_gateway_universal_headers(r, ctx,
-                                       ngx_http_ai_gateway_json_get(v,
-                                                                "headers"),
-                                       i, &auth, st);
+    rc = ngx_http_ai_gateway_universal_headers(r, ctx, spec, i, st);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    return ngx_http_ai_gateway_universal_uri(r, ctx, &provider, &endpoint,
-                                             st);
+    return ngx_http_ai_gateway_universal_uri(r, ctx, &spec->provider,
+                                             &spec->endpoint, st);
 }
 
 
@@ -334,15 +210,14 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_str_t *auth, ngx_http_ai_gateway_step_t *st)
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
+    ngx_uint_t i, ngx_http_ai_gateway_step_t *st)
 {
-    size_t             k, n;
     ngx_int_t          rc;
-    ngx_str_t          key, value;
-    ngx_uint_t         j, m, found, ctype;
+    ngx_str_t          value;
+    ngx_uint_t         j, k, m, found;
     ngx_list_t        *list, own;
-    yajl_val           hv;
+    ngx_keyval_t      *kv;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h, *oh;
 
@@ -350,93 +225,38 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
     static ngx_str_t  content_type = ngx_string("Content-Type");
     static ngx_str_t  json = ngx_string("application/json");
 
-    if (v && !YAJL_IS_NULL(v) && !YAJL_IS_OBJECT(v)) {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
-                                                 "is not an object");
-    }
-
-    n = (v && YAJL_IS_OBJECT(v)) ? v->u.object.len : 0;
-
-    list = ngx_list_create(r->pool, n + 8, sizeof(ngx_table_elt_t));
+    list = ngx_list_create(r->pool, spec->headers.nelts + 8,
+                           sizeof(ngx_table_elt_t));
     if (list == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctype = 0;
+    kv = spec->headers.elts;
 
-    for (k = 0; k < n; k++) {
-        key.data = (u_char *) v->u.object.keys[k];
-        key.len = ngx_strlen(key.data);
-        hv = v->u.object.values[k];
-
-        if (YAJL_IS_NULL(hv)) {
-            continue;
-        }
-
-        if (key.len > 256
-            || ngx_http_ai_gateway_check_name(key.data, key.len) != NGX_OK)
-        {
-            return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
-                                                     "has a bad name");
-        }
-
-        /* numbers and booleans as they were written, objects as JSON */
-
-        if (YAJL_IS_STRING(hv)) {
-            (void) ngx_http_ai_gateway_json_str(hv, &value);
-
-        } else if (YAJL_IS_NUMBER(hv)) {
-            value.data = (u_char *) hv->u.number.r;
-            value.len = ngx_strlen(value.data);
-
-        } else if (YAJL_IS_TRUE(hv) || YAJL_IS_FALSE(hv)) {
-            ngx_str_set(&value, "true");
-
-            if (YAJL_IS_FALSE(hv)) {
-                ngx_str_set(&value, "false");
-            }
-
-        } else if (ngx_http_ai_gateway_json_text(r->pool, hv, &value)
-                   != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (ngx_http_ai_gateway_check_value(value.data, value.len)
-            != NGX_OK
-            || ngx_http_ai_gateway_json_has_nul(&value))
-        {
-            return ngx_http_ai_gateway_universal_bad(r, ctx, i, "headers",
-                                  "has a line break or another control "
-                                  "character in a value");
-        }
-
-        h = ngx_http_ai_gateway_universal_push(r, list, &key, &value);
+    for (k = 0; k < spec->headers.nelts; k++) {
+        h = ngx_http_ai_gateway_universal_push(r, list, &kv[k].key,
+                                               &kv[k].value);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (key.len == 13
+        if (kv[k].key.len == 13
             && ngx_strncmp(h->lowcase_key, "authorization", 13) == 0)
         {
             st->authorization = h;
-
-        } else if (key.len == 12
-                   && ngx_strncmp(h->lowcase_key, "content-type", 12) == 0)
-        {
-            ctype = 1;
         }
     }
 
-    if (st->authorization == NULL && auth->len) {
+    if (!spec->has_authorization_header && spec->authorization.len) {
         st->authorization = ngx_http_ai_gateway_universal_push(r, list,
-                                                   &authorization, auth);
+                                                   &authorization,
+                                                   &spec->authorization);
         if (st->authorization == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    if (!ctype && st->body.len
+    if (!spec->has_content_type && st->body.len
         && ngx_http_ai_gateway_universal_push(r, list, &content_type, &json)
            == NULL)
     {
@@ -514,54 +334,6 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_universal_config(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, yajl_val v, ngx_uint_t i,
-    ngx_http_ai_gateway_retry_conf_t *s)
-{
-    ngx_int_t   rc;
-    ngx_str_t   value;
-    yajl_val    f;
-    ngx_uint_t  k;
-
-    if (!YAJL_IS_OBJECT(v)) {
-        return ngx_http_ai_gateway_universal_bad(r, ctx, i, "config",
-                                                 "is not an object");
-    }
-
-    for (k = 0; ngx_http_ai_gateway_universal_config_fields[k].field; k++) {
-
-        f = ngx_http_ai_gateway_json_get(v,
-                            ngx_http_ai_gateway_universal_config_fields[k]
-                            .field);
-
-        if (f == NULL || YAJL_IS_NULL(f)) {
-            continue;
-        }
-
-        if (YAJL_IS_NUMBER(f)) {
-            value.data = (u_char *) f->u.number.r;
-            value.len = ngx_strlen(value.data);
-
-        } else if (ngx_http_ai_gateway_json_str(f, &value) != NGX_OK) {
-            value.len = 0;
-        }
-
-        rc = ngx_http_ai_gateway_retry_value(r,
-                     &ngx_http_ai_gateway_universal_config_fields[k].header,
-                     &value, s);
-
-        if (rc != NGX_OK || value.len == 0) {
-            return ngx_http_ai_gateway_universal_bad(r, ctx, i,
-                       ngx_http_ai_gateway_universal_config_fields[k].field,
-                       "is not a valid value");
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 /* "/v1/{account}/{gateway}/{provider}/{endpoint}", raw and unescaped */
 
 static ngx_int_t
@@ -614,8 +386,10 @@ ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
 /* a built-in provider (or alias), compat, or one of ai_gateway_provider */
 
 static ngx_uint_t
-ngx_http_ai_gateway_universal_known(ngx_http_request_t *r, ngx_str_t *slug)
+ngx_http_ai_gateway_universal_known(void *data, ngx_str_t *slug)
 {
+    ngx_http_request_t *r = data;
+
     ngx_uint_t                       k;
     ngx_http_ai_gateway_origin_t    *o;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
@@ -668,23 +442,4 @@ ngx_http_ai_gateway_universal_push(ngx_http_request_t *r, ngx_list_t *list,
     h->hash = ngx_hash_strlow(h->lowcase_key, key->data, key->len);
 
     return h;
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_universal_bad(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t i, const char *field,
-    const char *what)
-{
-    if (field == NULL) {
-        return ngx_http_ai_gateway_fail(r, ctx,
-                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
-                                        "Universal Endpoint step %ui %s",
-                                        i, what);
-    }
-
-    return ngx_http_ai_gateway_fail(r, ctx,
-                                    NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
-                                    "Universal Endpoint step %ui: \"%s\" %s",
-                                    i, field, what);
 }

@@ -9,6 +9,7 @@
 
 #include "unit.h"
 #include "ngx_http_ai_gateway_check.h"
+#include "ngx_http_ai_gateway_steps.h"
 
 
 typedef ngx_int_t (*unit_check_pt)(u_char *p, size_t len);
@@ -110,4 +111,95 @@ unit_checks(void)
                        == segs[k].rc, "segments of \"%s\"", segs[k].path);
         }
     }
+}
+
+
+/* the Universal Endpoint's steps parser on the cases of t/unit/cases/steps */
+
+static ngx_uint_t
+unit_known(void *data, ngx_str_t *provider)
+{
+    return !(provider->len == 1 && provider->data[0] == 'x');
+}
+
+
+static ngx_int_t
+unit_steps_run(const char *file, ngx_http_ai_gateway_steps_t *s,
+    ngx_pool_t *pool)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_int_t   rc;
+
+    p = unit_read(file, &len);
+    if (p == NULL) {
+        unit_check(0, "cannot read %s", file);
+        return NGX_ERROR;
+    }
+
+    s->known = unit_known;
+    s->data = NULL;
+
+    rc = ngx_http_ai_gateway_steps_parse(pool, p, len, s);
+
+    free(p);
+
+    return rc;
+}
+
+
+void
+unit_steps(void)
+{
+    ngx_int_t                     rc;
+    ngx_pool_t                   *pool;
+    ngx_keyval_t                 *kv;
+    ngx_http_ai_gateway_steps_t   s;
+
+    pool = ngx_create_pool(4096, NULL);
+
+    rc = unit_steps_run("t/unit/cases/steps/fallback.json", &s, pool);
+
+    unit_check(rc == NGX_OK && s.nsteps == 2, "fallback: two steps");
+
+    if (rc == NGX_OK) {
+        unit_check(s.steps[1].provider.len == 6
+                   && ngx_strncmp(s.steps[1].provider.data, "openai", 6)
+                      == 0, "fallback: provider in lowercase");
+        unit_check(s.steps[1].endpoint.len == 20
+                   && ngx_strncmp(s.steps[1].endpoint.data,
+                                  "chat/completions?x=1", 20) == 0,
+                   "fallback: endpoint without its \"/\"");
+        unit_check(s.steps[1].config[1].value.len == 1
+                   && s.steps[1].config[1].value.data[0] == '3',
+                   "fallback: maxAttempts as written");
+        kv = s.steps[0].headers.elts;
+        unit_check(s.steps[0].headers.nelts == 3
+                   && kv[2].value.len == 1 && kv[2].value.data[0] == '2',
+                   "fallback: a number header as written");
+    }
+
+    rc = unit_steps_run("t/unit/cases/steps/single.json", &s, pool);
+    unit_check(rc == NGX_OK && s.nsteps == 1
+               && s.steps[0].has_authorization_header
+               && s.steps[0].headers.nelts == 4,
+               "single: one step, null header left out");
+
+    rc = unit_steps_run("t/unit/cases/steps/bad.json", &s, pool);
+    unit_check(rc == NGX_DECLINED && !s.unknown
+               && ngx_strlchr(s.error.data, s.error.data + s.error.len, '\r')
+                  == NULL, "bad: refused, no value quoted");
+
+    rc = unit_steps_run("t/unit/cases/steps/many.json", &s, pool);
+    unit_check(rc == NGX_DECLINED
+               && s.error.len > 28
+               && ngx_strncmp(s.error.data, "Universal Endpoint step 1: "
+                              "\"endpoint\"", 37) == 0,
+               "many: the first bad step named");
+
+    rc = ngx_http_ai_gateway_steps_parse(pool, (u_char *)
+                                         "[{\"provider\":\"x\"}]", 18, &s);
+    unit_check(rc == NGX_DECLINED && s.unknown, "unknown provider");
+
+    ngx_destroy_pool(pool);
 }
