@@ -26,7 +26,10 @@
  *     and the next subrequest starts;
  *   - anything else is the answer: its status and headers become the
  *     request's and its body passes to the client as it comes, streams
- *     included.
+ *     included.  When the attempt ends, so does the request: with the
+ *     last buffer if the attempt's output reached its end, else (the
+ *     provider cut the body) by closing the client's connection without
+ *     it, as nginx does for a request without attempts.
  *
  * The timeout to the first byte is a timer of the attempt, armed when its
  * upstream starts and removed when the status line arrives; it ends the
@@ -69,6 +72,7 @@ struct ngx_http_ai_gateway_retry_s {
     unsigned                       failed:1;   /* the attempt swallowed */
     unsigned                       again:1;    /* the same step again */
     unsigned                       committed:1;
+    unsigned                       ended:1;    /* its output's end */
     unsigned                       timed_out:1;
     unsigned                       recorded:1;
     unsigned                       finished:1;
@@ -696,7 +700,6 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
     ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_retry_t  *rt;
 
@@ -735,9 +738,32 @@ ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
         return;
     }
 
-    rc = r->header_only ? NGX_OK : ngx_http_send_special(r, NGX_HTTP_LAST);
+    if (r->header_only) {
+        ngx_http_finalize_request(r, NGX_OK);
+        return;
+    }
 
-    ngx_http_finalize_request(r, rc);
+    if (!rt->ended) {
+        /*
+         * the answer was cut: the provider's connection broke (or timed
+         * out) in the middle of the body.  As nginx does for a request
+         * without attempts, what came is flushed and the connection is
+         * closed without the last buffer, so that the client sees the
+         * cut: no terminating chunk, a Content-Length never reached.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: the answer of step %ui attempt %ui was "
+                      "cut, closing the connection", rt->step, rt->started);
+
+        r->keepalive = 0;
+
+        ngx_http_finalize_request(r,
+                                  ngx_http_send_special(r, NGX_HTTP_FLUSH));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
 }
 
 
@@ -858,8 +884,9 @@ ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t                *cl;
-    ngx_http_ai_gateway_ctx_t  *ctx;
+    ngx_chain_t                  *cl;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_retry_t  *rt;
 
     if (r == r->main) {
         return ngx_http_next_body_filter(r, in);
@@ -867,7 +894,26 @@ ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || !ctx->attempt || ctx->retry->committed) {
+    if (ctx == NULL || !ctx->attempt) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    rt = ctx->retry;
+
+    if (rt->committed) {
+
+        /*
+         * the answer: a subrequest's output ends with a buffer marked
+         * last_in_chain (the upstream's last buffer, the cache's, the
+         * envelope's); without it the answer was cut
+         */
+
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain) {
+                rt->ended = 1;
+            }
+        }
+
         return ngx_http_next_body_filter(r, in);
     }
 
