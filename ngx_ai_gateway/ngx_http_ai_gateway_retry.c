@@ -616,6 +616,11 @@ ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev)
 
     rt->timed_out = 1;
 
+    if (u && u->state && u->state->status == 0) {
+        /* the status nginx records for a timeout of its own */
+        u->state->status = NGX_HTTP_GATEWAY_TIME_OUT;
+    }
+
     if (u && u->cleanup) {
         /* the upstream goes; its finalization takes back this count */
         sr->main->count++;
@@ -668,23 +673,18 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
         rt->ntries++;
     }
 
-    /* what the request's variables report is the last attempt's */
+    /*
+     * the request's own variables read the last attempt itself (see
+     * ngx_http_ai_gateway_retry_request()); the cache's read these
+     */
 
     ctx = ngx_http_get_module_ctx(sr->main, ngx_http_ai_gateway_module);
     sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
 
     if (ctx && sctx) {
-        ctx->provider = sctx->provider;
-        ctx->target = sctx->target;
-        ctx->ttfb = sctx->ttfb;
-        ctx->first_byte = sctx->first_byte;
         ctx->cache = sctx->cache;
         ctx->cache_status = sctx->cache_status;
         ctx->cached = sctx->cached;
-
-        if (sctx->err_code) {
-            ctx->err_code = sctx->err_code;
-        }
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
@@ -997,7 +997,8 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 
             last = ngx_sprintf(last, "%s%ui", i ? ", " : "",
                                (data == 1)
-                               ? ngx_http_ai_gateway_retry_upstream_status(ctx)
+                               ? (rt->sr->err_status ? rt->sr->err_status
+                                  : rt->sr->headers_out.status)
                                : (ngx_uint_t) (ngx_current_msec - rt->start));
         }
     }
@@ -1011,22 +1012,17 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 }
 
 
-ngx_uint_t
-ngx_http_ai_gateway_retry_upstream_status(ngx_http_ai_gateway_ctx_t *ctx)
+/*
+ * The attempt a request with attempts reports in its variables, as a
+ * request without attempts reports what it did: the last one started (the
+ * answer, or the last failure).  NULL before the first one, and for other
+ * requests.
+ */
+
+ngx_http_request_t *
+ngx_http_ai_gateway_retry_request(ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_http_ai_gateway_try_t    *t;
-    ngx_http_ai_gateway_retry_t  *rt;
-
-    rt = ctx->retry;
-
-    if (rt && rt->committed && !rt->recorded) {
-        return rt->sr->err_status ? rt->sr->err_status
-                                  : rt->sr->headers_out.status;
-    }
-
-    t = rt ? rt->tries.elts : NULL;
-
-    return (rt && rt->ntries) ? t[rt->ntries - 1].status : 0;
+    return (ctx->retry && !ctx->attempt) ? ctx->retry->sr : NULL;
 }
 
 

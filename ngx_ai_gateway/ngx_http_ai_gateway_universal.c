@@ -233,6 +233,7 @@ ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
     provider.data = p;
 
     if (!ngx_http_ai_gateway_universal_known(r, &provider)) {
+        ctx->provider = provider;   /* for $ai_gateway_provider */
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER,
                                         "Universal Endpoint step %ui: "
