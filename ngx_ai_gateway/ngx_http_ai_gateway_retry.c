@@ -493,29 +493,36 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     sctx->raw_size = ctx->raw.len;
 
     if (step->headers) {
-        /* a step: its own headers and body */
+        /*
+         * a step: its own headers and body; a step without a "query" has
+         * no body buffer at all (a buffer of no bytes is an error to
+         * nginx's output chain), and is sent with "Content-Length: 0", as
+         * a POST without a body is
+         */
 
         rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-        b = ngx_calloc_buf(r->pool);
-        if (rb == NULL || b == NULL) {
+        if (rb == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        b->pos = step->body.data;
-        b->last = b->pos + step->body.len;
-        b->start = b->pos;
-        b->end = b->last;
-        b->memory = 1;
-        b->last_buf = 1;
+        if (step->body.len) {
+            b = ngx_calloc_buf(r->pool);
+            rb->bufs = ngx_alloc_chain_link(r->pool);
+            if (b == NULL || rb->bufs == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
 
-        rb->bufs = ngx_alloc_chain_link(r->pool);
-        if (rb->bufs == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            b->pos = step->body.data;
+            b->last = b->pos + step->body.len;
+            b->start = b->pos;
+            b->end = b->last;
+            b->memory = 1;
+            b->last_buf = 1;
+
+            rb->bufs->buf = b;
+            rb->bufs->next = NULL;
+            rb->buf = b;
         }
-
-        rb->bufs->buf = b;
-        rb->bufs->next = NULL;
-        rb->buf = b;
 
         sr->request_body = rb;
 
