@@ -13,6 +13,16 @@
 #include "ngx_http_ai_gateway_module.h"
 
 
+/*
+ * The $ai_gateway_* variables (docs/variables.md), computed when used,
+ * mostly from the request's context, and the log and event ids.  A request
+ * that runs as attempts (ngx_http_ai_gateway_retry.c) has no provider
+ * request of its own: its variables read its last attempt, the subrequest
+ * that was routed, sent and answered, with the same code as a request
+ * without attempts, so that the same outcome shows the same values.
+ */
+
+
 static ngx_int_t ngx_http_ai_gateway_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_gateway_model_variable(ngx_http_request_t *r,
