@@ -365,7 +365,7 @@ void ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx);
 ngx_uint_t ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx);
-ngx_uint_t ngx_http_ai_gateway_retry_upstream_status(
+ngx_http_request_t *ngx_http_ai_gateway_retry_request(
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_retry_init(ngx_conf_t *cf);
 

@@ -26,7 +26,10 @@
  *     and the next subrequest starts;
  *   - anything else is the answer: its status and headers become the
  *     request's and its body passes to the client as it comes, streams
- *     included.
+ *     included.  When the attempt ends, so does the request: with the
+ *     last buffer if the attempt's output reached its end, else (the
+ *     provider cut the body) by closing the client's connection without
+ *     it, as nginx does for a request without attempts.
  *
  * The timeout to the first byte is a timer of the attempt, armed when its
  * upstream starts and removed when the status line arrives; it ends the
@@ -69,6 +72,7 @@ struct ngx_http_ai_gateway_retry_s {
     unsigned                       failed:1;   /* the attempt swallowed */
     unsigned                       again:1;    /* the same step again */
     unsigned                       committed:1;
+    unsigned                       ended:1;    /* its output's end */
     unsigned                       timed_out:1;
     unsigned                       recorded:1;
     unsigned                       finished:1;
@@ -489,29 +493,36 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     sctx->raw_size = ctx->raw.len;
 
     if (step->headers) {
-        /* a step: its own headers and body */
+        /*
+         * a step: its own headers and body; a step without a "query" has
+         * no body buffer at all (a buffer of no bytes is an error to
+         * nginx's output chain), and is sent with "Content-Length: 0", as
+         * a POST without a body is
+         */
 
         rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-        b = ngx_calloc_buf(r->pool);
-        if (rb == NULL || b == NULL) {
+        if (rb == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        b->pos = step->body.data;
-        b->last = b->pos + step->body.len;
-        b->start = b->pos;
-        b->end = b->last;
-        b->memory = 1;
-        b->last_buf = 1;
+        if (step->body.len) {
+            b = ngx_calloc_buf(r->pool);
+            rb->bufs = ngx_alloc_chain_link(r->pool);
+            if (b == NULL || rb->bufs == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
 
-        rb->bufs = ngx_alloc_chain_link(r->pool);
-        if (rb->bufs == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            b->pos = step->body.data;
+            b->last = b->pos + step->body.len;
+            b->start = b->pos;
+            b->end = b->last;
+            b->memory = 1;
+            b->last_buf = 1;
+
+            rb->bufs->buf = b;
+            rb->bufs->next = NULL;
+            rb->buf = b;
         }
-
-        rb->bufs->buf = b;
-        rb->bufs->next = NULL;
-        rb->buf = b;
 
         sr->request_body = rb;
 
@@ -612,6 +623,11 @@ ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev)
 
     rt->timed_out = 1;
 
+    if (u && u->state && u->state->status == 0) {
+        /* the status nginx records for a timeout of its own */
+        u->state->status = NGX_HTTP_GATEWAY_TIME_OUT;
+    }
+
     if (u && u->cleanup) {
         /* the upstream goes; its finalization takes back this count */
         sr->main->count++;
@@ -664,23 +680,18 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
         rt->ntries++;
     }
 
-    /* what the request's variables report is the last attempt's */
+    /*
+     * the request's own variables read the last attempt itself (see
+     * ngx_http_ai_gateway_retry_request()); the cache's read these
+     */
 
     ctx = ngx_http_get_module_ctx(sr->main, ngx_http_ai_gateway_module);
     sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
 
     if (ctx && sctx) {
-        ctx->provider = sctx->provider;
-        ctx->target = sctx->target;
-        ctx->ttfb = sctx->ttfb;
-        ctx->first_byte = sctx->first_byte;
         ctx->cache = sctx->cache;
         ctx->cache_status = sctx->cache_status;
         ctx->cached = sctx->cached;
-
-        if (sctx->err_code) {
-            ctx->err_code = sctx->err_code;
-        }
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
@@ -696,7 +707,6 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
     ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_retry_t  *rt;
 
@@ -735,9 +745,32 @@ ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
         return;
     }
 
-    rc = r->header_only ? NGX_OK : ngx_http_send_special(r, NGX_HTTP_LAST);
+    if (r->header_only) {
+        ngx_http_finalize_request(r, NGX_OK);
+        return;
+    }
 
-    ngx_http_finalize_request(r, rc);
+    if (!rt->ended) {
+        /*
+         * the answer was cut: the provider's connection broke (or timed
+         * out) in the middle of the body.  As nginx does for a request
+         * without attempts, what came is flushed and the connection is
+         * closed without the last buffer, so that the client sees the
+         * cut: no terminating chunk, a Content-Length never reached.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: the answer of step %ui attempt %ui was "
+                      "cut, closing the connection", rt->step, rt->started);
+
+        r->keepalive = 0;
+
+        ngx_http_finalize_request(r,
+                                  ngx_http_send_special(r, NGX_HTTP_FLUSH));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
 }
 
 
@@ -858,8 +891,9 @@ ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t                *cl;
-    ngx_http_ai_gateway_ctx_t  *ctx;
+    ngx_chain_t                  *cl;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+    ngx_http_ai_gateway_retry_t  *rt;
 
     if (r == r->main) {
         return ngx_http_next_body_filter(r, in);
@@ -867,7 +901,26 @@ ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || !ctx->attempt || ctx->retry->committed) {
+    if (ctx == NULL || !ctx->attempt) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    rt = ctx->retry;
+
+    if (rt->committed) {
+
+        /*
+         * the answer: a subrequest's output ends with a buffer marked
+         * last_in_chain (the upstream's last buffer, the cache's, the
+         * envelope's); without it the answer was cut
+         */
+
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_in_chain) {
+                rt->ended = 1;
+            }
+        }
+
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -951,7 +1004,8 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 
             last = ngx_sprintf(last, "%s%ui", i ? ", " : "",
                                (data == 1)
-                               ? ngx_http_ai_gateway_retry_upstream_status(ctx)
+                               ? (rt->sr->err_status ? rt->sr->err_status
+                                  : rt->sr->headers_out.status)
                                : (ngx_uint_t) (ngx_current_msec - rt->start));
         }
     }
@@ -965,22 +1019,17 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 }
 
 
-ngx_uint_t
-ngx_http_ai_gateway_retry_upstream_status(ngx_http_ai_gateway_ctx_t *ctx)
+/*
+ * The attempt a request with attempts reports in its variables, as a
+ * request without attempts reports what it did: the last one started (the
+ * answer, or the last failure).  NULL before the first one, and for other
+ * requests.
+ */
+
+ngx_http_request_t *
+ngx_http_ai_gateway_retry_request(ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_http_ai_gateway_try_t    *t;
-    ngx_http_ai_gateway_retry_t  *rt;
-
-    rt = ctx->retry;
-
-    if (rt && rt->committed && !rt->recorded) {
-        return rt->sr->err_status ? rt->sr->err_status
-                                  : rt->sr->headers_out.status;
-    }
-
-    t = rt ? rt->tries.elts : NULL;
-
-    return (rt && rt->ntries) ? t[rt->ntries - 1].status : 0;
+    return (ctx->retry && !ctx->attempt) ? ctx->retry->sr : NULL;
 }
 
 

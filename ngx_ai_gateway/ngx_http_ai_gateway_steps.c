@@ -159,6 +159,7 @@ ngx_http_ai_gateway_steps_one(ngx_pool_t *pool, yajl_val v, ngx_uint_t i,
 
     if (s->known && !s->known(s->data, &st->provider)) {
         s->unknown = 1;
+        s->provider = st->provider;
 
         s->error.data = ngx_pnalloc(pool, NGX_MAX_ERROR_STR);
         if (s->error.data == NULL) {

@@ -50,6 +50,7 @@ typedef struct {
     ngx_http_ai_gateway_step_spec_t  *steps;
     ngx_uint_t                     nsteps;
     ngx_uint_t                     unknown;    /* the error is 2008 */
+    ngx_str_t                      provider;   /* the unknown one */
     ngx_str_t                      error;
 } ngx_http_ai_gateway_steps_t;
 

@@ -122,6 +122,10 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     }
 
     if (rc == NGX_DECLINED) {
+        if (s.unknown) {
+            ctx->provider = s.provider;   /* for $ai_gateway_provider */
+        }
+
         return ngx_http_ai_gateway_fail(r, ctx,
                                         s.unknown
                                         ? NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER

@@ -13,6 +13,16 @@
 #include "ngx_http_ai_gateway_module.h"
 
 
+/*
+ * The $ai_gateway_* variables (docs/variables.md), computed when used,
+ * mostly from the request's context, and the log and event ids.  A request
+ * that runs as attempts (ngx_http_ai_gateway_retry.c) has no provider
+ * request of its own: its variables read its last attempt, the subrequest
+ * that was routed, sent and answered, with the same code as a request
+ * without attempts, so that the same outcome shows the same values.
+ */
+
+
 static ngx_int_t ngx_http_ai_gateway_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_gateway_model_variable(ngx_http_request_t *r,
@@ -29,6 +39,8 @@ static ngx_int_t ngx_http_ai_gateway_url_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_http_request_t *ngx_http_ai_gateway_var_request(
+    ngx_http_request_t *r);
 static void ngx_http_ai_gateway_random(u_char *buf, size_t len);
 
 
@@ -109,12 +121,41 @@ ngx_http_ai_gateway_add_variables(ngx_conf_t *cf)
 }
 
 
+/*
+ * A request that ran as attempts (retries, a request timeout, the
+ * Universal Endpoint) reports what its last attempt did, the answer or the
+ * last failure, exactly as a request without attempts reports what it did
+ * itself: the attempt is the request, routed, sent and answered.  Before
+ * any attempt ran, the request reports itself.  The log and event ids and
+ * an error of the request's own are the request's.
+ */
+
+static ngx_http_request_t *
+ngx_http_ai_gateway_var_request(ngx_http_request_t *r)
+{
+    ngx_http_request_t         *sr;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL) {
+        return r;
+    }
+
+    sr = ngx_http_ai_gateway_retry_request(ctx);
+
+    return sr ? sr : r;
+}
+
+
 static ngx_int_t
 ngx_http_ai_gateway_str_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_str_t                  *s;
     ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
@@ -140,13 +181,20 @@ ngx_http_ai_gateway_str_variable(ngx_http_request_t *r,
 }
 
 
-/* "model" of a JSON request body, looked up once, when first asked for */
+/*
+ * "model" of a JSON request body, looked up once, when first asked for.
+ * A request's body is read once it is routed (the Unified API reads it
+ * first); an attempt has its body from the start, and reports it from the
+ * same point on, so that a routing error shows no model in either.
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
@@ -158,7 +206,9 @@ ngx_http_ai_gateway_model_variable(ngx_http_request_t *r,
     if (!ctx->model_done) {
         ctx->model_done = 1;
 
-        if (r->request_body && r->request_body->bufs) {
+        if (r->request_body && r->request_body->bufs
+            && (!ctx->attempt || r->upstream || ctx->compat))
+        {
             (void) ngx_http_ai_gateway_json_top_string(r->pool,
                                                        r->request_body->bufs,
                                                        "model", &ctx->model);
@@ -353,6 +403,8 @@ ngx_http_ai_gateway_status_variable(ngx_http_request_t *r,
     ngx_http_upstream_t        *u;
     ngx_http_ai_gateway_ctx_t  *ctx;
 
+    r = ngx_http_ai_gateway_var_request(r);
+
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
@@ -364,10 +416,6 @@ ngx_http_ai_gateway_status_variable(ngx_http_request_t *r,
         if (status == 0 && u->state) {
             status = u->state->status;
         }
-
-    } else if (ctx && ctx->retry) {
-        /* the attempts ran in subrequests: the last one's */
-        status = ngx_http_ai_gateway_retry_upstream_status(ctx);
     }
 
     if (status == 0) {
@@ -396,6 +444,8 @@ ngx_http_ai_gateway_ttfb_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
@@ -430,6 +480,8 @@ ngx_http_ai_gateway_url_variable(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t     *ctx;
     ngx_http_ai_gateway_target_t  *t;
 
+    r = ngx_http_ai_gateway_var_request(r);
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
     if (ctx == NULL || ctx->target.origin == NULL) {
@@ -457,6 +509,8 @@ ngx_http_ai_gateway_url_variable(ngx_http_request_t *r,
 }
 
 
+/* an error of the request's own, else its last attempt's */
+
 static ngx_int_t
 ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -464,6 +518,11 @@ ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && ctx->err_code == 0) {
+        ctx = ngx_http_get_module_ctx(ngx_http_ai_gateway_var_request(r),
+                                      ngx_http_ai_gateway_module);
+    }
 
     if (ctx == NULL || ctx->err_code == 0) {
         v->not_found = 1;

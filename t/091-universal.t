@@ -274,6 +274,29 @@ $scenario{'compat step'} = sub {
     like($r[0]{body}, qr/"model":"gpt-4o-mini"/, "$n - the Unified API's");
 };
 
+$scenario{'a step without a query'} = sub {
+    my $n = shift;
+    my $r = uni([ { provider => 'openai', endpoint => 'models' } ]);
+    is($r->{status}, 200, "$n - 200");
+    my @r = reqs();
+    is($r[0]{method}, 'POST', "$n - the step's request is a POST");
+    is($r[0]{body_len}, 0, "$n - without a body");
+    is($r[0]{headers}{'content-length'}, '0',
+       "$n - Content-Length: 0, as a POST without a body has");
+    ok(!exists $r[0]{headers}{'content-type'}, "$n - and no content type");
+    mock_reset();
+    $r = uni([ { provider => 'openai', endpoint => 'models',
+                 headers => { 'x-mock' => 'status=500' } },
+               { provider => 'openai', endpoint => 'models',
+                 headers => { 'x-mock' => script(try1 => 'status=500') },
+                 config => { maxAttempts => 2 } } ]);
+    is($r->{status}, 200, "$n - after a fallback and a retry: 200");
+    @r = reqs();
+    is(scalar @r, 3, "$n - three upstream requests");
+    is(join(',', map { $_->{headers}{'content-length'} // '-' } @r), '0,0,0',
+       "$n - each with Content-Length: 0");
+};
+
 $scenario{'malformed'} = sub {
     my $n = shift;
     for my $c (['not json [', qr/JSON array of steps/],
@@ -351,7 +374,9 @@ ai_gateway_cache aic; ai_gateway_cache_ttl 60;
 
 === TEST 10: compat step
 
-=== TEST 11: malformed
+=== TEST 11: a step without a query
+
+=== TEST 12: malformed
 --- gateway
 ai_gateway_max_body_size 1k;
 ai_gateway_provider custom-x http://127.0.0.1:$TEST_NGINX_MOCK_PORT;

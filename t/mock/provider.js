@@ -19,6 +19,7 @@
  *   status=N  fixture=REL  format=openai|anthropic|cohere|responses|gemini
  *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
  *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
+ *   cut=N (with size=, chunked=: the body stops after N bytes, then FIN)
  *   drain_body=0|1
  *   interim=100|103: an interim response before the answer
  *   raw=BYTES: the whole answer, written as it is (percent-encoded: %0D%0A)
@@ -312,6 +313,22 @@ async function handle(req, res, kind) {
     };
     const stream = (ctype, events, gap) =>
         writeChunks({ 'content-type': ctype, 'cache-control': 'no-cache', ...hdrs }, events, gap, true);
+
+    // ---- a body cut short: the head promises size= bytes (default 1000)
+    // with Content-Length, or chunked with chunked=1; cut=N of them leave,
+    // then FIN (no terminating chunk, a Content-Length never reached)
+    if (d.cut !== undefined) {
+        const size = num(d, 'size', 1000), cut = Math.min(num(d, 'cut', 0), size);
+        const h = extra({ 'content-type': 'application/json', ...hdrs });
+        if (d.chunked !== '1') h['content-length'] = size;
+        res.statusCode = status;
+        for (const [k, v] of Object.entries(h)) res.setHeader(k, v);
+        res.flushHeaders();
+        entry.status = status;
+        const part = Buffer.concat([...sizedBody(size)]).subarray(0, cut);
+        if (part.length) res.write(part);
+        return killSocket(false);
+    }
 
     // ---- synthetic SSE stream
     if (d.sse !== undefined) {
