@@ -19,7 +19,7 @@
  *   status=N  fixture=REL  format=openai|anthropic|cohere|responses|gemini
  *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
  *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
- *   drain_body=0|1
+ *   drain_body=0|1  broken=NAME (answers a translator cannot take)
  *   script=NAME try1=D1 try2=D2 ...: the Nth request of script NAME (since
  *   the last reset) also applies the directives tryN (`;` in them as %3B)
  * Admin API (plain port only): GET /__mock/log, POST /__mock/reset,
@@ -174,6 +174,19 @@ function* sizedBody(n) {
     }
 }
 
+// ----------------------------------------- broken answers (t/064-*.t) --
+// broken=NAME: a 200 the Unified API's translators cannot take.  Whole
+// bodies (Content-Length, or chunked=1); "cut" sends half of one and
+// closes, "stall" sends half and waits.
+const BROKEN = {
+    text: 'upstream connect error or disconnect/reset before headers',
+    shape: '{"object":"list","data":[]}',
+    truncated: '{"id":"msg_b","type":"message","role":"assistant","content":[{"type":"text","text":"Hel',
+    cut: '{"id":"msg_b","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hello"}],'
+        + '"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":1}}',
+    stall: '{"id":"msg_b","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hello"}]}',
+};
+
 // -------------------------------------------------------- request handler --
 async function handle(req, res, kind) {
     const sock = req.socket;
@@ -311,6 +324,19 @@ async function handle(req, res, kind) {
             yield 'data: [DONE]\n\n';
         })();
         return stream('text/event-stream; charset=utf-8', events, interval);
+    }
+
+    // ---- broken answers (see BROKEN)
+    if (d.broken !== undefined) {
+        const b = BROKEN[d.broken] ?? '';
+        if (d.broken !== 'cut' && d.broken !== 'stall') return sendBody('application/json', Buffer.from(b));
+        const h = { 'content-type': 'application/json', ...hdrs };
+        if (d.chunked !== '1') h['content-length'] = b.length;
+        res.writeHead(status, extra(h));
+        entry.status = status;
+        res.write(b.slice(0, b.length >> 1));
+        if (d.broken === 'cut') killSocket(false);
+        return;
     }
 
     // ---- fixture file
