@@ -1,8 +1,11 @@
 # The Unified API when a translated provider's answer is broken: a 200
 # whose body cannot be translated (not JSON, another shape, truncated, cut
 # short) is a 502 in the gateway's envelope, retried and fallen back from
-# like one, never cached.  Scenarios run in the response body check (as in
-# 080): the block's own request only proves nginx is up.
+# like one, never cached; a stream that ends with an error (a Gemini error
+# object outside the SSE framing, an Anthropic error after message_stop)
+# or goes on after a finish chunk ends with an error event, without
+# [DONE], and is not cached.  Scenarios run in the response body check
+# (as in 080): the block's own request only proves nginx is up.
 
 use lib 't/lib';
 use AIGW::Test;
@@ -50,6 +53,28 @@ sub script {
         map { my $v = $t{$_}; $v =~ s/;/%3B/g; "$_=$v" } sort keys %t;
 }
 
+# a stream's bytes without what changes from one request to the next
+sub norm {
+    my $s = shift;
+    $s =~ s/"id":"chatcmpl-[0-9A-Z]{26}","object":"chat\.completion\.chunk","created":\d+,//g;
+    return $s;
+}
+
+# the chunks of a stream, after norm()
+sub chunk {
+    my ($model, $delta, $finish) = @_;
+    $finish = defined $finish ? qq("$finish") : 'null';
+    return qq(data: {"model":"$model","choices":[{"index":0,"delta":$delta,)
+         . qq("finish_reason":$finish,"logprobs":null}]}\n\n);
+}
+
+sub error_event {
+    my ($message, $type, $code) = @_;
+    $code = defined $code ? qq("$code") : 'null';
+    return qq(data: {"error":{"message":"$message","type":"$type",)
+         . qq("param":null,"code":$code}}\n\n);
+}
+
 # the 502 of an answer that is not one: the envelope, never cached; the
 # same request again reaches the provider again
 sub refused {
@@ -64,6 +89,18 @@ sub refused {
     is($j->{error}[0]{message}, $message, "$n - $what: the message");
     is(cache_status($r2), 'MISS', "$n - $what: not cached");
     is(scalar(reqs()), 2, "$n - $what: both reach the provider");
+}
+
+# a stream that ended badly: the exact bytes, no [DONE], not cached
+sub stream_failed {
+    my ($n, $r1, $r2, $expected) = @_;
+    is($r1->{status}, 200, "$n - 200");
+    is(norm($r1->{content}), $expected, "$n - the exact bytes");
+    unlike($r1->{content}, qr/\[DONE\]/, "$n - no [DONE]");
+    is(cache_status($r1), 'MISS', "$n - a MISS");
+    is(cache_status($r2), 'MISS', "$n - not cached: a MISS again");
+    is(norm($r2->{content}), $expected, "$n - the same bytes again");
+    is(scalar(reqs()), 2, "$n - both reach the provider");
 }
 
 add_block_preprocessor(sub {
@@ -221,6 +258,68 @@ $scenario{'fallback'} = sub {
     is(scalar(reqs()), 2, "$n - two upstream requests");
 };
 
+$scenario{'gemini error part-way'} = sub {
+    my $n = shift;
+    my $m = 'gemini-2.5-flash';
+    my $b = chat("google/$m", 'gemini error', ',"stream":true');
+    mock_reset();
+    my $r1 = compat($b, 'x-mock' => 'broken=gemini-error;interval=2');
+    my $r2 = compat($b, 'x-mock' => 'broken=gemini-error;interval=2');
+    stream_failed($n, $r1, $r2,
+                  chunk($m, '{"role":"assistant","content":""}')
+                  . chunk($m, '{"content":"Hello"}')
+                  . chunk($m, '{"content":" world"}')
+                  . chunk($m, '{}', 'stop')
+                  . error_event('The operation was cancelled.',
+                                'invalid_request_error', 'CANCELLED'));
+};
+
+$scenario{'gemini text after finish'} = sub {
+    my $n = shift;
+    my $m = 'gemini-2.5-flash';
+    my $b = chat("google/$m", 'gemini late', ',"stream":true');
+    mock_reset();
+    my $r1 = compat($b, 'x-mock' => 'broken=gemini-late;interval=2');
+    my $r2 = compat($b, 'x-mock' => 'broken=gemini-late;interval=2');
+    stream_failed($n, $r1, $r2,
+                  chunk($m, '{"role":"assistant","content":""}')
+                  . chunk($m, '{"content":"Hello"}')
+                  . chunk($m, '{}', 'stop')
+                  . error_event('the provider sent content after the end '
+                                . 'of a choice', 'server_error'));
+};
+
+$scenario{'anthropic error after message_stop'} = sub {
+    my $n = shift;
+    my $m = 'claude-x';
+    my $b = chat("anthropic/$m", 'anthropic error',
+                 ',"stream":true,"stream_options":{"include_usage":true}');
+    mock_reset();
+    my $r1 = compat($b, 'x-mock' => 'broken=anthropic-error;interval=2');
+    my $r2 = compat($b, 'x-mock' => 'broken=anthropic-error;interval=2');
+    stream_failed($n, $r1, $r2,
+                  chunk($m, '{"role":"assistant","content":""}')
+                  . chunk($m, '{"content":"Hello"}')
+                  . chunk($m, '{}', 'stop')
+                  . error_event('Overloaded', 'server_error',
+                                'overloaded_error'));
+};
+
+$scenario{'anthropic text after message_stop'} = sub {
+    my $n = shift;
+    my $m = 'claude-x';
+    my $b = chat("anthropic/$m", 'anthropic late', ',"stream":true');
+    mock_reset();
+    my $r1 = compat($b, 'x-mock' => 'broken=anthropic-late;interval=2');
+    my $r2 = compat($b, 'x-mock' => 'broken=anthropic-late;interval=2');
+    stream_failed($n, $r1, $r2,
+                  chunk($m, '{"role":"assistant","content":""}')
+                  . chunk($m, '{"content":"Hello"}')
+                  . chunk($m, '{}', 'stop')
+                  . error_event('the provider sent content after the end '
+                                . 'of a choice', 'server_error'));
+};
+
 run_tests();
 
 __DATA__
@@ -239,3 +338,10 @@ ai_gateway_read_timeout 1s;
 
 === TEST 6: fallback
 
+=== TEST 7: gemini error part-way
+
+=== TEST 8: gemini text after finish
+
+=== TEST 9: anthropic error after message_stop
+
+=== TEST 10: anthropic text after message_stop
