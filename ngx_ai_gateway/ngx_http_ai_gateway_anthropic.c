@@ -43,6 +43,7 @@ typedef struct {
     long long                      block;      /* the open block's index */
     ngx_uint_t                     kind;       /* and its kind */
     ngx_uint_t                     call;       /* its tool call */
+    unsigned                       stopped:1;  /* message_stop came */
 } ngx_http_ai_gateway_anthropic_stream_t;
 
 
@@ -850,7 +851,9 @@ ngx_http_ai_gateway_anthropic_stream(ngx_pool_t *pool,
  * message_start: the id, model and input tokens, the role chunk;
  * content blocks: text and thinking deltas, tool calls numbered 0, 1, ...
  * in the message; message_delta: the stop reason and the final counts;
- * message_stop: the finish chunk, the usage chunk, [DONE].
+ * message_stop: the finish chunk.  The usage chunk and [DONE] wait for the
+ * end of the body: an error after message_stop is still an error, and
+ * content after it breaks the protocol (chunk.c).
  */
 
 static ngx_int_t
@@ -873,6 +876,11 @@ ngx_http_ai_gateway_anthropic_event(ngx_http_ai_gateway_stream_t *s,
                                          ngx_http_ai_gateway_json_get(json,
                                                                     "error"));
         return NGX_OK;
+    }
+
+    if (ev->raw) {
+        /* JSON outside the SSE framing, and not an error */
+        return NGX_DECLINED;
     }
 
     if (ngx_http_ai_gateway_json_is(type, "content_block_delta")) {
@@ -938,7 +946,7 @@ ngx_http_ai_gateway_anthropic_event(ngx_http_ai_gateway_stream_t *s,
     if (ngx_http_ai_gateway_json_is(type, "message_stop")) {
         ngx_http_ai_gateway_chunk_finish(&s->chunks, 0,
                                          as->finish ? as->finish : "stop");
-        ngx_http_ai_gateway_chunk_end(&s->chunks);
+        as->stopped = 1;
         return NGX_OK;
     }
 
@@ -1099,13 +1107,24 @@ ngx_http_ai_gateway_anthropic_delta(ngx_http_ai_gateway_stream_t *s,
 }
 
 
-/* the body ended before message_stop */
+/*
+ * The body ended: the usage chunk and [DONE] when it ended normally after
+ * message_stop; else an error event (a cut stream never looks complete).
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_anthropic_end(ngx_http_ai_gateway_stream_t *s,
     ngx_uint_t complete)
 {
-    ngx_str_t  message;
+    ngx_str_t                                message;
+    ngx_http_ai_gateway_anthropic_stream_t  *as;
+
+    as = s->data;
+
+    if (as->stopped && complete) {
+        ngx_http_ai_gateway_chunk_end(&s->chunks);
+        return NGX_OK;
+    }
 
     if (complete) {
         ngx_str_set(&message,

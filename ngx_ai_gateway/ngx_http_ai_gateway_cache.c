@@ -922,14 +922,18 @@ ngx_http_ai_gateway_cache_cleanup(void *data)
 }
 
 
-/* the upstream ended: rc 0 when the provider's body is complete */
+/*
+ * The upstream ended: rc 0 when the provider's body is complete; a
+ * translated stream that ended with an error event is not (tc.failed)
+ */
 
 void
 ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
 {
     if (ctx->cache) {
-        ctx->cache->complete = (rc == 0 && !r->connection->error);
+        ctx->cache->complete = (rc == 0 && !r->connection->error
+                                && !ctx->tc.failed);
     }
 }
 

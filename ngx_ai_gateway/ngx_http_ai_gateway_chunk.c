@@ -14,6 +14,17 @@
 #include "ngx_http_ai_gateway_openai.h"
 
 
+/*
+ * The stream loop shared by the dialects: the provider's bytes go through
+ * the SSE splitter, each event (or bare JSON text) to the dialect's event
+ * handler, which calls the chunk builders below; they write
+ * "data: {chat.completion.chunk}" events into one reused generator.  The
+ * stream's last event is [DONE] or an error event (chunk_error()), after
+ * which nothing is written; a choice's finish chunk is its last, content
+ * for it afterwards is an error.
+ */
+
+
 static void ngx_http_ai_gateway_chunk_begin(ngx_http_ai_gateway_chunks_t *ch,
     ngx_uint_t i);
 static void ngx_http_ai_gateway_chunk_tool(ngx_http_ai_gateway_chunks_t *ch,
@@ -22,6 +33,8 @@ static void ngx_http_ai_gateway_chunk_close(ngx_http_ai_gateway_chunks_t *ch,
     const char *finish);
 static void ngx_http_ai_gateway_chunk_head(ngx_http_ai_gateway_chunks_t *ch);
 static void ngx_http_ai_gateway_chunk_check(ngx_http_ai_gateway_chunks_t *ch);
+static ngx_uint_t ngx_http_ai_gateway_chunk_late(
+    ngx_http_ai_gateway_chunks_t *ch, ngx_uint_t i);
 static ngx_int_t ngx_http_ai_gateway_stream_event(
     ngx_http_ai_gateway_stream_t *s, ngx_http_ai_gateway_sse_event_t *ev);
 static ngx_int_t ngx_http_ai_gateway_stream_out(
@@ -388,7 +401,8 @@ ngx_http_ai_gateway_chunk_text(ngx_http_ai_gateway_chunks_t *ch,
 
     ngx_http_ai_gateway_chunk_role(ch, i);
 
-    if (ch->done || text->len == 0) {
+    if (ch->done || text->len == 0 || ngx_http_ai_gateway_chunk_late(ch, i))
+    {
         return;
     }
 
@@ -422,7 +436,7 @@ ngx_http_ai_gateway_chunk_block(ngx_http_ai_gateway_chunks_t *ch,
 
     ngx_http_ai_gateway_chunk_role(ch, i);
 
-    if (ch->done) {
+    if (ch->done || ngx_http_ai_gateway_chunk_late(ch, i)) {
         return;
     }
 
@@ -499,7 +513,7 @@ ngx_http_ai_gateway_chunk_call(ngx_http_ai_gateway_chunks_t *ch,
 
     n = ch->choice[i].calls++;
 
-    if (ch->done) {
+    if (ch->done || ngx_http_ai_gateway_chunk_late(ch, i)) {
         return n;
     }
 
@@ -527,7 +541,8 @@ ngx_http_ai_gateway_chunk_args(ngx_http_ai_gateway_chunks_t *ch,
 {
     ngx_http_ai_gateway_gen_t  *gen;
 
-    if (ch->done || args->len == 0) {
+    if (ch->done || args->len == 0 || ngx_http_ai_gateway_chunk_late(ch, i))
+    {
         return;
     }
 
@@ -588,6 +603,28 @@ ngx_http_ai_gateway_stream_args(ngx_http_ai_gateway_stream_t *s,
     ngx_http_ai_gateway_chunk_args(&s->chunks, i, call, &text);
 
     return NGX_OK;
+}
+
+
+/*
+ * A chunk with a finish_reason is the choice's last: content after it
+ * breaks the protocol, and ends the stream with an error event.
+ */
+
+static ngx_uint_t
+ngx_http_ai_gateway_chunk_late(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i)
+{
+    static ngx_str_t  late =
+        ngx_string("the provider sent content after the end of a choice");
+
+    if (!ch->choice[i].finished) {
+        return 0;
+    }
+
+    ngx_http_ai_gateway_chunk_error(ch, &late, "server_error", NULL);
+
+    return 1;
 }
 
 

@@ -21,6 +21,12 @@
  * prefix, and rewritten for the provider: OpenAI-compatible providers get
  * the same request with their own model name; the others (a dialect) get
  * it translated.
+ *
+ * Response side, for a dialect: a stream is translated as it arrives; a
+ * body translated whole is kept until it ends, and its status and headers
+ * are held until then (ctx->hold, in error.c's filters), because the
+ * translation decides them: an answer that cannot be translated, or is
+ * cut short, is a 502 rather than a 200 (ngx_http_ai_gateway_compat_whole).
  */
 
 
@@ -43,6 +49,8 @@ static ngx_int_t ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *dialect, ngx_str_t *path);
+static void ngx_http_ai_gateway_compat_whole(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_ai_gateway_compat_out(ngx_http_request_t *r,
     ngx_str_t *out);
 static ngx_int_t ngx_http_ai_gateway_request_body_filter(
@@ -654,6 +662,9 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
 
 /*
  * The provider's status and headers are in: decide what its body becomes.
+ * A body translated whole decides the response's status too (a 200 that
+ * cannot be translated is a 502), so its header is held (error.c's
+ * filters) until the body is in and translated.
  */
 
 void
@@ -663,6 +674,8 @@ ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
+
+    ctx->hold = 1;
 
     if (u->headers_in.status_n < NGX_HTTP_OK
         || u->headers_in.status_n >= NGX_HTTP_SPECIAL_RESPONSE)
@@ -675,6 +688,7 @@ ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
         ctx->stream = ctx->translator->stream_create(r->pool, &ctx->tc);
         if (ctx->stream) {
             ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM;
+            ctx->hold = 0;
             return;
         }
     }
@@ -772,57 +786,30 @@ void
 ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
 {
-    ngx_int_t                          ok;
-    ngx_str_t                          out;
-    ngx_http_ai_gateway_translator_t  *t;
+    ngx_str_t  out;
 
-    t = ctx->translator;
+    if (ctx->hold) {
+        ngx_http_ai_gateway_compat_whole(r, ctx, rc);
+        return;
+    }
 
-    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_ERROR
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_ERROR
         || r->connection->error)
     {
         return;
     }
 
-    ngx_str_null(&out);
-
-    switch (ctx->relay) {
-
-    case NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM:
-        ok = t->stream_finish(ctx->stream, rc == 0, &out);
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE:
-        if (rc != 0) {
-            /* a cut answer is not made to look complete */
-            return;
-        }
-
-        if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
-            ok = t->embed_response(r->pool, ctx->resp.data, ctx->resp.len,
-                                   &ctx->tc, &out);
-
-        } else {
-            ok = t->response(r->pool, ctx->resp.data, ctx->resp.len,
-                             &ctx->tc, &out);
-        }
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:
-        ok = t->error(r->pool, r->upstream->headers_in.status_n,
-                      ctx->resp.data, ctx->resp.len, &out);
-        break;
-
-    default: /* NGX_HTTP_AI_GATEWAY_RELAY */
-        return;
-    }
-
     ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
 
-    if (ok != NGX_OK) {
+    ngx_str_null(&out);
+
+    if (ctx->translator->stream_finish(ctx->stream, rc == 0, &out)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_gateway: %V response could not be translated",
-                      &t->name);
+                      "ai_gateway: %V stream could not be translated",
+                      &ctx->translator->name);
         return;
     }
 
@@ -842,6 +829,122 @@ ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
          */
         (void) ngx_http_send_special(r, NGX_HTTP_LAST);
     }
+}
+
+
+/*
+ * A body translated whole, and its header held until now: the status,
+ * headers and translated body leave together, so that the filters below
+ * (the cache's, the retry's) see the final status.  An answer that cannot
+ * be translated is the provider's failure: 502, code 2005.  A body cut
+ * short, or a provider that stopped answering, gets nginx's own answer,
+ * as when the provider fails before its header (502, 504): nothing was
+ * sent, and nothing looks complete.
+ */
+
+static void
+ngx_http_ai_gateway_compat_whole(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_int_t                          ok;
+    ngx_str_t                          out;
+    ngx_uint_t                         status;
+    ngx_http_upstream_t               *u;
+    ngx_http_ai_gateway_translator_t  *t;
+
+    u = r->upstream;
+    t = ctx->translator;
+
+    ctx->hold = 0;
+
+    if (rc != 0) {
+        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            if (rc == NGX_HTTP_BAD_GATEWAY) {
+                (void) ngx_http_ai_gateway_fail(r, ctx,
+                                       NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED,
+                                       "The provider's answer was cut short");
+            }
+
+            /* ngx_http_upstream_finalize_request() then sends rc */
+            u->header_sent = 0;
+        }
+
+        /* NGX_ERROR, NGX_DONE: the request is ended without an answer */
+
+        return;
+    }
+
+    ngx_str_null(&out);
+
+    status = u->headers_in.status_n;
+
+    switch (ctx->relay) {
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:
+        ok = t->error(r->pool, status, ctx->resp.data, ctx->resp.len, &out);
+        break;
+
+    default: /* NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE */
+
+        if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+            ok = t->embed_response(r->pool, ctx->resp.data, ctx->resp.len,
+                                   &ctx->tc, &out);
+
+        } else {
+            ok = t->response(r->pool, ctx->resp.data, ctx->resp.len,
+                             &ctx->tc, &out);
+        }
+    }
+
+    if (ok != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: %V response could not be translated",
+                      &t->name);
+
+        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+        if (ok == NGX_DECLINED) {
+            status = ngx_http_ai_gateway_fail(r, ctx,
+                                       NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED,
+                                       "The provider's answer could not be "
+                                       "translated");
+
+        } else {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* not the provider's "200 OK" */
+        r->headers_out.status_line.len = 0;
+
+        /* the envelope, then nginx's last buffer finds it sent */
+
+        (void) ngx_http_ai_gateway_send_error(r, ctx, status);
+        return;
+    }
+
+    /* the translated body's type and length */
+
+    ngx_http_ai_gateway_compat_headers_out(r, ctx);
+    r->headers_out.content_length_n = out.len;
+
+    ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return;
+    }
+
+    ngx_http_ai_gateway_out_tail(r, ctx);
+
+    if (ngx_http_ai_gateway_compat_out(r, &out) != NGX_OK) {
+        return;
+    }
+
+    (void) ngx_http_output_filter(r, u->out_bufs);
+    u->out_bufs = NULL;
 }
 
 

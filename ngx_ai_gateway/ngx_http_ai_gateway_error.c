@@ -229,6 +229,18 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && ctx->hold) {
+        if (r->err_status == 0) {
+            /* an answer translated whole: its header leaves with it */
+            return NGX_OK;
+        }
+
+        /* nginx's own error response, the upstream failed before */
+        ctx->hold = 0;
+    }
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
     if (alcf->gateway_id.len == 0) {
@@ -236,8 +248,6 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
     }
 
     if (r != r->main) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
         if (ctx == NULL || !ctx->attempt) {
             return ngx_http_next_header_filter(r);
         }
@@ -398,6 +408,11 @@ ngx_http_ai_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_ai_gateway_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx && ctx->hold) {
+        /* before a held header: the upstream's empty flush only */
+        return NGX_OK;
+    }
 
     if (ctx == NULL || !ctx->error_body || (r != r->main && !ctx->attempt))
     {

@@ -956,6 +956,11 @@ ngx_http_ai_gateway_gemini_event(ngx_http_ai_gateway_stream_t *s,
         return NGX_OK;
     }
 
+    if (ev->raw) {
+        /* JSON outside the SSE framing is an error or nothing valid */
+        return NGX_DECLINED;
+    }
+
     ngx_str_null(&id);
     ngx_str_null(&model);
 
@@ -1091,7 +1096,11 @@ ngx_http_ai_gateway_gemini_candidate(ngx_http_ai_gateway_stream_t *s,
 }
 
 
-/* the body ended: complete when every choice has its finishReason */
+/*
+ * The body ended: the usage chunk and [DONE] when it ended normally and
+ * every started choice had its finishReason; else an error event (a cut
+ * stream never looks complete).
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_gemini_end(ngx_http_ai_gateway_stream_t *s,
@@ -1111,7 +1120,7 @@ ngx_http_ai_gateway_gemini_end(ngx_http_ai_gateway_stream_t *s,
         finished += ch->choice[i].finished;
     }
 
-    if (started && finished == started) {
+    if (complete && started && finished == started) {
         ngx_http_ai_gateway_chunk_end(ch);
         return NGX_OK;
     }

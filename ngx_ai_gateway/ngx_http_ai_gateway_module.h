@@ -244,6 +244,9 @@ typedef struct {
     unsigned                           cached:1;        /* a cache hit */
     unsigned                           attempt:1;       /* one of them */
     unsigned                           universal:1;
+    unsigned                           hold:1;          /* compat: the header
+                                                           waits for the
+                                                           translated body */
 } ngx_http_ai_gateway_ctx_t;
 
 

@@ -14,9 +14,13 @@
 #define NGX_HTTP_AI_GATEWAY_SSE_BUF  4096
 
 
+static ngx_uint_t ngx_http_ai_gateway_sse_next(
+    ngx_http_ai_gateway_sse_t *sse);
 static ngx_int_t ngx_http_ai_gateway_sse_reserve(
     ngx_http_ai_gateway_sse_t *sse, size_t need);
 static ngx_uint_t ngx_http_ai_gateway_sse_line(ngx_http_ai_gateway_sse_t *sse);
+static ngx_uint_t ngx_http_ai_gateway_sse_json(ngx_http_ai_gateway_sse_t *sse,
+    u_char *line, size_t len);
 static void ngx_http_ai_gateway_sse_event(ngx_http_ai_gateway_sse_t *sse,
     ngx_http_ai_gateway_sse_event_t *ev);
 
@@ -37,11 +41,9 @@ ngx_http_ai_gateway_sse_parse(ngx_http_ai_gateway_sse_t *sse, u_char **pos,
     u_char  *p, *q;
     size_t   n;
 
-    if (sse->dispatched) {
-        sse->dispatched = 0;
-        sse->has_data = 0;
-        sse->data = 0;
-        sse->name_len = 0;
+    if (ngx_http_ai_gateway_sse_next(sse)) {
+        ngx_http_ai_gateway_sse_event(sse, ev);
+        return NGX_OK;
     }
 
     p = *pos;
@@ -72,8 +74,10 @@ ngx_http_ai_gateway_sse_parse(ngx_http_ai_gateway_sse_t *sse, u_char **pos,
                 return NGX_DECLINED;
             }
 
+            /* one more byte: the LF joining the lines of bare JSON */
+
             if (ngx_http_ai_gateway_sse_reserve(sse,
-                                                sse->data + sse->line + n + 1)
+                                                sse->data + sse->line + n + 2)
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -108,11 +112,9 @@ ngx_int_t
 ngx_http_ai_gateway_sse_eof(ngx_http_ai_gateway_sse_t *sse,
     ngx_uint_t partial, ngx_http_ai_gateway_sse_event_t *ev)
 {
-    if (sse->dispatched) {
-        sse->dispatched = 0;
-        sse->has_data = 0;
-        sse->data = 0;
-        sse->name_len = 0;
+    if (ngx_http_ai_gateway_sse_next(sse)) {
+        ngx_http_ai_gateway_sse_event(sse, ev);
+        return NGX_OK;
     }
 
     if (sse->line) {
@@ -124,13 +126,51 @@ ngx_http_ai_gateway_sse_eof(ngx_http_ai_gateway_sse_t *sse,
         }
     }
 
-    if (!sse->has_data) {
+    if (!sse->has_data || (sse->raw && !partial)) {
+        sse->has_data = 0;
         return NGX_DONE;
     }
 
     ngx_http_ai_gateway_sse_event(sse, ev);
 
     return NGX_OK;
+}
+
+
+/*
+ * After an event: the buffer is free again.  A line that started a bare
+ * JSON text and ended the event before it is moved to the buffer's start
+ * (its first byte was overwritten by the event's NUL); returns 1 when that
+ * line is a whole JSON text already.
+ */
+
+static ngx_uint_t
+ngx_http_ai_gateway_sse_next(ngx_http_ai_gateway_sse_t *sse)
+{
+    u_char  *line;
+    size_t   held;
+
+    if (!sse->dispatched) {
+        return 0;
+    }
+
+    line = sse->buf + sse->data;
+    held = sse->held;
+
+    sse->dispatched = 0;
+    sse->has_data = 0;
+    sse->raw = 0;
+    sse->data = 0;
+    sse->name_len = 0;
+    sse->held = 0;
+
+    if (held == 0) {
+        return 0;
+    }
+
+    line[0] = sse->held_first;
+
+    return ngx_http_ai_gateway_sse_json(sse, line, held);
 }
 
 
@@ -150,8 +190,8 @@ ngx_http_ai_gateway_sse_reserve(ngx_http_ai_gateway_sse_t *sse, size_t need)
         size *= 2;
     }
 
-    if (size > NGX_HTTP_AI_GATEWAY_MAX_EVENT + 1) {
-        size = NGX_HTTP_AI_GATEWAY_MAX_EVENT + 1;
+    if (size > NGX_HTTP_AI_GATEWAY_MAX_EVENT + 2) {
+        size = NGX_HTTP_AI_GATEWAY_MAX_EVENT + 2;
     }
 
     p = ngx_pnalloc(sse->pool, size);
@@ -196,6 +236,11 @@ ngx_http_ai_gateway_sse_line(ngx_http_ai_gateway_sse_t *sse)
         }
     }
 
+    if (sse->raw) {
+        /* a line of a bare JSON text; empty ones are whitespace */
+        return len ? ngx_http_ai_gateway_sse_json(sse, line, len) : 0;
+    }
+
     if (len == 0) {
         if (sse->has_data) {
             return 1;
@@ -207,6 +252,18 @@ ngx_http_ai_gateway_sse_line(ngx_http_ai_gateway_sse_t *sse)
 
     if (line[0] == ':') {
         return 0;
+    }
+
+    if (line[0] == '{' || line[0] == '[') {
+
+        if (sse->has_data) {
+            /* the pending event ends here, the line waits for it */
+            sse->held = len;
+            sse->held_first = line[0];
+            return 1;
+        }
+
+        return ngx_http_ai_gateway_sse_json(sse, line, len);
     }
 
     colon = ngx_strlchr(line, line + len, ':');
@@ -253,6 +310,83 @@ ngx_http_ai_gateway_sse_line(ngx_http_ai_gateway_sse_t *sse)
 }
 
 
+/*
+ * A line of a bare JSON text, at or after buf + data: appended to the
+ * text; returns 1 when the text's brackets are balanced (strings and
+ * escapes skipped), which ends it.
+ */
+
+static ngx_uint_t
+ngx_http_ai_gateway_sse_json(ngx_http_ai_gateway_sse_t *sse, u_char *line,
+    size_t len)
+{
+    u_char  *p, *last;
+
+    if (!sse->raw) {
+        sse->raw = 1;
+        sse->depth = 0;
+        sse->string = 0;
+        sse->escape = 0;
+        sse->name_len = 0;
+    }
+
+    /* the LF before the line fits: the buffer has one more byte */
+
+    if (sse->has_data) {
+        ngx_memmove(sse->buf + sse->data + 1, line, len);
+        sse->buf[sse->data++] = '\n';
+
+    } else {
+        ngx_memmove(sse->buf, line, len);
+        sse->has_data = 1;
+    }
+
+    p = sse->buf + sse->data;
+    last = p + len;
+
+    sse->data += len;
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (sse->string) {
+            if (sse->escape) {
+                sse->escape = 0;
+
+            } else if (*p == '\\') {
+                sse->escape = 1;
+
+            } else if (*p == '"') {
+                sse->string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            sse->string = 1;
+            break;
+
+        case '{':
+        case '[':
+            sse->depth++;
+            break;
+
+        case '}':
+        case ']':
+            if (sse->depth && --sse->depth == 0) {
+                return 1;
+            }
+
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_http_ai_gateway_sse_event(ngx_http_ai_gateway_sse_t *sse,
     ngx_http_ai_gateway_sse_event_t *ev)
@@ -264,4 +398,5 @@ ngx_http_ai_gateway_sse_event(ngx_http_ai_gateway_sse_t *sse,
     ev->name.len = sse->name_len;
     ev->data.data = sse->buf;
     ev->data.len = sse->data;
+    ev->raw = sse->raw;
 }

@@ -1220,13 +1220,15 @@ ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
-
     if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent
         && ctx->exchange == NULL)
     {
         ngx_http_ai_gateway_compat_finish(r, ctx, rc);
     }
+
+    /* after the translation's end: a stream may have ended with an error */
+
+    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
 }
 
 

@@ -267,9 +267,10 @@ for my $f (sort keys %framing) {
     };
 }
 
-# Anthropic through the Unified API: a JSON answer is translated whole, so
-# a cut one leaves nothing to translate; a translated stream cut short ends
-# with an error event.  Through an attempt as without one.
+# Anthropic through the Unified API: a JSON answer is translated whole and
+# its status held until then, so a cut one is a 502 in the gateway's
+# envelope (retried like one); a translated stream cut short ends with an
+# error event.  Through an attempt as without one.
 
 for my $m (sort keys %mode) {
     $scenario{"Unified API, Anthropic, $m"} = sub {
@@ -281,10 +282,12 @@ for my $m (sort keys %mode) {
         my $r = raw("/v1/acct/gw/compat/chat/completions", $J->encode(\%b),
                     %{ $mode{$m} }, 'authorization' => 'Bearer sk-ant',
                     'x-mock' => 'size=1000;cut=100');
-        is($r->{status}, 200, "$n - whole: the provider's status");
-        ok($r->{eof} && $r->{dt} < 3, "$n - whole: closed at once");
-        ok(!$r->{terminated}, "$n - whole: no terminating chunk");
-        is($r->{body}, '', "$n - whole: nothing passed off as an answer");
+        is($r->{status}, 502, "$n - whole: 502");
+        ok($r->{dt} < 3, "$n - whole: at once");
+        like($r->{body}, qr/"code":2005,"message":"The provider's answer was cut short"/,
+             "$n - whole: nothing passed off as an answer");
+        is(scalar(reqs()), $m eq 'retries' ? 2 : 1,
+           "$n - whole: retried like a 502");
 
         $b{stream} = JSON::PP::true;
         $r = raw("/v1/acct/gw/compat/chat/completions", $J->encode(\%b),

@@ -20,7 +20,7 @@
  *   interval=MS  first_byte_delay=MS  sse=N  size=N  chunked=1  echo=1
  *   hang=1  reset=1  close_after=N  garbage=1  header=Name:Value (repeatable)
  *   cut=N (with size=, chunked=: the body stops after N bytes, then FIN)
- *   drain_body=0|1
+ *   drain_body=0|1  broken=NAME (answers a translator cannot take)
  *   interim=100|103: an interim response before the answer
  *   raw=BYTES: the whole answer, written as it is (percent-encoded: %0D%0A)
  *   script=NAME try1=D1 try2=D2 ...: the Nth request of script NAME (since
@@ -176,6 +176,39 @@ function* sizedBody(n) {
         cur = Buffer.alloc(0);
     }
 }
+
+// ----------------------------------------- broken answers (t/064-*.t) --
+// broken=NAME: a 200 the Unified API's translators cannot take, or a stream
+// that ends badly.  Strings are whole bodies (Content-Length, or chunked=1);
+// "cut" sends half of one and closes, "stall" sends half and waits; arrays
+// are streams, one event per write (interval=MS).
+const brokenGemini = (text, fin) => 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"'
+    + text + '"}]},' + (fin ? '"finishReason":"STOP",' : '') + '"index":0}],"modelVersion":"gemini-2.5-flash"}\r\n\r\n';
+const brokenAnthropic = (type, o) => `event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`;
+const brokenMessage = [
+    brokenAnthropic('message_start', { message: { id: 'msg_b', type: 'message', role: 'assistant', model: 'claude-x',
+        content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } }),
+    brokenAnthropic('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    brokenAnthropic('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello' } }),
+    brokenAnthropic('content_block_stop', { index: 0 }),
+    brokenAnthropic('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 2 } }),
+    brokenAnthropic('message_stop', {}),
+];
+const BROKEN = {
+    text: 'upstream connect error or disconnect/reset before headers',
+    shape: '{"object":"list","data":[]}',
+    truncated: '{"id":"msg_b","type":"message","role":"assistant","content":[{"type":"text","text":"Hel',
+    cut: '{"id":"msg_b","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hello"}],'
+        + '"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":1}}',
+    stall: '{"id":"msg_b","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Hello"}]}',
+    'gemini-error': [brokenGemini('Hello'), brokenGemini(' world', true),
+        '{\n  "error": {\n    "code": 499,\n    "message": "The operation was cancelled.",\n    "status": "CANCELLED"\n  }\n}\n'],
+    'gemini-late': [brokenGemini('Hello', true), brokenGemini(' again')],
+    'anthropic-error': [...brokenMessage,
+        brokenAnthropic('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })],
+    'anthropic-late': [...brokenMessage,
+        brokenAnthropic('content_block_delta', { index: 0, delta: { type: 'text_delta', text: ' again' } })],
+};
 
 // -------------------------------------------------------- request handler --
 async function handle(req, res, kind) {
@@ -338,6 +371,20 @@ async function handle(req, res, kind) {
             yield 'data: [DONE]\n\n';
         })();
         return stream('text/event-stream; charset=utf-8', events, interval);
+    }
+
+    // ---- broken answers (see BROKEN)
+    if (d.broken !== undefined) {
+        const b = BROKEN[d.broken] ?? '';
+        if (Array.isArray(b)) return stream('text/event-stream; charset=utf-8', b, interval);
+        if (d.broken !== 'cut' && d.broken !== 'stall') return sendBody('application/json', Buffer.from(b));
+        const h = { 'content-type': 'application/json', ...hdrs };
+        if (d.chunked !== '1') h['content-length'] = b.length;
+        res.writeHead(status, extra(h));
+        entry.status = status;
+        res.write(b.slice(0, b.length >> 1));
+        if (d.broken === 'cut') killSocket(false);
+        return;
     }
 
     // ---- fixture file

@@ -10,7 +10,22 @@
 #include "unit.h"
 
 
-/* events as "name|data\n" lines, fed in pieces of "step" bytes */
+/*
+ * events as "name|data\n" lines ("(raw)|data\n" for bare JSON), fed in
+ * pieces of "step" bytes
+ */
+
+static u_char *
+unit_sse_print(u_char *p, u_char *end, ngx_http_ai_gateway_sse_event_t *ev)
+{
+    if (ev->raw) {
+        unit_check(ev->name.len == 0, "a bare JSON text has no name");
+        return ngx_snprintf(p, end - p, "(raw)|%V\n", &ev->data);
+    }
+
+    return ngx_snprintf(p, end - p, "%V|%V\n", &ev->name, &ev->data);
+}
+
 
 static ngx_int_t
 unit_sse_run(u_char *in, size_t len, size_t step, ngx_uint_t partial,
@@ -45,7 +60,7 @@ unit_sse_run(u_char *in, size_t len, size_t step, ngx_uint_t partial,
 
             unit_check(ev.data.data[ev.data.len] == '\0', "NUL after data");
 
-            p = ngx_snprintf(p, end - p, "%V|%V\n", &ev.name, &ev.data);
+            p = unit_sse_print(p, end, &ev);
         }
 
         if (rc != NGX_AGAIN) {
@@ -54,7 +69,9 @@ unit_sse_run(u_char *in, size_t len, size_t step, ngx_uint_t partial,
     }
 
     while (ngx_http_ai_gateway_sse_eof(&sse, partial, &ev) == NGX_OK) {
-        p = ngx_snprintf(p, end - p, "%V|%V\n", &ev.name, &ev.data);
+        unit_check(ev.data.data[ev.data.len] == '\0', "NUL after data");
+
+        p = unit_sse_print(p, end, &ev);
     }
 
     rc = NGX_OK;
@@ -127,6 +144,35 @@ unit_sse(void)
     unit_sse_case("data: a\n\ndata: b", 1, "|a\n|b\n");
     unit_sse_case("data: a\r", 0, "|a\n");
 
+    /*
+     * bare JSON outside the SSE framing (Gemini's error part-way through
+     * a stream): one line or pretty-printed, after an event or ending the
+     * pending one, brackets in strings and escapes skipped
+     */
+
+    unit_sse_case("data: a\n\n{\"error\":{\"code\":499}}\n", 0,
+                  "|a\n(raw)|{\"error\":{\"code\":499}}\n");
+    unit_sse_case("data: a\r\n\r\n{\r\n  \"error\": {\r\n    \"code\": 499"
+                  "\r\n  }\r\n}\r\n", 0,
+                  "|a\n(raw)|{\n  \"error\": {\n    \"code\": 499\n  }\n}\n");
+    unit_sse_case("data: a\n{\"e\":1}\n", 0, "|a\n(raw)|{\"e\":1}\n");
+    unit_sse_case("event: x\ndata: a\n{\n\"e\":\"}]\"\n}\ndata: b\n\n", 0,
+                  "x|a\n(raw)|{\n\"e\":\"}]\"\n}\n|b\n");
+    unit_sse_case("{\"e\":\"\\\"}\\\\\"}\n", 0,
+                  "(raw)|{\"e\":\"\\\"}\\\\\"}\n");
+    unit_sse_case("[{\"error\":{}}]\r[1]\r", 0,
+                  "(raw)|[{\"error\":{}}]\n(raw)|[1]\n");
+    unit_sse_case("{\n\n\"e\":1}\n", 0, "(raw)|{\n\"e\":1}\n");
+    unit_sse_case("\xef\xbb\xbf{\"e\":1}\n", 0, "(raw)|{\"e\":1}\n");
+    unit_sse_case("event: x\n{\"e\":1}\n", 0, "(raw)|{\"e\":1}\n");
+    unit_sse_case("{\"e\":1} tail\n", 0, "(raw)|{\"e\":1} tail\n");
+    unit_sse_case("data: a\n\n{\"e\":1}", 1, "|a\n(raw)|{\"e\":1}\n");
+    unit_sse_case("data: a\n\n{\"e\":1}", 0, "|a\n");
+    unit_sse_case("data: a\n\n{\"e\":\n", 1, "|a\n(raw)|{\"e\":\n");
+    unit_sse_case("data: a\n\n{\"e\":\n", 0, "|a\n");
+    unit_sse_case("data: a\n{\"e\":\n", 0, "|a\n");
+    unit_sse_case("data: a\n{\"e\":", 1, "|a\n(raw)|{\"e\":\n");
+
     /* an event at the limit, then one byte over it */
 
     n = NGX_HTTP_AI_GATEWAY_MAX_EVENT;
@@ -147,6 +193,28 @@ unit_sse(void)
 
     rc = unit_sse_run(big, n + 3, 65536, 0, out, sizeof(out), &n);
     unit_check(rc == NGX_DECLINED, "an event over the largest size");
+
+    /* a bare JSON text at the limit (with the LF joining its lines) */
+
+    n = NGX_HTTP_AI_GATEWAY_MAX_EVENT;
+    big[0] = '[';
+    memset(big + 1, 'x', 1000);
+    big[1001] = '\n';
+    memset(big + 1002, 'x', n - 1002);
+    big[n] = ']';
+    big[n + 1] = '\n';
+
+    rc = unit_sse_run(big, n + 2, 65536, 0, out, sizeof(out), &n);
+    unit_check(rc == NGX_OK && n == sizeof(out) && out[0] == '(',
+               "a bare JSON text of the largest size");
+
+    n = NGX_HTTP_AI_GATEWAY_MAX_EVENT;
+    memset(big + 1002, 'x', n - 1001);
+    big[n + 1] = ']';
+    big[n + 2] = '\n';
+
+    rc = unit_sse_run(big, n + 3, 65536, 0, out, sizeof(out), &n);
+    unit_check(rc == NGX_DECLINED, "a bare JSON text over the largest size");
 
     /* a long comment line counts too */
 

@@ -178,6 +178,12 @@ static unit_case_t  unit_stream_cases[] = {
       "anthropic-stray-args.sse" },
     { "anthropic", UNIT_CASES "/stream/anthropic-thinking.in.sse", 1,
       "anthropic-thinking.sse" },
+    { "anthropic", UNIT_CASES "/stream/anthropic-error-after-stop.in.sse", 1,
+      "anthropic-error-after-stop.sse" },
+    { "anthropic", UNIT_CASES "/stream/anthropic-late.in.sse", 1,
+      "anthropic-late.sse" },
+    { "anthropic", UNIT_CASES "/stream/anthropic-bare-error.in.sse", 1,
+      "anthropic-bare-error.sse" },
     { "gemini", "t/fixtures/google-gemini/stream-text.sse", 1,
       "gemini-stream-text.sse" },
     { "gemini", "t/fixtures/google-gemini/stream-text.sse", 0,
@@ -198,6 +204,14 @@ static unit_case_t  unit_stream_cases[] = {
       "gemini-no-finish.sse" },
     { "gemini", UNIT_CASES "/stream/gemini-blocked.in.sse", 1,
       "gemini-blocked.sse" },
+    { "gemini", UNIT_CASES "/stream/gemini-error-after-finish.in.sse", 1,
+      "gemini-error-after-finish.sse" },
+    { "gemini", UNIT_CASES "/stream/gemini-error-bare.in.sse", 1,
+      "gemini-error-bare.sse" },
+    { "gemini", UNIT_CASES "/stream/gemini-late.in.sse", 1,
+      "gemini-late.sse" },
+    { "gemini", UNIT_CASES "/stream/gemini-bare-other.in.sse", 1,
+      "gemini-bare-other.sse" },
     { NULL, NULL, 0, NULL }
 };
 
