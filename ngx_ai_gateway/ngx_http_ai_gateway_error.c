@@ -301,8 +301,8 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
 
 body:
 
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
-        ngx_http_ai_gateway_compat_headers_out(r, ctx);
+    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+        ngx_http_ai_gateway_relay_headers_out(r, ctx);
     }
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->error_body) {

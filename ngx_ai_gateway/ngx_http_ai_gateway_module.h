@@ -53,7 +53,8 @@ typedef enum {
     NGX_HTTP_AI_GATEWAY_RELAY = 0,             /* as it is */
     NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM,
     NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE,
-    NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR
+    NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR,
+    NGX_HTTP_AI_GATEWAY_KEEP                   /* whole, for the gateway */
 } ngx_http_ai_gateway_relay_e;
 
 
@@ -237,6 +238,7 @@ typedef struct {
     unsigned                           no_encoding:1;
     unsigned                           head:1;
     unsigned                           first_byte:1;
+    unsigned                           ended:1;         /* relay_end() */
     unsigned                           model_done:1;
     unsigned                           log_id_done:1;
     unsigned                           error_body:1;
@@ -308,16 +310,21 @@ ngx_int_t ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_compat_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_client_body_handler_pt handler);
-void ngx_http_ai_gateway_compat_header(ngx_http_request_t *r,
+
+/* ngx_http_ai_gateway_relay.c */
+
+void ngx_http_ai_gateway_relay_header(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
-void ngx_http_ai_gateway_compat_headers_out(ngx_http_request_t *r,
+void ngx_http_ai_gateway_relay_headers_out(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
-ngx_int_t ngx_http_ai_gateway_compat_body_in(ngx_http_request_t *r,
+void ngx_http_ai_gateway_relay_tail(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
-void ngx_http_ai_gateway_compat_finish(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
-void ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_relay_end(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_ai_gateway_vertex.c */
 

@@ -39,8 +39,6 @@ static ngx_int_t ngx_http_ai_gateway_input_filter_init(void *data);
 static ngx_int_t ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_ai_gateway_chunked_filter(void *data,
     ssize_t bytes);
-static ngx_int_t ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p,
-    size_t len);
 static void ngx_http_ai_gateway_abort_request(ngx_http_request_t *r);
 static void ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -858,13 +856,7 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
                 return NGX_HTTP_UPSTREAM_INVALID_HEADER;
             }
 
-            if (ctx->translator) {
-                ngx_http_ai_gateway_compat_header(r, ctx);
-
-            } else if (ctx->exchange) {
-                /* a token response: kept for the main request */
-                ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
-            }
+            ngx_http_ai_gateway_relay_header(r, ctx);
 
             return NGX_OK;
         }
@@ -1033,14 +1025,14 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    ngx_http_ai_gateway_out_tail(r, ctx);
+    ngx_http_ai_gateway_relay_tail(r, ctx);
 
     p = u->buffer.last;
     u->buffer.last += bytes;
 
     if (u->length == -1) {
         /* the body ends when the provider closes the connection */
-        return ngx_http_ai_gateway_relay(r, p, bytes);
+        return ngx_http_ai_gateway_relay_body(r, ctx, p, bytes);
     }
 
     if (bytes > u->length) {
@@ -1049,78 +1041,21 @@ ngx_http_ai_gateway_copy_filter(void *data, ssize_t bytes)
                       "in \"Content-Length\" header");
 
         bytes = u->length;
-        u->length = 0;
         u->keepalive = 0;
 
-        return bytes ? ngx_http_ai_gateway_relay(r, p, bytes) : NGX_OK;
+    } else {
+        u->keepalive = (u->length == bytes
+                        && !u->headers_in.connection_close);
     }
 
     u->length -= bytes;
 
-    if (u->length == 0) {
-        u->keepalive = !u->headers_in.connection_close;
-    }
-
-    return ngx_http_ai_gateway_relay(r, p, bytes);
-}
-
-
-/*
- * A piece of the provider's body goes to the client as it is (a buffer
- * pointing into u->buffer) or through the Unified API's translator.
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_relay(ngx_http_request_t *r, u_char *p, size_t len)
-{
-    ngx_chain_t                *cl;
-    ngx_http_upstream_t        *u;
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
-        return ngx_http_ai_gateway_compat_body_in(r, ctx, p, len);
-    }
-
-    u = r->upstream;
-
-    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
-    if (cl == NULL) {
+    if (bytes && ngx_http_ai_gateway_relay_body(r, ctx, p, bytes) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    *ctx->out = cl;
-    ctx->out = &cl->next;
-
-    cl->buf->flush = 1;
-    cl->buf->memory = 1;
-    cl->buf->pos = p;
-    cl->buf->last = p + len;
-    cl->buf->tag = u->output.tag;
-
-    return NGX_OK;
-}
-
-
-/*
- * The end of u->out_bufs, found once per read: the pieces of one read
- * are appended there in turn, however many chunks the read holds.
- */
-
-void
-ngx_http_ai_gateway_out_tail(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx)
-{
-    ngx_chain_t  *cl, **ll;
-
-    ll = &r->upstream->out_bufs;
-
-    for (cl = *ll; cl; cl = cl->next) {
-        ll = &cl->next;
-    }
-
-    ctx->out = ll;
+    return (u->length == 0) ? ngx_http_ai_gateway_relay_end(r, ctx) : NGX_OK;
 }
 
 
@@ -1143,7 +1078,7 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
     buf->pos = buf->last;
     buf->last += bytes;
 
-    ngx_http_ai_gateway_out_tail(r, ctx);
+    ngx_http_ai_gateway_relay_tail(r, ctx);
 
     for ( ;; ) {
 
@@ -1164,7 +1099,9 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
                 buf->pos = buf->last;
             }
 
-            if (ngx_http_ai_gateway_relay(r, p, buf->pos - p) != NGX_OK) {
+            if (ngx_http_ai_gateway_relay_body(r, ctx, p, buf->pos - p)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
@@ -1185,7 +1122,7 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
                 u->keepalive = 0;
             }
 
-            break;
+            return ngx_http_ai_gateway_relay_end(r, ctx);
         }
 
         if (rc == NGX_AGAIN) {
@@ -1220,15 +1157,7 @@ ngx_http_ai_gateway_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY && r->upstream->header_sent
-        && ctx->exchange == NULL)
-    {
-        ngx_http_ai_gateway_compat_finish(r, ctx, rc);
-    }
-
-    /* after the translation's end: a stream may have ended with an error */
-
-    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
+    ngx_http_ai_gateway_relay_finalize(r, ctx, rc);
 }
 
 

@@ -1,0 +1,508 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_gateway_module.h"
+
+
+/*
+ * What happens to a provider's response body on its way to the client.
+ * upstream.c parses the provider's answer and hands every piece of its
+ * body here, once, in order:
+ *
+ *   ngx_http_ai_gateway_relay_header()    the status and headers are in:
+ *                                          the body's mode is decided
+ *   ngx_http_ai_gateway_relay_body()      a piece of the (de-chunked) body
+ *   ngx_http_ai_gateway_relay_end()       the body is complete
+ *   ngx_http_ai_gateway_relay_finalize()  the upstream ends: a body that
+ *                                          ends with the connection ends
+ *                                          here, a cut one is handled here
+ *
+ * The modes: relayed as it is (a buffer pointing into the upstream's
+ * buffer, flushed at once), translated as a stream (each piece through the
+ * Unified API's stream translator, in buffers of the upstream's free
+ * list, so that a stream of any length needs only the memory of the bytes
+ * in flight), translated whole or an error translated whole (kept until
+ * it ends; the header is held until then, so that the translation decides
+ * the status), or kept whole for the gateway itself (a token exchange).
+ * This is the one place where every provider byte passes: usage
+ * accounting, DLP on responses and payload capture tap it here.
+ */
+
+
+static ngx_int_t ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *out);
+
+
+/*
+ * The provider's status and headers are in: decide what its body becomes.
+ * A body translated whole decides the response's status too (a 200 that
+ * cannot be translated is a 502), so its header is held (the filter
+ * module) until the body is in and translated.
+ */
+
+void
+ngx_http_ai_gateway_relay_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    ctx->ended = 0;
+
+    if (ctx->exchange) {
+        /* a token response: kept for the main request */
+        ctx->relay = NGX_HTTP_AI_GATEWAY_KEEP;
+        return;
+    }
+
+    if (ctx->translator == NULL) {
+        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+        return;
+    }
+
+    ctx->hold = 1;
+
+    if (u->headers_in.status_n < NGX_HTTP_OK
+        || u->headers_in.status_n >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR;
+        return;
+    }
+
+    if (ctx->tc.stream) {
+        ctx->stream = ctx->translator->stream_create(r->pool, &ctx->tc);
+        if (ctx->stream) {
+            ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM;
+            ctx->hold = 0;
+            return;
+        }
+    }
+
+    ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
+}
+
+
+/*
+ * A translated body has its own length and type; called by the filter
+ * module as the header leaves, like nginx's own filters that change a
+ * body (gzip, sub_filter) clear the length in their header filters.
+ */
+
+void
+ngx_http_ai_gateway_relay_headers_out(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_http_clear_content_length(r);
+
+    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    ngx_str_null(&r->headers_out.charset);
+}
+
+
+/*
+ * The end of u->out_bufs, found once per read: the pieces of one read
+ * are appended there in turn, however many chunks the read holds.
+ */
+
+void
+ngx_http_ai_gateway_relay_tail(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_chain_t  *cl, **ll;
+
+    ll = &r->upstream->out_bufs;
+
+    for (cl = *ll; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    ctx->out = ll;
+}
+
+
+/* a piece of the provider's body, split anywhere */
+
+ngx_int_t
+ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    ngx_str_t             out;
+    ngx_chain_t          *cl;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    switch (ctx->relay) {
+
+    case NGX_HTTP_AI_GATEWAY_RELAY:
+
+        cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ctx->out = cl;
+        ctx->out = &cl->next;
+
+        cl->buf->flush = 1;
+        cl->buf->memory = 1;
+        cl->buf->pos = p;
+        cl->buf->last = p + len;
+        cl->buf->tag = u->output.tag;
+
+        return NGX_OK;
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM:
+
+        if (ctx->translator->stream_feed(ctx->stream, p, len, &out)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: %V stream could not be translated",
+                          &ctx->translator->name);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_gateway_relay_out(r, ctx, &out);
+
+    default: /* whole, error, kept */
+        return ngx_http_ai_gateway_relay_keep(r, ctx, p, len);
+    }
+}
+
+
+/* a whole body: kept until it is complete */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    u_char  *n;
+    size_t   size;
+
+    if (ctx->resp.len + len > NGX_HTTP_AI_GATEWAY_MAX_RESPONSE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: provider response too large to "
+                      "translate");
+        return NGX_ERROR;
+    }
+
+    if (ctx->resp.len + len > ctx->resp_size) {
+        size = ngx_max(ctx->resp.len + len, 2 * ctx->resp_size);
+        size = ngx_max(size, 16384);
+
+        n = ngx_pnalloc(r->pool, size);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(n, ctx->resp.data, ctx->resp.len);
+        ctx->resp.data = n;
+        ctx->resp_size = size;
+    }
+
+    ngx_memcpy(ctx->resp.data + ctx->resp.len, p, len);
+    ctx->resp.len += len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The provider's body is complete (its length reached, its last chunk
+ * read, or its connection closed where that ends it): the last translated
+ * bytes go out with the body's last buffer.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_relay_end(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_str_t  out;
+
+    if (ctx->ended) {
+        return NGX_OK;
+    }
+
+    ctx->ended = 1;
+
+    if (ctx->hold) {
+        return ngx_http_ai_gateway_relay_whole(r, ctx);
+    }
+
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+        return NGX_OK;
+    }
+
+    ngx_str_null(&out);
+
+    if (ctx->translator->stream_finish(ctx->stream, 1, &out) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: %V stream could not be translated",
+                      &ctx->translator->name);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_gateway_relay_out(r, ctx, &out);
+}
+
+
+/*
+ * The upstream ends (rc 0), or fails (an error status, NGX_ERROR): the
+ * end of a body that ends when the connection closes; a translated
+ * stream cut short ends with an error event; a body translated whole and
+ * cut short gets nginx's own answer for a failed provider (502, 504),
+ * since nothing has been sent.  Then the cache learns whether the body
+ * ended well.
+ */
+
+void
+ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_str_t             out;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (ctx->relay == NGX_HTTP_AI_GATEWAY_KEEP || !u->header_sent) {
+        goto done;
+    }
+
+    if (rc == 0) {
+        if (!ctx->ended && ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
+            if (ngx_http_ai_gateway_relay_end(r, ctx) == NGX_OK) {
+                (void) ngx_http_output_filter(r, u->out_bufs);
+                u->out_bufs = NULL;
+            }
+        }
+
+        goto done;
+    }
+
+    if (ctx->ended) {
+        goto done;
+    }
+
+    ctx->ended = 1;
+
+    if (ctx->hold) {
+        ctx->hold = 0;
+        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            if (rc == NGX_HTTP_BAD_GATEWAY) {
+                (void) ngx_http_ai_gateway_fail(r, ctx,
+                                       NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED,
+                                       "The provider's answer was cut short");
+            }
+
+            /* ngx_http_upstream_finalize_request() then sends rc */
+            u->header_sent = 0;
+        }
+
+        /* NGX_ERROR, NGX_DONE: the request is ended without an answer */
+
+        goto done;
+    }
+
+    if (ctx->relay != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_ERROR
+        || r->connection->error)
+    {
+        goto done;
+    }
+
+    ngx_str_null(&out);
+
+    if (ctx->translator->stream_finish(ctx->stream, 0, &out) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: %V stream could not be translated",
+                      &ctx->translator->name);
+        goto done;
+    }
+
+    ngx_http_ai_gateway_relay_tail(r, ctx);
+
+    if (ngx_http_ai_gateway_relay_out(r, ctx, &out) == NGX_OK) {
+        (void) ngx_http_output_filter(r, u->out_bufs);
+        u->out_bufs = NULL;
+
+        /*
+         * the stream ended with an error event: it is complete for the
+         * client, even though nginx closes the connection after it
+         */
+        (void) ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+done:
+
+    /* after the translation's end: a stream may have ended with an error */
+
+    ngx_http_ai_gateway_cache_upstream_done(r, ctx, rc);
+}
+
+
+/*
+ * A body translated whole, and its header held until now: the status,
+ * headers and translated body leave together, so that the filters below
+ * (the cache's, the retry's) see the final status.  An answer that cannot
+ * be translated is the provider's failure: 502, code 2005.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_int_t                          ok, rc;
+    ngx_str_t                          out;
+    ngx_uint_t                         status;
+    ngx_http_upstream_t               *u;
+    ngx_http_ai_gateway_translator_t  *t;
+
+    u = r->upstream;
+    t = ctx->translator;
+
+    ctx->hold = 0;
+
+    ngx_str_null(&out);
+
+    status = u->headers_in.status_n;
+
+    switch (ctx->relay) {
+
+    case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:
+        ok = t->error(r->pool, status, ctx->resp.data, ctx->resp.len, &out);
+        break;
+
+    default: /* NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE */
+
+        if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+            ok = t->embed_response(r->pool, ctx->resp.data, ctx->resp.len,
+                                   &ctx->tc, &out);
+
+        } else {
+            ok = t->response(r->pool, ctx->resp.data, ctx->resp.len,
+                             &ctx->tc, &out);
+        }
+    }
+
+    if (ok != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: %V response could not be translated",
+                      &t->name);
+
+        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+        if (ok == NGX_DECLINED) {
+            status = ngx_http_ai_gateway_fail(r, ctx,
+                                       NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED,
+                                       "The provider's answer could not be "
+                                       "translated");
+
+        } else {
+            status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* not the provider's "200 OK" */
+        r->headers_out.status_line.len = 0;
+
+        /* the envelope, then nginx's last buffer finds it sent */
+
+        (void) ngx_http_ai_gateway_send_error(r, ctx, status);
+        return NGX_OK;
+    }
+
+    /* the translated body's type and length */
+
+    ngx_http_ai_gateway_relay_headers_out(r, ctx);
+    r->headers_out.content_length_n = out.len;
+
+    ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return NGX_OK;
+    }
+
+    ngx_http_ai_gateway_relay_tail(r, ctx);
+
+    return ngx_http_ai_gateway_relay_out(r, ctx, &out);
+}
+
+
+/*
+ * Translated bytes leave in buffers of the upstream's free list: they are
+ * reused once sent, so a long stream needs no more memory than the bytes
+ * in flight.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *out)
+{
+    size_t                size;
+    u_char               *p, *last;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    p = out->data;
+    last = p + out->len;
+
+    while (p < last) {
+        cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b = cl->buf;
+
+        if (b->start == NULL) {
+            b->start = ngx_palloc(r->pool, 4096);
+            if (b->start == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->end = b->start + 4096;
+        }
+
+        size = ngx_min((size_t) (last - p), (size_t) (b->end - b->start));
+
+        b->pos = b->start;
+        b->last = ngx_cpymem(b->pos, p, size);
+        b->temporary = 1;
+        b->flush = 1;
+        b->tag = u->output.tag;
+
+        p += size;
+
+        *ctx->out = cl;
+        ctx->out = &cl->next;
+    }
+
+    return NGX_OK;
+}
