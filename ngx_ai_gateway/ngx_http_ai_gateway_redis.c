@@ -11,30 +11,35 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_redis.h"
 
 
 /*
- * The Redis cache store: hiredis's asynchronous API on nginx's event loop.
- * Each worker keeps one connection per ai_gateway_cache_redis, opened when
- * first needed and again after a failure.  hiredis reads and writes the
- * socket when nginx says it is ready (the adapter below); command timeouts
- * are nginx timers, since hiredis 0.14 has none for async commands.  Every
- * failure is a miss: the request goes to the provider, the error is logged
- * at most once per interval, the connection is dropped and, for a second,
- * not tried again.
+ * The module's Redis servers: hiredis's asynchronous API on nginx's event
+ * loop, for every use of Redis (the cache store today).  A server is
+ * written where it is used (ai_gateway_cache_redis address ...); each
+ * worker keeps one connection to it, opened when first needed and again
+ * after a failure.
+ *
+ * The address is an IPv4 address: hiredis is never handed a name, which it
+ * would resolve with a blocking call.  hiredis reads and writes the socket
+ * when nginx says it is ready (the adapter below); command timeouts are
+ * nginx timers, since hiredis 0.14 has none for async commands.  Every
+ * failure is logged at most once per interval, the connection is dropped
+ * and, for a second, not tried again.
  */
 
 
 #define NGX_HTTP_AI_GATEWAY_REDIS_LOG_INTERVAL  10
 #define NGX_HTTP_AI_GATEWAY_REDIS_BACKOFF       1000
+#define NGX_HTTP_AI_GATEWAY_REDIS_TIMEOUT       200
 
 
 struct ngx_http_ai_gateway_redis_s {
-    ngx_str_t                      name;       /* "ip:port", for logs */
+    ngx_str_t                      address;    /* "ip:port" */
+    ngx_str_t                      log_name;
     u_char                        *host;       /* an IP address, '\0' */
     in_port_t                      port;
-    ngx_str_t                      prefix;
     ngx_msec_t                     timeout;
 
     /* the worker's connection */
@@ -48,24 +53,32 @@ struct ngx_http_ai_gateway_redis_s {
 
 struct ngx_http_ai_gateway_redis_op_s {
     ngx_http_ai_gateway_redis_t           *rd;
-    ngx_http_ai_gateway_redis_handler_pt   handler;
-    void                                  *data;  /* NULL: cancelled */
+    ngx_http_ai_gateway_redis_handler_pt   handler;  /* NULL: not waited */
+    void                                  *data;     /* NULL: cancelled */
+    ngx_uint_t                             expect;
     ngx_event_t                            timer;
+    u_char                                 what[16]; /* the command */
 };
 
 
+static ngx_int_t ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *address);
+static ngx_http_ai_gateway_redis_op_t *ngx_http_ai_gateway_redis_exec(
+    ngx_http_ai_gateway_redis_t *rd, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_uint_t expect, ngx_http_ai_gateway_redis_handler_pt handler,
+    void *data, ngx_log_t *log);
 static redisAsyncContext *ngx_http_ai_gateway_redis_connect(
     ngx_http_ai_gateway_redis_t *rd, ngx_log_t *log);
 static void ngx_http_ai_gateway_redis_failed(ngx_http_ai_gateway_redis_t *rd,
     ngx_log_t *log, const char *what, const char *err);
+static void ngx_http_ai_gateway_redis_error_text(u_char *buf, size_t size,
+    char *s, size_t len);
 static void ngx_http_ai_gateway_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_ai_gateway_redis_disconnected(
     const redisAsyncContext *ac, int status);
 static void ngx_http_ai_gateway_redis_got(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_http_ai_gateway_redis_set_done(redisAsyncContext *ac,
-    void *r, void *privdata);
 static void ngx_http_ai_gateway_redis_timeout(ngx_event_t *ev);
 static void ngx_http_ai_gateway_redis_read(ngx_event_t *ev);
 static void ngx_http_ai_gateway_redis_write(ngx_event_t *ev);
@@ -76,53 +89,48 @@ static void ngx_http_ai_gateway_redis_del_write(void *data);
 static void ngx_http_ai_gateway_redis_cleanup(void *data);
 
 
-/* ai_gateway_cache_redis ip:port [prefix=...] [timeout=...] | off; */
+/* a server written in place: "ip:port", its parameters follow */
 
-char *
-ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_ai_gateway_redis_t *
+ngx_http_ai_gateway_redis_add(ngx_conf_t *cf, ngx_str_t *address)
 {
-    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
-
-    u_char                       *p;
-    ngx_int_t                     port;
-    ngx_str_t                    *value, host, s;
-    ngx_uint_t                    i;
     ngx_http_ai_gateway_redis_t  *rd;
-
-    if (alcf->cache.redis != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0
-        && cf->args->nelts == 2)
-    {
-        alcf->cache.redis = NULL;
-        return NGX_CONF_OK;
-    }
 
     rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_redis_t));
     if (rd == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    ngx_str_set(&rd->prefix, "aigw:cache:");
-    rd->timeout = 200;
+    rd->timeout = NGX_CONF_UNSET_MSEC;
 
-    /* an IP address: no name is resolved, at start or later */
+    if (ngx_http_ai_gateway_redis_address(cf, rd, address) != NGX_OK) {
+        return NULL;
+    }
 
-    p = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+    return rd;
+}
+
+
+/* an IP address: no name is resolved, at start or later */
+
+static ngx_int_t
+ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *address)
+{
+    u_char     *p;
+    ngx_int_t   port;
+    ngx_str_t   host;
+
+    p = ngx_strlchr(address->data, address->data + address->len, ':');
 
     if (p == NULL) {
         goto invalid;
     }
 
-    host.data = value[1].data;
-    host.len = p - value[1].data;
+    host.data = address->data;
+    host.len = p - address->data;
 
-    port = ngx_atoi(p + 1, value[1].data + value[1].len - p - 1);
+    port = ngx_atoi(p + 1, address->data + address->len - p - 1);
 
     if (port < 1 || port > 65535
         || ngx_inet_addr(host.data, host.len) == INADDR_NONE)
@@ -132,100 +140,103 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rd->host = ngx_pnalloc(cf->pool, host.len + 1);
     if (rd->host == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     (void) ngx_cpystrn(rd->host, host.data, host.len + 1);
 
     rd->port = (in_port_t) port;
-    rd->name = value[1];
+    rd->address = *address;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            rd->prefix.data = value[i].data + 7;
-            rd->prefix.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            rd->timeout = ngx_parse_time(&s, 0);
-
-            if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->cache.redis = rd;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid Redis address \"%V\", use "
-                       "\"IPv4-address:port\"", &value[1]);
+                       "\"IPv4-address:port\"", address);
 
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
 }
 
 
 /*
- * Starts a GET; handler(data, entry) is called once, from the event loop,
- * with the entry or NULL (none, an error, the timeout).  Returns NULL when
- * Redis cannot be asked now: a miss at once.
+ * A server parameter: NGX_OK, NGX_DECLINED when the value is not one,
+ * NGX_ERROR (logged).
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *value)
+{
+    ngx_str_t  s;
+
+    if (value->len >= 8 && ngx_strncmp(value->data, "timeout=", 8) == 0) {
+
+        if (rd->timeout != NGX_CONF_UNSET_MSEC) {
+            goto duplicate;
+        }
+
+        s.data = value->data + 8;
+        s.len = value->len - 8;
+
+        rd->timeout = ngx_parse_time(&s, 0);
+
+        if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid timeout \"%V\"", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "duplicate parameter \"%V\"", value);
+
+    return NGX_ERROR;
+}
+
+
+/* the server's parameters are all read */
+
+char *
+ngx_http_ai_gateway_redis_done(ngx_conf_t *cf, ngx_http_ai_gateway_redis_t *rd)
+{
+    ngx_conf_init_msec_value(rd->timeout, NGX_HTTP_AI_GATEWAY_REDIS_TIMEOUT);
+
+    rd->log_name = rd->address;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_str_t *
+ngx_http_ai_gateway_redis_name(ngx_http_ai_gateway_redis_t *rd)
+{
+    return &rd->log_name;
+}
+
+
+/*
+ * Starts a command; handler(data, reply) is called once, from the event
+ * loop, with the reply or NULL (see ngx_http_ai_gateway_redis.h).  Returns
+ * NULL when Redis cannot be asked now: the handler is not called, the
+ * caller goes on as after a failure.
  */
 
 ngx_http_ai_gateway_redis_op_t *
-ngx_http_ai_gateway_redis_get(ngx_http_ai_gateway_redis_t *rd, u_char *key,
-    size_t len, ngx_http_ai_gateway_redis_handler_pt handler, void *data,
+ngx_http_ai_gateway_redis_command(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t expect,
+    ngx_http_ai_gateway_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    redisAsyncContext               *ac;
-    ngx_http_ai_gateway_redis_op_t  *op;
-
-    ac = ngx_http_ai_gateway_redis_connect(rd, log);
-    if (ac == NULL) {
-        return NULL;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_ai_gateway_redis_op_t), ngx_cycle->log);
-    if (op == NULL) {
-        return NULL;
-    }
-
-    op->rd = rd;
-    op->handler = handler;
-    op->data = data;
-
-    if (redisAsyncCommand(ac, ngx_http_ai_gateway_redis_got, op, "GET %b%b",
-                          rd->prefix.data, rd->prefix.len, key, len)
-        != REDIS_OK)
-    {
-        ngx_free(op);
-        ngx_http_ai_gateway_redis_failed(rd, log, "GET", ac->errstr);
-        return NULL;
-    }
-
-    op->timer.handler = ngx_http_ai_gateway_redis_timeout;
-    op->timer.data = op;
-    op->timer.log = ngx_cycle->log;
-
-    ngx_add_timer(&op->timer, rd->timeout);
-
-    return op;
+    return ngx_http_ai_gateway_redis_exec(rd, argc, argv, expect, handler,
+                                          data, log);
 }
 
 
@@ -242,27 +253,78 @@ ngx_http_ai_gateway_redis_cancel(ngx_http_ai_gateway_redis_op_t *op)
 }
 
 
-/* SET key entry PX ttl, not waited for */
+/* a command not waited for (SET, DEL): only its failure is logged */
 
 void
-ngx_http_ai_gateway_redis_set(ngx_http_ai_gateway_redis_t *rd, u_char *key,
-    size_t len, u_char *data, size_t size, time_t ttl, ngx_log_t *log)
+ngx_http_ai_gateway_redis_send(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_log_t *log)
 {
-    redisAsyncContext  *ac;
+    (void) ngx_http_ai_gateway_redis_exec(rd, argc, argv, 0, NULL, NULL,
+                                          log);
+}
+
+
+static ngx_http_ai_gateway_redis_op_t *
+ngx_http_ai_gateway_redis_exec(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t expect,
+    ngx_http_ai_gateway_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    size_t                           lens[NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS];
+    ngx_uint_t                       i;
+    const char                      *args[NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS];
+    redisAsyncContext               *ac;
+    ngx_http_ai_gateway_redis_op_t  *op;
+
+    if (argc == 0 || argc > NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS) {
+        return NULL;
+    }
 
     ac = ngx_http_ai_gateway_redis_connect(rd, log);
     if (ac == NULL) {
-        return;
+        return NULL;
     }
 
-    if (redisAsyncCommand(ac, ngx_http_ai_gateway_redis_set_done, rd,
-                          "SET %b%b %b PX %lld",
-                          rd->prefix.data, rd->prefix.len, key, len,
-                          data, size, (long long) ttl * 1000)
+    op = ngx_calloc(sizeof(ngx_http_ai_gateway_redis_op_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->rd = rd;
+    op->handler = handler;
+    op->data = data;
+    op->expect = expect;
+
+    (void) ngx_cpystrn(op->what, argv[0].data,
+                       ngx_min(argv[0].len + 1, sizeof(op->what)));
+
+    for (i = 0; i < argc; i++) {
+        args[i] = (const char *) argv[i].data;
+        lens[i] = argv[i].len;
+    }
+
+    if (redisAsyncCommandArgv(ac, ngx_http_ai_gateway_redis_got, op,
+                              (int) argc, args, lens)
         != REDIS_OK)
     {
-        ngx_http_ai_gateway_redis_failed(rd, log, "SET", ac->errstr);
+        ngx_http_ai_gateway_redis_failed(rd, log, (char *) op->what,
+                                         ac->errstr);
+        ngx_free(op);
+        return NULL;
     }
+
+    if (handler == NULL) {
+        /* hiredis frees the op with the reply */
+        return op;
+    }
+
+    op->timer.handler = ngx_http_ai_gateway_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = ngx_cycle->log;
+
+    ngx_add_timer(&op->timer, rd->timeout);
+
+    return op;
 }
 
 
@@ -325,7 +387,7 @@ ngx_http_ai_gateway_redis_connect(ngx_http_ai_gateway_redis_t *rd,
     rd->ac = ac;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "ai gateway redis: connecting to %V", &rd->name);
+                   "ai gateway redis: connecting to %V", &rd->log_name);
 
     return ac;
 }
@@ -351,10 +413,31 @@ ngx_http_ai_gateway_redis_failed(ngx_http_ai_gateway_redis_t *rd,
     ngx_log_error(NGX_LOG_ERR, log ? log : ngx_cycle->log, 0,
                   "ai_gateway: Redis %V %s failed: %s, the cache is "
                   "bypassed (%ui more errors not logged)",
-                  &rd->name, what, err ? err : "", rd->quiet);
+                  &rd->log_name, what, err ? err : "", rd->quiet);
 
     rd->logged = ngx_time();
     rd->quiet = 0;
+}
+
+
+/* an error reply for the log: its printable bytes */
+
+static void
+ngx_http_ai_gateway_redis_error_text(u_char *buf, size_t size, char *s,
+    size_t len)
+{
+    u_char  *p, *last;
+
+    p = buf;
+    last = buf + size - 1;
+
+    while (len-- && p < last) {
+
+        *p++ = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+        s++;
+    }
+
+    *p = '\0';
 }
 
 
@@ -397,56 +480,88 @@ ngx_http_ai_gateway_redis_got(redisAsyncContext *ac, void *r, void *privdata)
     ngx_http_ai_gateway_redis_op_t  *op = privdata;
 
     void                                  *data;
-    ngx_str_t                              entry, *e;
+    u_char                                 err[128], what[16];
+    ngx_uint_t                             expect;
     redisReply                            *reply = r;
+    ngx_http_ai_gateway_redis_t           *rd;
+    ngx_http_ai_gateway_redis_reply_t      rp, *rpp;
     ngx_http_ai_gateway_redis_handler_pt   handler;
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }
 
+    rd = op->rd;
     data = op->data;
     handler = op->handler;
+    expect = op->expect;
+    ngx_memcpy(what, op->what, sizeof(what));
 
     ngx_free(op);
 
-    e = NULL;
+    rpp = NULL;
 
     if (reply == NULL) {
         /* the connection failed or was closed: logged there */
-
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        entry.data = (u_char *) reply->str;
-        entry.len = reply->len;
-        e = &entry;
-
-    } else if (reply->type != REDIS_REPLY_NIL) {
-        ngx_http_ai_gateway_redis_failed(ac->data, NULL, "GET",
-                                         reply->type == REDIS_REPLY_ERROR
-                                         ? reply->str : "unexpected reply");
+        goto done;
     }
 
-    if (data) {
-        handler(data, e);
+    ngx_memzero(&rp, sizeof(ngx_http_ai_gateway_redis_reply_t));
+
+    switch (reply->type) {
+
+    case REDIS_REPLY_NIL:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_NIL;
+        break;
+
+    case REDIS_REPLY_STRING:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_STRING;
+        rp.str.data = (u_char *) reply->str;
+        rp.str.len = reply->len;
+        break;
+
+    case REDIS_REPLY_STATUS:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_STATUS;
+        rp.str.data = (u_char *) reply->str;
+        rp.str.len = reply->len;
+        break;
+
+    case REDIS_REPLY_INTEGER:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_INTEGER;
+        rp.integer = reply->integer;
+        break;
+
+    case REDIS_REPLY_ERROR:
+
+        ngx_http_ai_gateway_redis_error_text(err, sizeof(err), reply->str,
+                                             reply->len);
+        ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) what,
+                                         (char *) err);
+        goto done;
+
+    default:
+        break;
     }
-}
 
+    if (handler && !(rp.type & expect)) {
+        ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) what,
+                                         "unexpected reply");
+        goto done;
+    }
 
-static void
-ngx_http_ai_gateway_redis_set_done(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    redisReply  *reply = r;
+    rpp = &rp;
 
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_ai_gateway_redis_failed(privdata, NULL, "SET", reply->str);
+done:
+
+    if (handler && data) {
+        handler(data, rpp);
     }
 }
 
 
 /*
- * Redis did not answer in time: the request goes on as a miss, and the
- * connection is dropped (its pending replies would be late as well).
+ * Redis did not answer in time: the request goes on as after a failure,
+ * and the connection is dropped (its pending replies would be late too).
  */
 
 static void
@@ -467,7 +582,8 @@ ngx_http_ai_gateway_redis_timeout(ngx_event_t *ev)
 
     op->data = NULL;
 
-    ngx_http_ai_gateway_redis_failed(rd, NULL, "GET", "timed out");
+    ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) op->what,
+                                     "timed out");
 
     if (data) {
         handler(data, NULL);

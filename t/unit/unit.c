@@ -29,6 +29,7 @@ main(void)
     unit_memory();
     unit_lookup();
     unit_checks();
+    unit_cache_entries();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);
