@@ -150,8 +150,13 @@ ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * ai_gateway_cache_redis ip:port [prefix=str] [timeout=time];
+ * ai_gateway_cache_redis name [prefix=str];
+ * ai_gateway_cache_redis ip:port [prefix=str] [timeout=time] [db=n]
+ *     [user=name] [password_file=path];
  * ai_gateway_cache_redis off;
+ *
+ * A name refers to an "ai_gateway_redis" declaration; an address is a
+ * server of this directive's own, with the same parameters.
  */
 
 char *
@@ -162,7 +167,7 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_int_t                     rc;
     ngx_str_t                    *value;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, address;
     ngx_http_ai_gateway_redis_t  *rd;
 
     if (alcf->cache.redis != NGX_CONF_UNSET_PTR) {
@@ -171,14 +176,31 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0
-        && cf->args->nelts == 2)
-    {
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (cf->args->nelts != 2) {
+            return "has parameters after \"off\"";
+        }
+
         alcf->cache.redis = NULL;
         return NGX_CONF_OK;
     }
 
-    rd = ngx_http_ai_gateway_redis_add(cf, &value[1]);
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty Redis server");
+        return NGX_CONF_ERROR;
+    }
+
+    address = (ngx_strlchr(value[1].data, value[1].data + value[1].len, ':')
+               != NULL);
+
+    if (address) {
+        rd = ngx_http_ai_gateway_redis_add(cf, &value[1]);
+
+    } else {
+        rd = ngx_http_ai_gateway_redis_ref(cf, &value[1]);
+    }
+
     if (rd == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -193,20 +215,30 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        rc = ngx_http_ai_gateway_redis_parameter(cf, rd, &value[i]);
+        if (address) {
+            rc = ngx_http_ai_gateway_redis_parameter(cf, rd, &value[i]);
 
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
+            if (rc == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
 
-        if (rc == NGX_DECLINED) {
+            if (rc == NGX_OK) {
+                continue;
+            }
+
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\": the parameters of a "
+                           "named Redis server are those of its "
+                           "\"ai_gateway_redis\"", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ai_gateway_redis_done(cf, rd) != NGX_CONF_OK) {
+    if (address && ngx_http_ai_gateway_redis_done(cf, rd) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -14,9 +14,10 @@
 
 
 /*
- * A Redis server of the module (ngx_http_ai_gateway_redis.c), written by
- * the directive that uses it (the cache: "ai_gateway_cache_redis
- * address").  Each worker keeps one connection per server.
+ * A Redis server of the module (ngx_http_ai_gateway_redis.c): declared
+ * with "ai_gateway_redis name address ...", or written in place by the
+ * directive that uses it (the cache: "ai_gateway_cache_redis address").
+ * Each worker keeps one connection per server, shared by every use.
  */
 
 typedef struct ngx_http_ai_gateway_redis_s     ngx_http_ai_gateway_redis_t;
@@ -56,6 +57,8 @@ typedef void (*ngx_http_ai_gateway_redis_handler_pt)(void *data,
 
 ngx_http_ai_gateway_redis_t *ngx_http_ai_gateway_redis_add(ngx_conf_t *cf,
     ngx_str_t *address);
+ngx_http_ai_gateway_redis_t *ngx_http_ai_gateway_redis_ref(ngx_conf_t *cf,
+    ngx_str_t *name);
 ngx_int_t ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
     ngx_http_ai_gateway_redis_t *rd, ngx_str_t *value);
 char *ngx_http_ai_gateway_redis_done(ngx_conf_t *cf,
@@ -71,6 +74,9 @@ void ngx_http_ai_gateway_redis_cancel(ngx_http_ai_gateway_redis_op_t *op);
 void ngx_http_ai_gateway_redis_send(ngx_http_ai_gateway_redis_t *rd,
     ngx_uint_t argc, ngx_str_t *argv, ngx_log_t *log);
 ngx_str_t *ngx_http_ai_gateway_redis_name(ngx_http_ai_gateway_redis_t *rd);
+
+
+extern ngx_module_t  ngx_http_ai_gateway_redis_module;
 
 
 #endif /* _NGX_HTTP_AI_GATEWAY_REDIS_H_INCLUDED_ */
