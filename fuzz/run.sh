@@ -1,7 +1,8 @@
 #!/bin/sh
-# Builds the libFuzzer targets of the Unified API translators and runs
-# each for SECONDS (default 20) on a seed corpus made from the recorded
-# fixtures: sh fuzz/run.sh [SECONDS]
+# Builds the libFuzzer targets of the Unified API translators and of the
+# cache entry decoder, and runs each for SECONDS (default 20) on a seed
+# corpus made from the recorded fixtures (the translators) or from real
+# entries (fuzz/seeds/cache_entry/): sh fuzz/run.sh [SECONDS]
 #
 #   request    an OpenAI request to both native requests
 #   response   a native response to a chat.completion
@@ -12,6 +13,9 @@
 #              embeddings response to the list, float and base64 alike
 #   steps      a Universal Endpoint body: what is accepted can be written
 #              into a provider request as it is
+#   cache_entry  a cache entry as read back from the zone or Redis: what
+#              the decoder accepts is safe to send, and reads back the same
+#              once written again
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -33,7 +37,7 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed steps"
+TARGETS="request response error stream embed steps cache_entry"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
@@ -57,6 +61,11 @@ mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
 for f in t/unit/cases/steps/*.json; do
     seed steps "$(basename "$f")" "" "$f"
 done
+
+# entries the gateway stored in Redis for recorded provider answers (JSON
+# and SSE, provider routes and the Unified API)
+
+cp -R fuzz/seeds/cache_entry "$OUT/seeds/cache_entry"
 
 for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
     seed request "$(basename "$f")" "" "$f"
@@ -110,10 +119,15 @@ for t in $TARGETS; do
 
     echo "fuzz/run.sh: fuzz_$t for ${SECONDS_PER_TARGET}s"
 
+    case $t in
+        cache_entry) dict=fuzz/cache_entry.dict ;;
+        *)           dict=fuzz/translators.dict ;;
+    esac
+
     if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
          "$OUT/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" \
              -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-             -dict=fuzz/translators.dict \
+             -dict="$dict" \
              -print_final_stats=1 -artifact_prefix="$OUT/crash-$t-" \
              "$OUT/corpus/$t" "$OUT/seeds/$t" \
              > "$OUT/fuzz_$t.log" 2>&1

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_cache_entry.h"
 
 
 /*
@@ -23,9 +24,10 @@
  * there (coalescing, per worker).  A response is kept as it passes
  * through the header and body filters below and stored once complete.
  *
- * An entry: "AIG1", the status, the number of headers, each header as
- * length and name, length and value (4-byte big-endian lengths), then the
- * body.  The same bytes are stored in the zone and in Redis.
+ * The bytes of an entry are made and read by ngx_http_ai_gateway_cache_entry.c,
+ * the same in the zone and in Redis.  Whoever can write to the store can
+ * write an entry: one that does not decode is a miss, is removed from the
+ * store and is logged once (by its key and the reason, never its content).
  */
 
 
@@ -44,14 +46,21 @@ static ngx_int_t ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl);
 static void ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
+static ngx_int_t ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *key);
 static void ngx_http_ai_gateway_cache_redis_done(void *data,
-    ngx_str_t *entry);
+    ngx_http_ai_gateway_redis_reply_t *reply);
 static void ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
 static void ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
+static ngx_int_t ngx_http_ai_gateway_cache_hit(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry);
+static void ngx_http_ai_gateway_cache_invalid(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry,
+    ngx_http_ai_gateway_cache_entry_t *e);
 static ngx_int_t ngx_http_ai_gateway_cache_send(ngx_http_request_t *r,
-    ngx_str_t *entry);
+    ngx_http_ai_gateway_cache_entry_t *e);
 static void ngx_http_ai_gateway_cache_wake(ngx_event_t *ev);
 static void ngx_http_ai_gateway_cache_unlock(ngx_http_ai_gateway_cache_t *c,
     ngx_uint_t retry);
@@ -91,22 +100,6 @@ static ngx_http_variable_t  ngx_http_ai_gateway_cache_vars[] = {
 };
 
 
-/* headers a cached response keeps, besides Content-Type */
-
-static ngx_str_t  ngx_http_ai_gateway_cache_ids[] = {
-    ngx_string("x-request-id"),
-    ngx_string("request-id"),
-    ngx_string("apim-request-id"),
-    ngx_string("x-amzn-requestid"),
-    ngx_string("openai-"),
-    ngx_string("anthropic-"),
-    ngx_null_string
-};
-
-
-
-
-
 static ngx_str_t  ngx_http_ai_gateway_cache_status_name =
     ngx_string("cf-aig-cache-status");
 static ngx_str_t  ngx_http_ai_gateway_cache_status_value[] = {
@@ -117,8 +110,6 @@ static ngx_str_t  ngx_http_ai_gateway_cache_status_value[] = {
 
 
 static ngx_queue_t  ngx_http_ai_gateway_cache_locks;
-
-
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -153,6 +144,105 @@ ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (alcf->cache.zone == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ai_gateway_cache_redis name [prefix=str];
+ * ai_gateway_cache_redis ip:port [prefix=str] [timeout=time] [db=n]
+ *     [user=name] [password_file=path];
+ * ai_gateway_cache_redis off;
+ *
+ * A name refers to an "ai_gateway_redis" declaration; an address is a
+ * server of this directive's own, with the same parameters.
+ */
+
+char *
+ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    ngx_int_t                     rc;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i, address;
+    ngx_http_ai_gateway_redis_t  *rd;
+
+    if (alcf->cache.redis != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (cf->args->nelts != 2) {
+            return "has parameters after \"off\"";
+        }
+
+        alcf->cache.redis = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty Redis server");
+        return NGX_CONF_ERROR;
+    }
+
+    address = (ngx_strlchr(value[1].data, value[1].data + value[1].len, ':')
+               != NULL);
+
+    if (address) {
+        rd = ngx_http_ai_gateway_redis_add(cf, &value[1]);
+
+    } else {
+        rd = ngx_http_ai_gateway_redis_ref(cf, &value[1]);
+    }
+
+    if (rd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&alcf->cache.redis_prefix, "aigw:cache:");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            alcf->cache.redis_prefix.data = value[i].data + 7;
+            alcf->cache.redis_prefix.len = value[i].len - 7;
+            continue;
+        }
+
+        if (address) {
+            rc = ngx_http_ai_gateway_redis_parameter(cf, rd, &value[i]);
+
+            if (rc == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\": the parameters of a "
+                           "named Redis server are those of its "
+                           "\"ai_gateway_redis\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (address && ngx_http_ai_gateway_redis_done(cf, rd) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->cache.redis = rd;
 
     return NGX_CONF_OK;
 }
@@ -212,7 +302,13 @@ ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
     ngx_http_ai_gateway_cache_conf_t *conf)
 {
     ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
-    ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
+
+    if (conf->redis == NGX_CONF_UNSET_PTR) {
+        conf->redis = (prev->redis == NGX_CONF_UNSET_PTR) ? NULL
+                                                           : prev->redis;
+        conf->redis_prefix = prev->redis_prefix;
+    }
+
     ngx_conf_merge_value(conf->ttl, prev->ttl, 0);
     ngx_conf_merge_size_value(conf->max_size, prev->max_size,
                               25 * 1024 * 1024);
@@ -456,14 +552,22 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        entry;
+    ngx_str_t                        entry, argv[2];
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
     if (alcf->cache.redis) {
-        c->op = ngx_http_ai_gateway_redis_get(alcf->cache.redis, c->hex,
-                                        sizeof(c->hex),
+        ngx_str_set(&argv[0], "GET");
+
+        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) != NGX_OK) {
+            ngx_http_ai_gateway_cache_miss(r, c);
+            return;
+        }
+
+        c->op = ngx_http_ai_gateway_redis_command(alcf->cache.redis, 2, argv,
+                                        NGX_HTTP_AI_GATEWAY_REDIS_NIL
+                                        |NGX_HTTP_AI_GATEWAY_REDIS_STRING,
                                         ngx_http_ai_gateway_cache_redis_done,
                                         c, r->connection->log);
         if (c->op) {
@@ -481,7 +585,7 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
                                      &entry);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_ai_gateway_cache_send(r, &entry);
+        rc = ngx_http_ai_gateway_cache_hit(r, c, &entry);
 
         if (rc != NGX_DECLINED) {
             ngx_http_finalize_request(r, rc);
@@ -493,10 +597,36 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
 }
 
 
-/* Redis answered (entry), found nothing or failed (NULL) */
+/* the entry's Redis key: the prefix and the hex key */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *key)
+{
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    key->len = alcf->cache.redis_prefix.len + sizeof(c->hex);
+
+    key->data = ngx_pnalloc(r->pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(key->data, alcf->cache.redis_prefix.data,
+                          alcf->cache.redis_prefix.len),
+               c->hex, sizeof(c->hex));
+
+    return NGX_OK;
+}
+
+
+/* Redis answered (a string or nil) or failed (NULL) */
 
 static void
-ngx_http_ai_gateway_cache_redis_done(void *data, ngx_str_t *entry)
+ngx_http_ai_gateway_cache_redis_done(void *data,
+    ngx_http_ai_gateway_redis_reply_t *reply)
 {
     ngx_http_ai_gateway_cache_t *c = data;
 
@@ -510,20 +640,20 @@ ngx_http_ai_gateway_cache_redis_done(void *data, ngx_str_t *entry)
 
     c->op = NULL;
 
-    if (entry) {
+    if (reply && reply->type == NGX_HTTP_AI_GATEWAY_REDIS_STRING) {
         /* hiredis frees its reply: the response needs its own copy */
 
-        copy.data = ngx_pnalloc(r->pool, entry->len);
+        copy.data = ngx_pnalloc(r->pool, reply->str.len);
         if (copy.data == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             ngx_http_run_posted_requests(conn);
             return;
         }
 
-        copy.len = entry->len;
-        ngx_memcpy(copy.data, entry->data, entry->len);
+        copy.len = reply->str.len;
+        ngx_memcpy(copy.data, reply->str.data, reply->str.len);
 
-        rc = ngx_http_ai_gateway_cache_send(r, &copy);
+        rc = ngx_http_ai_gateway_cache_hit(r, c, &copy);
 
         if (rc != NGX_DECLINED) {
             ngx_http_finalize_request(r, rc);
@@ -621,108 +751,124 @@ ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
 
 
 /*
- * Answers from an entry; NGX_DECLINED when the entry is unusable (then the
- * request goes on as a miss).
+ * Answers from an entry, or NGX_DECLINED when the entry does not decode:
+ * it is removed from the store, and the request goes on as a miss.
  */
 
 static ngx_int_t
-ngx_http_ai_gateway_cache_send(ngx_http_request_t *r, ngx_str_t *entry)
+ngx_http_ai_gateway_cache_hit(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry)
 {
-    u_char                     *p, *last;
-    uint32_t                    status, n, klen, vlen, i;
+    ngx_http_ai_gateway_cache_entry_t  e;
+
+    if (ngx_http_ai_gateway_cache_entry_decode(entry->data, entry->len, &e)
+        != NGX_OK)
+    {
+        ngx_http_ai_gateway_cache_invalid(r, c, entry, &e);
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_gateway_cache_send(r, &e);
+}
+
+
+/*
+ * An invalid entry: logged once, by its key and the reason (never a header
+ * value or the body), and removed, so that the next request does not find
+ * it; this request's own answer is stored in its place.
+ */
+
+static void
+ngx_http_ai_gateway_cache_invalid(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry,
+    ngx_http_ai_gateway_cache_entry_t *e)
+{
+    u_char                           at[32], *p;
+    ngx_str_t                        argv[2], *name;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    p = at;
+
+    if (e->header) {
+        p = ngx_sprintf(at, " in header %ui", e->header);
+    }
+
+    *p = '\0';
+
+    if (alcf->cache.redis) {
+        name = ngx_http_ai_gateway_redis_name(alcf->cache.redis);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_gateway: invalid cache entry %*s in Redis %V: "
+                      "%s%s, deleted, the request goes to the provider",
+                      sizeof(c->hex), c->hex, name, e->error, at);
+
+        ngx_str_set(&argv[0], "DEL");
+
+        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) == NGX_OK) {
+            ngx_http_ai_gateway_redis_send(alcf->cache.redis, 2, argv,
+                                           r->connection->log);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_gateway: invalid cache entry %*s in zone \"%V\": "
+                  "%s%s, deleted, the request goes to the provider",
+                  sizeof(c->hex), c->hex, &alcf->cache.zone->shm.name,
+                  e->error, at);
+
+    ngx_http_ai_gateway_shm_remove(alcf->cache.zone, c->key, entry);
+}
+
+
+/* a hit: the status, headers and body of a decoded entry */
+
+static ngx_int_t
+ngx_http_ai_gateway_cache_send(ngx_http_request_t *r,
+    ngx_http_ai_gateway_cache_entry_t *e)
+{
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
+    ngx_uint_t                  i;
     ngx_chain_t                 out;
     ngx_table_elt_t            *h;
     ngx_http_ai_gateway_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    p = entry->data;
-    last = p + entry->len;
+    r->headers_out.status = e->status;
 
-#define ngx_http_ai_gateway_get32(p)                                          \
-    (((uint32_t) (p)[0] << 24) | ((uint32_t) (p)[1] << 16)                    \
-     | ((uint32_t) (p)[2] << 8) | (uint32_t) (p)[3])
-
-    if (last - p < 12 || ngx_strncmp(p, "AIG1", 4) != 0) {
-        goto invalid;
+    if (e->has_content_type) {
+        r->headers_out.content_type = e->content_type;
+        r->headers_out.content_type_len = e->content_type.len;
     }
 
-    status = ngx_http_ai_gateway_get32(p + 4);
-    n = ngx_http_ai_gateway_get32(p + 8);
-    p += 12;
+    for (i = 0; i < e->nheaders; i++) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    if (status < 200 || status > 299) {
-        goto invalid;
+        h->hash = 1;
+        h->key = e->headers[i].key;
+        h->value = e->headers[i].value;
+        h->lowcase_key = h->key.data;
     }
-
-    /* checked first: a bad entry is a miss, not half a response */
-
-    for (i = 0; i < n; i++) {
-        if (last - p < 4) {
-            goto invalid;
-        }
-
-        klen = ngx_http_ai_gateway_get32(p);
-
-        if ((uint32_t) (last - p - 4) < klen + 4) {
-            goto invalid;
-        }
-
-        vlen = ngx_http_ai_gateway_get32(p + 4 + klen);
-
-        if ((uint32_t) (last - p - 8 - klen) < vlen) {
-            goto invalid;
-        }
-
-        p += 8 + klen + vlen;
-    }
-
-    r->headers_out.status = status;
-
-    p = entry->data + 12;
-
-    for (i = 0; i < n; i++) {
-        klen = ngx_http_ai_gateway_get32(p);
-        vlen = ngx_http_ai_gateway_get32(p + 4 + klen);
-
-        if (klen == 12 && ngx_strncasecmp(p + 4, (u_char *) "content-type",
-                                          12) == 0)
-        {
-            r->headers_out.content_type.data = p + 8 + klen;
-            r->headers_out.content_type.len = vlen;
-            r->headers_out.content_type_len = vlen;
-
-        } else {
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            h->hash = 1;
-            h->key.data = p + 4;
-            h->key.len = klen;
-            h->value.data = p + 8 + klen;
-            h->value.len = vlen;
-            h->lowcase_key = h->key.data;
-        }
-
-        p += 8 + klen + vlen;
-    }
-
-#undef ngx_http_ai_gateway_get32
 
     /* SSE is replayed chunked, as it was relayed */
 
-    if (r->headers_out.content_type.len >= 17
-        && ngx_strncasecmp(r->headers_out.content_type.data,
+    if (e->content_type.len >= 17
+        && ngx_strncasecmp(e->content_type.data,
                            (u_char *) "text/event-stream", 17) == 0)
     {
         r->headers_out.content_length_n = -1;
 
     } else {
-        r->headers_out.content_length_n = last - p;
+        r->headers_out.content_length_n = e->body.len;
     }
 
     ctx->cached = 1;
@@ -744,24 +890,17 @@ ngx_http_ai_gateway_cache_send(ngx_http_request_t *r, ngx_str_t *entry)
         return NGX_ERROR;
     }
 
-    b->pos = p;
-    b->last = last;
-    b->memory = (p != last);
+    b->pos = e->body.data;
+    b->last = e->body.data + e->body.len;
+    b->memory = (e->body.len != 0);
     b->last_buf = (r == r->main);
-    b->sync = (p == last && r != r->main);
+    b->sync = (e->body.len == 0 && r != r->main);
     b->last_in_chain = 1;
 
     out.buf = b;
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
-
-invalid:
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ai_gateway: invalid cache entry ignored");
-
-    return NGX_DECLINED;
 }
 
 
@@ -986,109 +1125,80 @@ ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
 }
 
 
-/* the entry's status and headers, at the start of the kept copy */
+/*
+ * The entry's status and headers, at the start of the kept copy.  A
+ * response whose head the decoder would refuse is not cached.
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_cache_head(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
-    u_char           *p;
-    size_t            len;
-    uint32_t          n;
-    ngx_str_t        *s;
-    ngx_uint_t        i, pass;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    size_t                              len;
+    ngx_uint_t                          i;
+    ngx_list_part_t                    *part;
+    ngx_table_elt_t                    *h;
+    ngx_http_ai_gateway_cache_entry_t   e;
 
-    static u_char  ct[] = "Content-Type";
+    e.status = r->headers_out.status;
+    e.nheaders = 0;
+    e.has_content_type = (r->headers_out.content_type.len != 0);
+    e.content_type = r->headers_out.content_type;
 
-    len = 12;
-    n = 0;
-    p = NULL;
+    part = &r->headers_out.headers.part;
+    h = part->elts;
 
-#define ngx_http_ai_gateway_put32(p, v)                                       \
-    (p)[0] = (u_char) ((v) >> 24); (p)[1] = (u_char) ((v) >> 16);             \
-    (p)[2] = (u_char) ((v) >> 8); (p)[3] = (u_char) (v); (p) += 4
+    for (i = 0; /* void */; i++) {
 
-    for (pass = 0; pass < 2; pass++) {
-
-        if (pass == 1) {
-            c->size = ngx_max(len, 4096);
-
-            c->buf = ngx_palloc(r->pool, c->size);
-            if (c->buf == NULL) {
-                return NGX_ERROR;
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
             }
 
-            p = ngx_cpymem(c->buf, "AIG1", 4);
-            ngx_http_ai_gateway_put32(p, r->headers_out.status);
-            ngx_http_ai_gateway_put32(p, n);
+            part = part->next;
+            h = part->elts;
+            i = 0;
         }
 
-        if (r->headers_out.content_type.len) {
-            if (pass == 0) {
-                len += 8 + sizeof(ct) - 1
-                       + r->headers_out.content_type.len;
-                n++;
-
-            } else {
-                ngx_http_ai_gateway_put32(p, sizeof(ct) - 1);
-                p = ngx_cpymem(p, ct, sizeof(ct) - 1);
-                ngx_http_ai_gateway_put32(p,
-                                        r->headers_out.content_type.len);
-                p = ngx_cpymem(p, r->headers_out.content_type.data,
-                               r->headers_out.content_type.len);
-            }
+        if (h[i].hash == 0
+            || !ngx_http_ai_gateway_cache_entry_keeps(h[i].key.data,
+                                                      h[i].key.len))
+        {
+            continue;
         }
 
-        part = &r->headers_out.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash == 0) {
-                continue;
-            }
-
-            for (s = ngx_http_ai_gateway_cache_ids; s->len; s++) {
-                if (h[i].key.len >= s->len
-                    && ngx_strncasecmp(h[i].key.data, s->data, s->len) == 0
-                    && (s->data[s->len - 1] == '-' || h[i].key.len == s->len))
-                {
-                    break;
-                }
-            }
-
-            if (s->len == 0) {
-                continue;
-            }
-
-            if (pass == 0) {
-                len += 8 + h[i].key.len + h[i].value.len;
-                n++;
-                continue;
-            }
-
-            ngx_http_ai_gateway_put32(p, h[i].key.len);
-            p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
-            ngx_http_ai_gateway_put32(p, h[i].value.len);
-            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        if (e.nheaders == NGX_HTTP_AI_GATEWAY_CACHE_HEADERS) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai_gateway: response with more than %d request "
+                          "id headers not cached",
+                          NGX_HTTP_AI_GATEWAY_CACHE_HEADERS);
+            return NGX_DECLINED;
         }
+
+        e.headers[e.nheaders].key = h[i].key;
+        e.headers[e.nheaders].value = h[i].value;
+        e.nheaders++;
     }
 
-#undef ngx_http_ai_gateway_put32
+    if (ngx_http_ai_gateway_cache_entry_check(&e) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_gateway: response not cached: %s", e.error);
+        return NGX_DECLINED;
+    }
 
-    c->len = p - c->buf;
+    len = ngx_http_ai_gateway_cache_entry_head_size(&e);
+
+    c->size = ngx_max(len, 4096);
+
+    c->buf = ngx_palloc(r->pool, c->size);
+    if (c->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_ai_gateway_cache_entry_write_head(c->buf, &e);
+
+    c->len = len;
+    c->head_size = len;
     c->head = 1;
 
     return NGX_OK;
@@ -1214,6 +1324,8 @@ static void
 ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
+    u_char                           px[NGX_TIME_T_LEN];
+    ngx_str_t                        argv[5];
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
     if (!c->complete) {
@@ -1226,7 +1338,8 @@ ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
     if (r->headers_out.content_type.len >= 17
         && ngx_strncasecmp(r->headers_out.content_type.data,
                            (u_char *) "text/event-stream", 17) == 0
-        && ngx_http_ai_gateway_cache_sse_error(c->buf, c->buf + c->len))
+        && ngx_http_ai_gateway_cache_sse_error(c->buf + c->head_size,
+                                               c->buf + c->len))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ai_gateway: stream with an error event not cached");
@@ -1234,12 +1347,23 @@ ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
         return;
     }
 
+    ngx_http_ai_gateway_cache_entry_set_body(c->buf, c->head_size,
+                                             c->len - c->head_size);
+
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
     if (alcf->cache.redis) {
-        ngx_http_ai_gateway_redis_set(alcf->cache.redis, c->hex,
-                                      sizeof(c->hex), c->buf, c->len,
-                                      c->ttl, r->connection->log);
+        ngx_str_set(&argv[0], "SET");
+        argv[2].data = c->buf;
+        argv[2].len = c->len;
+        ngx_str_set(&argv[3], "PX");
+        argv[4].data = px;
+        argv[4].len = ngx_sprintf(px, "%T", c->ttl * 1000) - px;
+
+        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) == NGX_OK) {
+            ngx_http_ai_gateway_redis_send(alcf->cache.redis, 5, argv,
+                                           r->connection->log);
+        }
 
     } else {
         ngx_http_ai_gateway_shm_put(alcf->cache.zone, c->key, c->buf, c->len,

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_ai_gateway_redis.h"
+
 
 #define NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN     32
 #define NGX_HTTP_AI_GATEWAY_CACHE_TTL_MIN     60
@@ -22,8 +24,6 @@
 #define NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_GATEWAY     1
 
 
-typedef struct ngx_http_ai_gateway_redis_s  ngx_http_ai_gateway_redis_t;
-typedef struct ngx_http_ai_gateway_redis_op_s  ngx_http_ai_gateway_redis_op_t;
 typedef struct ngx_http_ai_gateway_cache_lock_s
     ngx_http_ai_gateway_cache_lock_t;
 
@@ -33,6 +33,7 @@ typedef struct ngx_http_ai_gateway_cache_lock_s
 typedef struct {
     ngx_shm_zone_t                *zone;       /* ai_gateway_cache */
     ngx_http_ai_gateway_redis_t   *redis;      /* ai_gateway_cache_redis */
+    ngx_str_t                      redis_prefix;
     time_t                         ttl;        /* 0: off by default */
     size_t                         max_size;
     ngx_msec_t                     lock_timeout;
@@ -52,6 +53,7 @@ typedef struct {
     u_char                        *buf;        /* the entry being kept */
     size_t                         len;
     size_t                         size;
+    size_t                         head_size;  /* before the body */
 
     ngx_http_ai_gateway_cache_lock_t  *lock;   /* leader or waiter of */
     ngx_queue_t                    queue;      /* in lock->waiters */
@@ -74,6 +76,8 @@ typedef struct {
 /* ngx_http_ai_gateway_cache.c */
 
 char *ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_gateway_cache_scope(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -105,22 +109,8 @@ ngx_int_t ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
     ngx_pool_t *pool, ngx_str_t *entry);
 void ngx_http_ai_gateway_shm_put(ngx_shm_zone_t *zone, u_char *key,
     u_char *data, size_t len, time_t ttl, ngx_log_t *log);
-
-/* ngx_http_ai_gateway_redis.c */
-
-typedef void (*ngx_http_ai_gateway_redis_handler_pt)(void *data,
+void ngx_http_ai_gateway_shm_remove(ngx_shm_zone_t *zone, u_char *key,
     ngx_str_t *entry);
-
-char *ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_http_ai_gateway_redis_op_t *ngx_http_ai_gateway_redis_get(
-    ngx_http_ai_gateway_redis_t *rd, u_char *key, size_t len,
-    ngx_http_ai_gateway_redis_handler_pt handler, void *data,
-    ngx_log_t *log);
-void ngx_http_ai_gateway_redis_cancel(ngx_http_ai_gateway_redis_op_t *op);
-void ngx_http_ai_gateway_redis_set(ngx_http_ai_gateway_redis_t *rd,
-    u_char *key, size_t len, u_char *data, size_t size, time_t ttl,
-    ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_AI_GATEWAY_CACHE_H_INCLUDED_ */

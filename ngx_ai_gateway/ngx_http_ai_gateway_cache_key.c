@@ -87,7 +87,13 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_ai_gateway_cache_add(md, (u_char *) "aigw-cache-1", 12);
+    /*
+     * the format version, that of the entries too ("AIG2"): an instance
+     * with another entry format never reads these entries, nor this one
+     * theirs, when they share a Redis server during an upgrade
+     */
+
+    ngx_http_ai_gateway_cache_add(md, (u_char *) "aigw-cache-2", 12);
     ngx_http_ai_gateway_cache_add(md, alcf->gateway_id.data,
                                   alcf->gateway_id.len);
 

@@ -18,6 +18,8 @@
  * states.  When the zone is full the least recently used entries make
  * room; an entry that cannot fit is simply not stored.  The zone is found
  * again by "nginx -s reload" (same name and size), with its entries.
+ * Entries are decoded by the same checks as the ones read from Redis: an
+ * entry found invalid is removed (ngx_http_ai_gateway_shm_remove()).
  */
 
 
@@ -335,6 +337,34 @@ ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * Removes the key's entry if it still is the one given (an entry found
+ * invalid): an entry stored meanwhile in its place stays.
+ */
+
+void
+ngx_http_ai_gateway_shm_remove(ngx_shm_zone_t *zone, u_char *key,
+    ngx_str_t *entry)
+{
+    ngx_http_ai_gateway_shm_ctx_t   *ctx;
+    ngx_http_ai_gateway_shm_node_t  *sn;
+
+    ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    sn = ngx_http_ai_gateway_shm_find(ctx, key);
+
+    if (sn && sn->len == entry->len
+        && ngx_memcmp(sn->data, entry->data, entry->len) == 0)
+    {
+        ngx_http_ai_gateway_shm_delete(ctx, sn);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 

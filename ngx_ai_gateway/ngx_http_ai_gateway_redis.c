@@ -11,31 +11,57 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_redis.h"
 
 
 /*
- * The Redis cache store: hiredis's asynchronous API on nginx's event loop.
- * Each worker keeps one connection per ai_gateway_cache_redis, opened when
- * first needed and again after a failure.  hiredis reads and writes the
- * socket when nginx says it is ready (the adapter below); command timeouts
- * are nginx timers, since hiredis 0.14 has none for async commands.  Every
- * failure is a miss: the request goes to the provider, the error is logged
- * at most once per interval, the connection is dropped and, for a second,
+ * The module's Redis servers: hiredis's asynchronous API on nginx's event
+ * loop, for every use of Redis (the cache store today).  A server is
+ * declared once ("ai_gateway_redis name address ...") and referred to by
+ * name, or written in place where it is used; either way it is one
+ * ngx_http_ai_gateway_redis_t, and each worker keeps one connection to it,
+ * opened when first needed and again after a failure, shared by all its
+ * uses.  This small module of its own holds the declarations.
+ *
+ * The address is an IPv4 address: hiredis is never handed a name, which it
+ * would resolve with a blocking call.  hiredis reads and writes the socket
+ * when nginx says it is ready (the adapter below); command timeouts are
+ * nginx timers, since hiredis 0.14 has none for async commands.
+ *
+ * Access control: a server may have a password (password_file=, read when
+ * the configuration is read, never logged), an ACL user name with it
+ * (user=, "AUTH user password") and a database (db=, "SELECT n").  AUTH and
+ * SELECT are the first commands of every connection, pipelined before the
+ * commands that wait for the connection; when either fails, the
+ * connection is freed from its reply callback, so that no command queued
+ * behind it gets a reply (they fail: a cache miss), and the server is
+ * "down" for a while, as after any failure.  Every failure is logged at
+ * most once per interval, the connection is dropped and, for a second,
  * not tried again.
  */
 
 
 #define NGX_HTTP_AI_GATEWAY_REDIS_LOG_INTERVAL  10
 #define NGX_HTTP_AI_GATEWAY_REDIS_BACKOFF       1000
+#define NGX_HTTP_AI_GATEWAY_REDIS_TIMEOUT       200
+#define NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX  4096
 
 
 struct ngx_http_ai_gateway_redis_s {
-    ngx_str_t                      name;       /* "ip:port", for logs */
+    ngx_str_t                      name;       /* declared; empty: in place */
+    ngx_str_t                      address;    /* "ip:port" */
+    ngx_str_t                      log_name;
     u_char                        *host;       /* an IP address, '\0' */
     in_port_t                      port;
-    ngx_str_t                      prefix;
     ngx_msec_t                     timeout;
+    ngx_int_t                      db;         /* NGX_CONF_UNSET: none */
+    ngx_str_t                      user;       /* ACL user, with password */
+    ngx_str_t                      password;   /* the secret itself */
+    ngx_str_t                      password_file;
+
+    u_char                        *file;       /* first referred to at */
+    ngx_uint_t                     line;
+    unsigned                       declared:1;
 
     /* the worker's connection */
 
@@ -48,24 +74,53 @@ struct ngx_http_ai_gateway_redis_s {
 
 struct ngx_http_ai_gateway_redis_op_s {
     ngx_http_ai_gateway_redis_t           *rd;
-    ngx_http_ai_gateway_redis_handler_pt   handler;
-    void                                  *data;  /* NULL: cancelled */
+    ngx_http_ai_gateway_redis_handler_pt   handler;  /* NULL: not waited */
+    void                                  *data;     /* NULL: cancelled */
+    ngx_uint_t                             expect;
     ngx_event_t                            timer;
+    u_char                                 what[16]; /* the command */
 };
 
 
+typedef struct {
+    ngx_array_t                    servers;    /* of redis_t * */
+} ngx_http_ai_gateway_redis_main_conf_t;
+
+
+static void *ngx_http_ai_gateway_redis_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_gateway_redis_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static char *ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_ai_gateway_redis_t *ngx_http_ai_gateway_redis_new(
+    ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *address);
+static ngx_int_t ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *path);
+static void ngx_http_ai_gateway_redis_forget(void *data);
+static ngx_http_ai_gateway_redis_op_t *ngx_http_ai_gateway_redis_exec(
+    ngx_http_ai_gateway_redis_t *rd, ngx_uint_t argc, ngx_str_t *argv,
+    ngx_uint_t expect, ngx_http_ai_gateway_redis_handler_pt handler,
+    void *data, ngx_log_t *log);
 static redisAsyncContext *ngx_http_ai_gateway_redis_connect(
     ngx_http_ai_gateway_redis_t *rd, ngx_log_t *log);
+static ngx_int_t ngx_http_ai_gateway_redis_login(
+    ngx_http_ai_gateway_redis_t *rd, redisAsyncContext *ac);
 static void ngx_http_ai_gateway_redis_failed(ngx_http_ai_gateway_redis_t *rd,
     ngx_log_t *log, const char *what, const char *err);
+static void ngx_http_ai_gateway_redis_drop(ngx_http_ai_gateway_redis_t *rd,
+    redisAsyncContext *ac);
+static void ngx_http_ai_gateway_redis_error_text(u_char *buf, size_t size,
+    char *s, size_t len, ngx_uint_t word);
 static void ngx_http_ai_gateway_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_ai_gateway_redis_disconnected(
     const redisAsyncContext *ac, int status);
+static void ngx_http_ai_gateway_redis_logged_in(redisAsyncContext *ac,
+    void *r, void *privdata);
 static void ngx_http_ai_gateway_redis_got(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_http_ai_gateway_redis_set_done(redisAsyncContext *ac,
-    void *r, void *privdata);
 static void ngx_http_ai_gateway_redis_timeout(ngx_event_t *ev);
 static void ngx_http_ai_gateway_redis_read(ngx_event_t *ev);
 static void ngx_http_ai_gateway_redis_write(ngx_event_t *ev);
@@ -76,53 +131,273 @@ static void ngx_http_ai_gateway_redis_del_write(void *data);
 static void ngx_http_ai_gateway_redis_cleanup(void *data);
 
 
-/* ai_gateway_cache_redis ip:port [prefix=...] [timeout=...] | off; */
+static ngx_command_t  ngx_http_ai_gateway_redis_commands[] = {
 
-char *
-ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+    { ngx_string("ai_gateway_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_gateway_redis_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_ai_gateway_redis_create_main_conf, /* create main conf */
+    ngx_http_ai_gateway_redis_init_main_conf,   /* init main conf */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_gateway_redis_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_gateway_redis_module_ctx, /* module context */
+    ngx_http_ai_gateway_redis_commands,    /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_ai_gateway_redis_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+    ngx_http_ai_gateway_redis_main_conf_t  *rmcf;
 
-    u_char                       *p;
-    ngx_int_t                     port;
-    ngx_str_t                    *value, host, s;
+    rmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_ai_gateway_redis_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&rmcf->servers, cf->pool, 4,
+                       sizeof(ngx_http_ai_gateway_redis_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return rmcf;
+}
+
+
+/* every server referred to by name was declared */
+
+static char *
+ngx_http_ai_gateway_redis_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ai_gateway_redis_main_conf_t *rmcf = conf;
+
+    ngx_uint_t                    i;
+    ngx_http_ai_gateway_redis_t **rdp;
+
+    rdp = rmcf->servers.elts;
+
+    for (i = 0; i < rmcf->servers.nelts; i++) {
+        if (rdp[i]->declared) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "no \"ai_gateway_redis %V\" is declared, as used "
+                      "in %s:%ui", &rdp[i]->name, rdp[i]->file,
+                      rdp[i]->line);
+
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_gateway_redis name ip:port [timeout=] [db=] [user=] [password_file=]; */
+
+static char *
+ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                    *value;
+    ngx_int_t                     rc;
     ngx_uint_t                    i;
     ngx_http_ai_gateway_redis_t  *rd;
 
-    if (alcf->cache.redis != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
     value = cf->args->elts;
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0
-        && cf->args->nelts == 2)
+    if (ngx_strlchr(value[1].data, value[1].data + value[1].len, ':')
+        || (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0))
     {
-        alcf->cache.redis = NULL;
-        return NGX_CONF_OK;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Redis server name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
-    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_redis_t));
+    rd = ngx_http_ai_gateway_redis_ref(cf, &value[1]);
     if (rd == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_str_set(&rd->prefix, "aigw:cache:");
-    rd->timeout = 200;
+    if (rd->declared) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate Redis server \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-    /* an IP address: no name is resolved, at start or later */
+    rd->declared = 1;
 
-    p = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+    if (ngx_http_ai_gateway_redis_address(cf, rd, &value[2]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        rc = ngx_http_ai_gateway_redis_parameter(cf, rd, &value[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return ngx_http_ai_gateway_redis_done(cf, rd);
+}
+
+
+/* a server written in place: "ip:port", its parameters follow */
+
+ngx_http_ai_gateway_redis_t *
+ngx_http_ai_gateway_redis_add(ngx_conf_t *cf, ngx_str_t *address)
+{
+    ngx_http_ai_gateway_redis_t  *rd;
+
+    rd = ngx_http_ai_gateway_redis_new(cf);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->declared = 1;
+
+    if (ngx_http_ai_gateway_redis_address(cf, rd, address) != NGX_OK) {
+        return NULL;
+    }
+
+    return rd;
+}
+
+
+/* a server by name, declared before or after (checked at the end) */
+
+ngx_http_ai_gateway_redis_t *
+ngx_http_ai_gateway_redis_ref(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                              i;
+    ngx_http_ai_gateway_redis_t            *rd, **rdp;
+    ngx_http_ai_gateway_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_ai_gateway_redis_module);
+
+    rdp = rmcf->servers.elts;
+
+    for (i = 0; i < rmcf->servers.nelts; i++) {
+        if (rdp[i]->name.len == name->len
+            && ngx_strncmp(rdp[i]->name.data, name->data, name->len) == 0)
+        {
+            return rdp[i];
+        }
+    }
+
+    rd = ngx_http_ai_gateway_redis_new(cf);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->name = *name;
+    rd->file = cf->conf_file->file.name.data;
+    rd->line = cf->conf_file->line;
+
+    return rd;
+}
+
+
+static ngx_http_ai_gateway_redis_t *
+ngx_http_ai_gateway_redis_new(ngx_conf_t *cf)
+{
+    ngx_pool_cleanup_t                     *cln;
+    ngx_http_ai_gateway_redis_t            *rd, **rdp;
+    ngx_http_ai_gateway_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_ai_gateway_redis_module);
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->timeout = NGX_CONF_UNSET_MSEC;
+    rd->db = NGX_CONF_UNSET;
+
+    /* the password is wiped when the configuration goes */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ai_gateway_redis_forget;
+    cln->data = rd;
+
+    rdp = ngx_array_push(&rmcf->servers);
+    if (rdp == NULL) {
+        return NULL;
+    }
+
+    *rdp = rd;
+
+    return rd;
+}
+
+
+/* an IP address: no name is resolved, at start or later */
+
+static ngx_int_t
+ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *address)
+{
+    u_char     *p;
+    ngx_int_t   port;
+    ngx_str_t   host;
+
+    p = ngx_strlchr(address->data, address->data + address->len, ':');
 
     if (p == NULL) {
         goto invalid;
     }
 
-    host.data = value[1].data;
-    host.len = p - value[1].data;
+    host.data = address->data;
+    host.len = p - address->data;
 
-    port = ngx_atoi(p + 1, value[1].data + value[1].len - p - 1);
+    port = ngx_atoi(p + 1, address->data + address->len - p - 1);
 
     if (port < 1 || port > 65535
         || ngx_inet_addr(host.data, host.len) == INADDR_NONE)
@@ -132,100 +407,339 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rd->host = ngx_pnalloc(cf->pool, host.len + 1);
     if (rd->host == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     (void) ngx_cpystrn(rd->host, host.data, host.len + 1);
 
     rd->port = (in_port_t) port;
-    rd->name = value[1];
+    rd->address = *address;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            rd->prefix.data = value[i].data + 7;
-            rd->prefix.len = value[i].len - 7;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            rd->timeout = ngx_parse_time(&s, 0);
-
-            if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->cache.redis = rd;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid Redis address \"%V\", use "
-                       "\"IPv4-address:port\"", &value[1]);
+                       "\"IPv4-address:port\"", address);
 
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
 }
 
 
 /*
- * Starts a GET; handler(data, entry) is called once, from the event loop,
- * with the entry or NULL (none, an error, the timeout).  Returns NULL when
- * Redis cannot be asked now: a miss at once.
+ * A server parameter: NGX_OK, NGX_DECLINED when the value is not one,
+ * NGX_ERROR (logged).
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *value)
+{
+    ngx_str_t  s;
+
+    if (value->len >= 8 && ngx_strncmp(value->data, "timeout=", 8) == 0) {
+
+        if (rd->timeout != NGX_CONF_UNSET_MSEC) {
+            goto duplicate;
+        }
+
+        s.data = value->data + 8;
+        s.len = value->len - 8;
+
+        rd->timeout = ngx_parse_time(&s, 0);
+
+        if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid timeout \"%V\"", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (value->len >= 3 && ngx_strncmp(value->data, "db=", 3) == 0) {
+
+        if (rd->db != NGX_CONF_UNSET) {
+            goto duplicate;
+        }
+
+        rd->db = ngx_atoi(value->data + 3, value->len - 3);
+
+        if (rd->db == NGX_ERROR || rd->db > 0x7fffffff) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid database index \"%V\"", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (value->len >= 5 && ngx_strncmp(value->data, "user=", 5) == 0) {
+
+        if (rd->user.data) {
+            goto duplicate;
+        }
+
+        rd->user.data = value->data + 5;
+        rd->user.len = value->len - 5;
+
+        if (rd->user.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty Redis user name in \"%V\"", value);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (value->len >= 14
+        && ngx_strncmp(value->data, "password_file=", 14) == 0)
+    {
+        if (rd->password_file.data) {
+            goto duplicate;
+        }
+
+        s.data = value->data + 14;
+        s.len = value->len - 14;
+
+        return ngx_http_ai_gateway_redis_password(cf, rd, &s);
+    }
+
+    return NGX_DECLINED;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "duplicate parameter \"%V\"", value);
+
+    return NGX_ERROR;
+}
+
+
+/* the server's parameters are all read */
+
+char *
+ngx_http_ai_gateway_redis_done(ngx_conf_t *cf, ngx_http_ai_gateway_redis_t *rd)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (rd->user.len && rd->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "Redis \"user=\" needs \"password_file=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(rd->timeout, NGX_HTTP_AI_GATEWAY_REDIS_TIMEOUT);
+
+    if (rd->name.len == 0) {
+        rd->log_name = rd->address;
+        return NGX_CONF_OK;
+    }
+
+    len = sizeof("\"\" at ") - 1 + rd->name.len + rd->address.len;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rd->log_name.data = p;
+    rd->log_name.len = ngx_sprintf(p, "\"%V\" at %V", &rd->name,
+                                   &rd->address)
+                       - p;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * password_file=: the secret is the file's content without a final line
+ * break.  It is read now, when the configuration is (by the master, before
+ * workers drop privileges), and never written to a log or an error
+ * message; the messages name the file only.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
+    ngx_http_ai_gateway_redis_t *rd, ngx_str_t *path)
+{
+    u_char           *p;
+    size_t            len;
+    ssize_t           n;
+    ngx_str_t         name;
+    ngx_err_t         err;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    if (path->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty \"password_file=\"");
+        return NGX_ERROR;
+    }
+
+    name = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rd->password_file = name;
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open the Redis password file \"%s\"",
+                           name.data);
+        return NGX_ERROR;
+    }
+
+    p = NULL;
+    n = 0;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read the Redis password file \"%s\"",
+                           name.data);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password file \"%s\" is not a "
+                           "regular file", name.data);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password file \"%s\" is larger than "
+                           "%d bytes", name.data,
+                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+        goto failed;
+    }
+
+    if (fi.st_mode & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "the Redis password file \"%s\" can be read by "
+                           "every user", name.data);
+    }
+
+    p = ngx_pnalloc(cf->pool, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, p, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1,
+                      0);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the Redis password file \"%s\"",
+                           name.data);
+        goto failed;
+    }
+
+    if (n > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password file \"%s\" is larger than "
+                           "%d bytes", name.data,
+                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+        goto failed;
+    }
+
+    (void) ngx_close_file(file.fd);
+    file.fd = NGX_INVALID_FILE;
+
+    /* one final line break is not part of the password */
+
+    len = n;
+
+    if (len && p[len - 1] == LF) {
+        len--;
+
+        if (len && p[len - 1] == CR) {
+            len--;
+        }
+    }
+
+    rd->password.data = p;
+    rd->password.len = len;
+
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password file \"%s\" is empty",
+                           name.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_strlchr(p, p + len, LF) || ngx_strlchr(p, p + len, CR)
+        || ngx_strlchr(p, p + len, '\0'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the Redis password file \"%s\" has more than "
+                           "one line or a NUL byte", name.data);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (p) {
+        ngx_explicit_memzero(p, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1);
+    }
+
+    if (file.fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(file.fd);
+    }
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_ai_gateway_redis_forget(void *data)
+{
+    ngx_http_ai_gateway_redis_t *rd = data;
+
+    if (rd->password.data) {
+        ngx_explicit_memzero(rd->password.data,
+                             NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1);
+    }
+}
+
+
+ngx_str_t *
+ngx_http_ai_gateway_redis_name(ngx_http_ai_gateway_redis_t *rd)
+{
+    return &rd->log_name;
+}
+
+
+/*
+ * Starts a command; handler(data, reply) is called once, from the event
+ * loop, with the reply or NULL (see ngx_http_ai_gateway_redis.h).  Returns
+ * NULL when Redis cannot be asked now: the handler is not called, the
+ * caller goes on as after a failure.
  */
 
 ngx_http_ai_gateway_redis_op_t *
-ngx_http_ai_gateway_redis_get(ngx_http_ai_gateway_redis_t *rd, u_char *key,
-    size_t len, ngx_http_ai_gateway_redis_handler_pt handler, void *data,
+ngx_http_ai_gateway_redis_command(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t expect,
+    ngx_http_ai_gateway_redis_handler_pt handler, void *data,
     ngx_log_t *log)
 {
-    redisAsyncContext               *ac;
-    ngx_http_ai_gateway_redis_op_t  *op;
-
-    ac = ngx_http_ai_gateway_redis_connect(rd, log);
-    if (ac == NULL) {
-        return NULL;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_ai_gateway_redis_op_t), ngx_cycle->log);
-    if (op == NULL) {
-        return NULL;
-    }
-
-    op->rd = rd;
-    op->handler = handler;
-    op->data = data;
-
-    if (redisAsyncCommand(ac, ngx_http_ai_gateway_redis_got, op, "GET %b%b",
-                          rd->prefix.data, rd->prefix.len, key, len)
-        != REDIS_OK)
-    {
-        ngx_free(op);
-        ngx_http_ai_gateway_redis_failed(rd, log, "GET", ac->errstr);
-        return NULL;
-    }
-
-    op->timer.handler = ngx_http_ai_gateway_redis_timeout;
-    op->timer.data = op;
-    op->timer.log = ngx_cycle->log;
-
-    ngx_add_timer(&op->timer, rd->timeout);
-
-    return op;
+    return ngx_http_ai_gateway_redis_exec(rd, argc, argv, expect, handler,
+                                          data, log);
 }
 
 
@@ -242,27 +756,78 @@ ngx_http_ai_gateway_redis_cancel(ngx_http_ai_gateway_redis_op_t *op)
 }
 
 
-/* SET key entry PX ttl, not waited for */
+/* a command not waited for (SET, DEL): only its failure is logged */
 
 void
-ngx_http_ai_gateway_redis_set(ngx_http_ai_gateway_redis_t *rd, u_char *key,
-    size_t len, u_char *data, size_t size, time_t ttl, ngx_log_t *log)
+ngx_http_ai_gateway_redis_send(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_log_t *log)
 {
-    redisAsyncContext  *ac;
+    (void) ngx_http_ai_gateway_redis_exec(rd, argc, argv, 0, NULL, NULL,
+                                          log);
+}
+
+
+static ngx_http_ai_gateway_redis_op_t *
+ngx_http_ai_gateway_redis_exec(ngx_http_ai_gateway_redis_t *rd,
+    ngx_uint_t argc, ngx_str_t *argv, ngx_uint_t expect,
+    ngx_http_ai_gateway_redis_handler_pt handler, void *data,
+    ngx_log_t *log)
+{
+    size_t                           lens[NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS];
+    ngx_uint_t                       i;
+    const char                      *args[NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS];
+    redisAsyncContext               *ac;
+    ngx_http_ai_gateway_redis_op_t  *op;
+
+    if (argc == 0 || argc > NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS) {
+        return NULL;
+    }
 
     ac = ngx_http_ai_gateway_redis_connect(rd, log);
     if (ac == NULL) {
-        return;
+        return NULL;
     }
 
-    if (redisAsyncCommand(ac, ngx_http_ai_gateway_redis_set_done, rd,
-                          "SET %b%b %b PX %lld",
-                          rd->prefix.data, rd->prefix.len, key, len,
-                          data, size, (long long) ttl * 1000)
+    op = ngx_calloc(sizeof(ngx_http_ai_gateway_redis_op_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->rd = rd;
+    op->handler = handler;
+    op->data = data;
+    op->expect = expect;
+
+    (void) ngx_cpystrn(op->what, argv[0].data,
+                       ngx_min(argv[0].len + 1, sizeof(op->what)));
+
+    for (i = 0; i < argc; i++) {
+        args[i] = (const char *) argv[i].data;
+        lens[i] = argv[i].len;
+    }
+
+    if (redisAsyncCommandArgv(ac, ngx_http_ai_gateway_redis_got, op,
+                              (int) argc, args, lens)
         != REDIS_OK)
     {
-        ngx_http_ai_gateway_redis_failed(rd, log, "SET", ac->errstr);
+        ngx_http_ai_gateway_redis_failed(rd, log, (char *) op->what,
+                                         ac->errstr);
+        ngx_free(op);
+        return NULL;
     }
+
+    if (handler == NULL) {
+        /* hiredis frees the op with the reply */
+        return op;
+    }
+
+    op->timer.handler = ngx_http_ai_gateway_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = ngx_cycle->log;
+
+    ngx_add_timer(&op->timer, rd->timeout);
+
+    return op;
 }
 
 
@@ -322,12 +887,69 @@ ngx_http_ai_gateway_redis_connect(ngx_http_ai_gateway_redis_t *rd,
     redisAsyncSetDisconnectCallback(ac,
                                     ngx_http_ai_gateway_redis_disconnected);
 
+    if (ngx_http_ai_gateway_redis_login(rd, ac) != NGX_OK) {
+        ngx_http_ai_gateway_redis_failed(rd, log, "connect", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
     rd->ac = ac;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "ai gateway redis: connecting to %V", &rd->name);
+                   "ai gateway redis: connecting to %V", &rd->log_name);
 
     return ac;
+}
+
+
+/* AUTH and SELECT, queued before anything else on a new connection */
+
+static ngx_int_t
+ngx_http_ai_gateway_redis_login(ngx_http_ai_gateway_redis_t *rd,
+    redisAsyncContext *ac)
+{
+    int          n;
+    u_char       db[NGX_INT_T_LEN];
+    size_t       lens[3];
+    const char  *args[3];
+
+    if (rd->password.len) {
+        n = 0;
+
+        args[n] = "AUTH";
+        lens[n++] = 4;
+
+        if (rd->user.len) {
+            args[n] = (const char *) rd->user.data;
+            lens[n++] = rd->user.len;
+        }
+
+        args[n] = (const char *) rd->password.data;
+        lens[n++] = rd->password.len;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_ai_gateway_redis_logged_in,
+                                  "AUTH", n, args, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (rd->db != NGX_CONF_UNSET && rd->db != 0) {
+        args[0] = "SELECT";
+        lens[0] = 6;
+        args[1] = (const char *) db;
+        lens[1] = ngx_sprintf(db, "%i", rd->db) - db;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_ai_gateway_redis_logged_in,
+                                  "SELECT", 2, args, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -351,10 +973,53 @@ ngx_http_ai_gateway_redis_failed(ngx_http_ai_gateway_redis_t *rd,
     ngx_log_error(NGX_LOG_ERR, log ? log : ngx_cycle->log, 0,
                   "ai_gateway: Redis %V %s failed: %s, the cache is "
                   "bypassed (%ui more errors not logged)",
-                  &rd->name, what, err ? err : "", rd->quiet);
+                  &rd->log_name, what, err ? err : "", rd->quiet);
 
     rd->logged = ngx_time();
     rd->quiet = 0;
+}
+
+
+/*
+ * No later command may run on this connection: it is freed (from a reply
+ * callback, hiredis does it when the callback returns) and every command
+ * queued on it fails.
+ */
+
+static void
+ngx_http_ai_gateway_redis_drop(ngx_http_ai_gateway_redis_t *rd,
+    redisAsyncContext *ac)
+{
+    if (rd->ac == ac) {
+        rd->ac = NULL;
+    }
+
+    redisAsyncFree(ac);
+}
+
+
+/* an error reply for the log: printable bytes, the first word or all */
+
+static void
+ngx_http_ai_gateway_redis_error_text(u_char *buf, size_t size, char *s,
+    size_t len, ngx_uint_t word)
+{
+    u_char  *p, *last;
+
+    p = buf;
+    last = buf + size - 1;
+
+    while (len-- && p < last) {
+
+        if (*s == ' ' && word) {
+            break;
+        }
+
+        *p++ = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+        s++;
+    }
+
+    *p = '\0';
 }
 
 
@@ -391,62 +1056,142 @@ ngx_http_ai_gateway_redis_disconnected(const redisAsyncContext *ac,
 }
 
 
+/*
+ * The reply to AUTH or SELECT (privdata: which).  Of an AUTH error only the
+ * first word is logged (WRONGPASS, NOPERM, ERR...): nothing that could
+ * echo the command.
+ */
+
+static void
+ngx_http_ai_gateway_redis_logged_in(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    u_char                        err[128];
+    redisReply                   *reply = r;
+    ngx_http_ai_gateway_redis_t  *rd;
+
+    if (reply == NULL) {
+        /* the connection failed or is being freed: logged there */
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STATUS) {
+        return;
+    }
+
+    rd = ac->data;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_ai_gateway_redis_error_text(err, sizeof(err), reply->str,
+                                             reply->len,
+                                             ngx_strcmp(privdata, "AUTH")
+                                             == 0);
+    } else {
+        (void) ngx_cpystrn(err, (u_char *) "unexpected reply", sizeof(err));
+    }
+
+    ngx_http_ai_gateway_redis_failed(rd, NULL, privdata, (char *) err);
+
+    ngx_http_ai_gateway_redis_drop(rd, ac);
+}
+
+
 static void
 ngx_http_ai_gateway_redis_got(redisAsyncContext *ac, void *r, void *privdata)
 {
     ngx_http_ai_gateway_redis_op_t  *op = privdata;
 
     void                                  *data;
-    ngx_str_t                              entry, *e;
+    u_char                                 err[128], what[16];
+    ngx_uint_t                             expect;
     redisReply                            *reply = r;
+    ngx_http_ai_gateway_redis_t           *rd;
+    ngx_http_ai_gateway_redis_reply_t      rp, *rpp;
     ngx_http_ai_gateway_redis_handler_pt   handler;
 
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }
 
+    rd = op->rd;
     data = op->data;
     handler = op->handler;
+    expect = op->expect;
+    ngx_memcpy(what, op->what, sizeof(what));
 
     ngx_free(op);
 
-    e = NULL;
+    rpp = NULL;
 
     if (reply == NULL) {
         /* the connection failed or was closed: logged there */
-
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        entry.data = (u_char *) reply->str;
-        entry.len = reply->len;
-        e = &entry;
-
-    } else if (reply->type != REDIS_REPLY_NIL) {
-        ngx_http_ai_gateway_redis_failed(ac->data, NULL, "GET",
-                                         reply->type == REDIS_REPLY_ERROR
-                                         ? reply->str : "unexpected reply");
+        goto done;
     }
 
-    if (data) {
-        handler(data, e);
+    ngx_memzero(&rp, sizeof(ngx_http_ai_gateway_redis_reply_t));
+
+    switch (reply->type) {
+
+    case REDIS_REPLY_NIL:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_NIL;
+        break;
+
+    case REDIS_REPLY_STRING:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_STRING;
+        rp.str.data = (u_char *) reply->str;
+        rp.str.len = reply->len;
+        break;
+
+    case REDIS_REPLY_STATUS:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_STATUS;
+        rp.str.data = (u_char *) reply->str;
+        rp.str.len = reply->len;
+        break;
+
+    case REDIS_REPLY_INTEGER:
+        rp.type = NGX_HTTP_AI_GATEWAY_REDIS_INTEGER;
+        rp.integer = reply->integer;
+        break;
+
+    case REDIS_REPLY_ERROR:
+
+        if (reply->len >= 6 && ngx_strncmp(reply->str, "NOAUTH", 6) == 0) {
+            /* Redis wants a password that was not sent */
+            ngx_http_ai_gateway_redis_failed(rd, NULL, "AUTH",
+                                             "NOAUTH, no password sent");
+            ngx_http_ai_gateway_redis_drop(rd, ac);
+            goto done;
+        }
+
+        ngx_http_ai_gateway_redis_error_text(err, sizeof(err), reply->str,
+                                             reply->len, 0);
+        ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) what,
+                                         (char *) err);
+        goto done;
+
+    default:
+        break;
     }
-}
 
+    if (handler && !(rp.type & expect)) {
+        ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) what,
+                                         "unexpected reply");
+        goto done;
+    }
 
-static void
-ngx_http_ai_gateway_redis_set_done(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    redisReply  *reply = r;
+    rpp = &rp;
 
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_ai_gateway_redis_failed(privdata, NULL, "SET", reply->str);
+done:
+
+    if (handler && data) {
+        handler(data, rpp);
     }
 }
 
 
 /*
- * Redis did not answer in time: the request goes on as a miss, and the
- * connection is dropped (its pending replies would be late as well).
+ * Redis did not answer in time: the request goes on as after a failure,
+ * and the connection is dropped (its pending replies would be late too).
  */
 
 static void
@@ -467,7 +1212,8 @@ ngx_http_ai_gateway_redis_timeout(ngx_event_t *ev)
 
     op->data = NULL;
 
-    ngx_http_ai_gateway_redis_failed(rd, NULL, "GET", "timed out");
+    ngx_http_ai_gateway_redis_failed(rd, NULL, (char *) op->what,
+                                     "timed out");
 
     if (data) {
         handler(data, NULL);

@@ -30,6 +30,7 @@ main(void)
     unit_lookup();
     unit_checks();
     unit_steps();
+    unit_cache_entries();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);

@@ -63,6 +63,7 @@ void unit_memory(void);
 void unit_lookup(void);
 void unit_checks(void);
 void unit_steps(void);
+void unit_cache_entries(void);
 
 
 #endif /* _UNIT_H_INCLUDED_ */
