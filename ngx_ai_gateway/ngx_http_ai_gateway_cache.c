@@ -44,17 +44,16 @@ struct ngx_http_ai_gateway_cache_lock_s {
 
 static ngx_int_t ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl);
-static void ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
+static void ngx_http_ai_gateway_cache_get(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
 static ngx_int_t ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, ngx_str_t *key);
 static void ngx_http_ai_gateway_cache_redis_done(void *data,
     ngx_http_ai_gateway_redis_reply_t *reply);
+static void ngx_http_ai_gateway_cache_resume(ngx_http_request_t *r);
 static void ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
-static void ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
-    ngx_http_ai_gateway_cache_t *c);
-static ngx_int_t ngx_http_ai_gateway_cache_hit(ngx_http_request_t *r,
+static void ngx_http_ai_gateway_cache_found(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry);
 static void ngx_http_ai_gateway_cache_invalid(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry,
@@ -64,7 +63,6 @@ static ngx_int_t ngx_http_ai_gateway_cache_send(ngx_http_request_t *r,
 static void ngx_http_ai_gateway_cache_wake(ngx_event_t *ev);
 static void ngx_http_ai_gateway_cache_unlock(ngx_http_ai_gateway_cache_t *c,
     ngx_uint_t retry);
-static void ngx_http_ai_gateway_cache_test_reading(ngx_http_request_t *r);
 static void ngx_http_ai_gateway_cache_cleanup(void *data);
 static ngx_int_t ngx_http_ai_gateway_cache_head(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
@@ -510,45 +508,84 @@ ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
 
 
 /*
- * Called once the request's body is read and its target known, instead of
- * ngx_http_upstream_init(): NGX_DECLINED when the cache has nothing to do
- * with the request, else NGX_DONE: the cache answers, or starts the
- * upstream itself.
+ * The cache stage, once the request's body is read and its target known:
+ * NGX_DECLINED when the provider answers (no cache, cf-aig-skip-cache, or
+ * nothing found: the answer will be stored), NGX_OK for a hit, answered by
+ * ngx_http_ai_gateway_cache_answer(), NGX_AGAIN while the request waits
+ * (for Redis, or for an identical request already on its way to the
+ * provider), or an error status.  The request is posted when a wait is
+ * over and the driver asks again.
  */
 
 ngx_int_t
-ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
+ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_http_ai_gateway_cache_t  *c;
 
-    ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
-
     c = ctx->cache;
 
     if (c == NULL) {
+        ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ai_gateway_cache_key(r, ctx, c) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
+    for ( ;; ) {
+
+        switch (c->state) {
+
+        case NGX_HTTP_AI_GATEWAY_CACHE_START:
+
+            ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
+
+            if (!c->keyed && ngx_http_ai_gateway_cache_key(r, ctx, c) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (c->skip) {
+                /* a fresh answer, stored for the requests after it */
+                c->state = NGX_HTTP_AI_GATEWAY_CACHE_UPSTREAM;
+                break;
+            }
+
+            ngx_http_ai_gateway_cache_get(r, c);
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_CACHE_REDIS:
+        case NGX_HTTP_AI_GATEWAY_CACHE_LOCKED:
+            /* still waiting: the answer or a timer changes the state */
+            return NGX_AGAIN;
+
+        case NGX_HTTP_AI_GATEWAY_CACHE_NONE:
+            ngx_http_ai_gateway_cache_miss(r, c);
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_CACHE_FOUND:
+            return NGX_OK;
+
+        default: /* NGX_HTTP_AI_GATEWAY_CACHE_UPSTREAM */
+            c->store = 1;
+            return NGX_DECLINED;
+        }
     }
-
-    if (c->skip) {
-        /* a fresh answer, stored for the requests after it */
-        ngx_http_ai_gateway_cache_upstream(r, c);
-        return NGX_DONE;
-    }
-
-    ngx_http_ai_gateway_cache_lookup(r, c);
-
-    return NGX_DONE;
 }
 
 
+/* the answer of a hit */
+
+ngx_int_t
+ngx_http_ai_gateway_cache_answer(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    return ngx_http_ai_gateway_cache_send(r, ctx->cache->entry);
+}
+
+
+/* in the zone, or a GET sent to Redis: the state says which came */
+
 static void
-ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
+ngx_http_ai_gateway_cache_get(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
     ngx_int_t                        rc;
@@ -557,11 +594,12 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
+    c->state = NGX_HTTP_AI_GATEWAY_CACHE_NONE;
+
     if (alcf->cache.redis) {
         ngx_str_set(&argv[0], "GET");
 
         if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) != NGX_OK) {
-            ngx_http_ai_gateway_cache_miss(r, c);
             return;
         }
 
@@ -572,12 +610,9 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
                                         c, r->connection->log);
         if (c->op) {
             /* the answer or the timeout calls back */
-            r->read_event_handler = ngx_http_ai_gateway_cache_test_reading;
-            r->write_event_handler = ngx_http_request_empty_handler;
-            return;
+            c->state = NGX_HTTP_AI_GATEWAY_CACHE_REDIS;
         }
 
-        ngx_http_ai_gateway_cache_miss(r, c);
         return;
     }
 
@@ -585,15 +620,8 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
                                      &entry);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_ai_gateway_cache_hit(r, c, &entry);
-
-        if (rc != NGX_DECLINED) {
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
+        ngx_http_ai_gateway_cache_found(r, c, &entry);
     }
-
-    ngx_http_ai_gateway_cache_miss(r, c);
 }
 
 
@@ -622,7 +650,7 @@ ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
 }
 
 
-/* Redis answered (a string or nil) or failed (NULL) */
+/* Redis answered (a string or nil) or failed (NULL): the request goes on */
 
 static void
 ngx_http_ai_gateway_cache_redis_done(void *data,
@@ -630,40 +658,45 @@ ngx_http_ai_gateway_cache_redis_done(void *data,
 {
     ngx_http_ai_gateway_cache_t *c = data;
 
-    ngx_int_t            rc;
     ngx_str_t            copy;
-    ngx_connection_t    *conn;
     ngx_http_request_t  *r;
 
     r = c->request;
-    conn = r->connection;
 
     c->op = NULL;
+    c->state = NGX_HTTP_AI_GATEWAY_CACHE_NONE;
 
     if (reply && reply->type == NGX_HTTP_AI_GATEWAY_REDIS_STRING) {
         /* hiredis frees its reply: the response needs its own copy */
 
         copy.data = ngx_pnalloc(r->pool, reply->str.len);
-        if (copy.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            ngx_http_run_posted_requests(conn);
-            return;
-        }
 
-        copy.len = reply->str.len;
-        ngx_memcpy(copy.data, reply->str.data, reply->str.len);
+        if (copy.data) {
+            copy.len = reply->str.len;
+            ngx_memcpy(copy.data, reply->str.data, reply->str.len);
 
-        rc = ngx_http_ai_gateway_cache_hit(r, c, &copy);
-
-        if (rc != NGX_DECLINED) {
-            ngx_http_finalize_request(r, rc);
-            ngx_http_run_posted_requests(conn);
-            return;
+            ngx_http_ai_gateway_cache_found(r, c, &copy);
         }
     }
 
-    ngx_http_ai_gateway_cache_miss(r, c);
-    ngx_http_run_posted_requests(conn);
+    ngx_http_ai_gateway_cache_resume(r);
+}
+
+
+/* the driver asks the cache again (its write event handler) */
+
+static void
+ngx_http_ai_gateway_cache_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (ngx_http_post_request(r, NULL) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -682,8 +715,9 @@ ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
+    c->state = NGX_HTTP_AI_GATEWAY_CACHE_UPSTREAM;
+
     if (c->waited || alcf->cache.lock_timeout == 0) {
-        ngx_http_ai_gateway_cache_upstream(r, c);
         return;
     }
 
@@ -708,6 +742,7 @@ ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
 
         c->lock = lock;
         c->waiting = 1;
+        c->state = NGX_HTTP_AI_GATEWAY_CACHE_LOCKED;
         ngx_queue_insert_tail(&lock->waiters, &c->queue);
 
         c->wait.handler = ngx_http_ai_gateway_cache_wake;
@@ -715,9 +750,6 @@ ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
         c->wait.log = r->connection->log;
 
         ngx_add_timer(&c->wait, alcf->cache.lock_timeout);
-
-        r->read_event_handler = ngx_http_ai_gateway_cache_test_reading;
-        r->write_event_handler = ngx_http_request_empty_handler;
 
         return;
     }
@@ -733,42 +765,35 @@ ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
         c->lock = lock;
         c->leader = 1;
     }
-
-    ngx_http_ai_gateway_cache_upstream(r, c);
-}
-
-
-static void
-ngx_http_ai_gateway_cache_upstream(ngx_http_request_t *r,
-    ngx_http_ai_gateway_cache_t *c)
-{
-    c->store = 1;
-
-    r->read_event_handler = ngx_http_block_reading;
-
-    ngx_http_ai_gateway_upstream_go(r);
 }
 
 
 /*
- * Answers from an entry, or NGX_DECLINED when the entry does not decode:
- * it is removed from the store, and the request goes on as a miss.
+ * An entry found: decoded now, answered by the driver (FOUND); an entry
+ * that does not decode is removed from the store, and the request goes on
+ * as a miss.
  */
 
-static ngx_int_t
-ngx_http_ai_gateway_cache_hit(ngx_http_request_t *r,
+static void
+ngx_http_ai_gateway_cache_found(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry)
 {
-    ngx_http_ai_gateway_cache_entry_t  e;
+    ngx_http_ai_gateway_cache_entry_t  *e;
 
-    if (ngx_http_ai_gateway_cache_entry_decode(entry->data, entry->len, &e)
-        != NGX_OK)
-    {
-        ngx_http_ai_gateway_cache_invalid(r, c, entry, &e);
-        return NGX_DECLINED;
+    e = ngx_palloc(r->pool, sizeof(ngx_http_ai_gateway_cache_entry_t));
+    if (e == NULL) {
+        return;
     }
 
-    return ngx_http_ai_gateway_cache_send(r, &e);
+    if (ngx_http_ai_gateway_cache_entry_decode(entry->data, entry->len, e)
+        != NGX_OK)
+    {
+        ngx_http_ai_gateway_cache_invalid(r, c, entry, e);
+        return;
+    }
+
+    c->entry = e;
+    c->state = NGX_HTTP_AI_GATEWAY_CACHE_FOUND;
 }
 
 
@@ -935,15 +960,13 @@ ngx_http_ai_gateway_cache_wake(ngx_event_t *ev)
     c->waiting = 0;
     c->waited = 1;
 
-    if (c->retry) {
-        c->retry = 0;
-        ngx_http_ai_gateway_cache_lookup(r, c);
+    /* look again (the leader stored its answer), or go to the provider */
 
-    } else {
-        ngx_http_ai_gateway_cache_upstream(r, c);
-    }
+    c->state = c->retry ? NGX_HTTP_AI_GATEWAY_CACHE_START
+                        : NGX_HTTP_AI_GATEWAY_CACHE_UPSTREAM;
+    c->retry = 0;
 
-    ngx_http_run_posted_requests(conn);
+    ngx_http_ai_gateway_cache_resume(r);
 }
 
 
@@ -985,48 +1008,6 @@ ngx_http_ai_gateway_cache_unlock(ngx_http_ai_gateway_cache_t *c,
     }
 
     ngx_free(lock);
-}
-
-
-/* a client that goes away while its request waits cancels the wait */
-
-static void
-ngx_http_ai_gateway_cache_test_reading(ngx_http_request_t *r)
-{
-    int                           n;
-    char                          buf[1];
-    ngx_err_t                     err;
-    ngx_connection_t             *conn;
-    ngx_http_ai_gateway_ctx_t    *ctx;
-
-    conn = r->connection;
-
-#if (NGX_HTTP_V2)
-    if (r->stream) {
-        return;
-    }
-#endif
-
-    n = recv(conn->fd, buf, 1, MSG_PEEK);
-    err = ngx_socket_errno;
-
-    if (n > 0 || (n == -1 && err == NGX_EAGAIN)) {
-        return;
-    }
-
-    conn->error = 1;
-
-    ngx_log_error(NGX_LOG_INFO, conn->log, 0,
-                  "ai_gateway: client closed the connection while its "
-                  "request waited for the cache");
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx && ctx->cache) {
-        ngx_http_ai_gateway_cache_cleanup(ctx->cache);
-    }
-
-    ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
 }
 
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_redis.h"
+#include "ngx_http_ai_gateway_cache_entry.h"
 
 
 #define NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN     32
@@ -41,10 +42,25 @@ typedef struct {
 } ngx_http_ai_gateway_cache_conf_t;
 
 
+/* where a request's lookup stands (ngx_http_ai_gateway_cache_lookup()) */
+
+typedef enum {
+    NGX_HTTP_AI_GATEWAY_CACHE_START = 0,
+    NGX_HTTP_AI_GATEWAY_CACHE_REDIS,           /* a GET under way */
+    NGX_HTTP_AI_GATEWAY_CACHE_NONE,            /* nothing found */
+    NGX_HTTP_AI_GATEWAY_CACHE_LOCKED,          /* an identical request
+                                                  is on its way */
+    NGX_HTTP_AI_GATEWAY_CACHE_FOUND,           /* an entry to answer */
+    NGX_HTTP_AI_GATEWAY_CACHE_UPSTREAM         /* the provider answers */
+} ngx_http_ai_gateway_cache_state_e;
+
+
 /* the cache state of one request */
 
 typedef struct {
     ngx_http_request_t            *request;
+    ngx_http_ai_gateway_cache_state_e  state;
+    ngx_http_ai_gateway_cache_entry_t *entry;  /* FOUND: decoded */
     u_char                         key[NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN];
     u_char                         hex[2 * NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN];
     ngx_str_t                      custom;     /* cf-aig-cache-key */

@@ -20,13 +20,7 @@
  * body is collected while nginx reads it, parsed once, routed by the
  * prefix, and rewritten for the provider: OpenAI-compatible providers get
  * the same request with their own model name; the others (a dialect) get
- * it translated.
- *
- * Response side, for a dialect: a stream is translated as it arrives; a
- * body translated whole is kept until it ends, and its status and headers
- * are held until then (ctx->hold, in error.c's filters), because the
- * translation decides them: an answer that cannot be translated, or is
- * cut short, is a 502 rather than a 200 (ngx_http_ai_gateway_compat_whole).
+ * it translated.  The response side is relay.c's.
  */
 
 
@@ -38,19 +32,10 @@ typedef struct {
 } ngx_http_ai_gateway_compat_row_t;
 
 
-static ngx_int_t ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
-static ngx_int_t ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx);
-static ngx_int_t ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-static void ngx_http_ai_gateway_compat_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *dialect, ngx_str_t *path);
-static ngx_int_t ngx_http_ai_gateway_request_body_filter(
-    ngx_http_request_t *r, ngx_chain_t *in);
 
 
 /* providers on the Unified API and their chat endpoint, see docs */
@@ -118,73 +103,20 @@ static ngx_str_t  ngx_http_ai_gateway_anthropic_version =
     ngx_string("anthropic-version");
 
 
-static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
 
 /*
- * "/compat{rest}": called from the content handler, whose result it is:
- * NGX_DONE while the body is read, the status of a body that could not be
- * read, or what sending an error response returned.
+ * "/compat{rest}": the endpoint and the method.  NGX_OK, or the status of
+ * an error recorded by fail().
  */
 
 ngx_int_t
-ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest)
-{
-    ngx_int_t  rc;
-
-    ctx->compat = 1;
-
-    rc = ngx_http_ai_gateway_compat_check(r, ctx, rest);
-    if (rc != NGX_OK) {
-        return ngx_http_ai_gateway_send_error(r, ctx, rc);
-    }
-
-    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_MODELS) {
-        return ngx_http_ai_gateway_compat_models(r, ctx);
-    }
-
-    return ngx_http_ai_gateway_read_body(r, ctx,
-                                         ngx_http_ai_gateway_compat_body);
-}
-
-
-/*
- * The body is read, and kept in memory in ctx->raw by the request body
- * filter below, then handler runs.  An attempt has its body already.
- */
-
-ngx_int_t
-ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_client_body_handler_pt handler)
-{
-    ngx_int_t  rc;
-
-    if (r->headers_in.content_length_n > 0 && ctx->raw.data == NULL) {
-        ctx->raw.data = ngx_pnalloc(r->pool,
-                                    r->headers_in.content_length_n + 1);
-        if (ctx->raw.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->raw_size = r->headers_in.content_length_n + 1;
-    }
-
-    rc = ngx_http_read_client_request_body(r, handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
 ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest)
 {
     ngx_http_ai_gateway_endpoint_t  *e;
+
+    ctx->compat = 1;
 
     for (e = ngx_http_ai_gateway_endpoints; e->rest.len; e++) {
         if (e->rest.len == rest->len
@@ -228,7 +160,7 @@ ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
 
 /* GET /compat/v1/models: the models of ai_gateway_models */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
@@ -280,37 +212,13 @@ ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_ai_gateway_compat_body(ngx_http_request_t *r)
-{
-    ngx_int_t                        rc;
-    ngx_http_ai_gateway_ctx_t       *ctx;
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
+/*
+ * The body is read: routed by its model's prefix, and made into what the
+ * provider gets.  NGX_OK, or the status of an error recorded by fail().
+ */
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    rc = ngx_http_ai_gateway_compat_route(r, alcf, ctx);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
-        return;
-    }
-
-    rc = ngx_http_ai_gateway_upstream_create(r, alcf, ctx);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    ngx_http_ai_gateway_upstream_run(r);
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_compat_route(ngx_http_request_t *r,
+ngx_int_t
+ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
     u_char                            *p;
@@ -694,74 +602,6 @@ ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
 
     ctx->credential.data = h->value.data + 7;
     ctx->credential.len = h->value.len - 7;
-
-    return NGX_OK;
-}
-
-
-/*
- * Keeps a copy of a Unified API request body as nginx reads it, whether
- * nginx keeps the body in memory or in a temporary file, so that the body
- * is parsed without reading a file.
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in)
-{
-    u_char                     *p;
-    size_t                      size, need;
-    ngx_chain_t                *cl;
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    /* the cache key needs the body too */
-
-    if (ctx == NULL
-        || (!ctx->compat && !ctx->universal && ctx->cache == NULL
-            && ctx->retry == NULL))
-    {
-        return ngx_http_next_request_body_filter(r, in);
-    }
-
-    for (cl = in; cl; cl = cl->next) {
-        size = cl->buf->last - cl->buf->pos;
-
-        if (size == 0) {
-            continue;
-        }
-
-        need = ctx->raw.len + size + 1;
-
-        if (need > ctx->raw_size) {
-            /* a chunked body: grow by doubling */
-
-            ctx->raw_size = ngx_max(need, 2 * ctx->raw_size);
-            ctx->raw_size = ngx_max(ctx->raw_size, 4096);
-
-            p = ngx_pnalloc(r->pool, ctx->raw_size);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(p, ctx->raw.data, ctx->raw.len);
-            ctx->raw.data = p;
-        }
-
-        ngx_memcpy(ctx->raw.data + ctx->raw.len, cl->buf->pos, size);
-        ctx->raw.len += size;
-    }
-
-    return ngx_http_next_request_body_filter(r, in);
-}
-
-
-ngx_int_t
-ngx_http_ai_gateway_compat_init(ngx_conf_t *cf)
-{
-    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
-    ngx_http_top_request_body_filter = ngx_http_ai_gateway_request_body_filter;
 
     return NGX_OK;
 }

@@ -127,6 +127,7 @@ typedef struct {
     ngx_str_t                      region;
     u_char                         key[32];     /* SHA-256 of the JSON */
     ngx_int_t                      status;      /* the exchange's error */
+    unsigned                       exchange_started:1;
     unsigned                       exchange_done:1;
 } ngx_http_ai_gateway_vertex_sa_t;
 
@@ -220,6 +221,7 @@ typedef struct {
     ngx_http_ai_gateway_compat_t       tc;
     ngx_http_ai_gateway_relay_e        relay;
     ngx_uint_t                         endpoint;
+    ngx_uint_t                         stage;           /* handler.c */
     ngx_chain_t                      **out;             /* append here */
     ngx_str_t                          resp;            /* kept whole */
     size_t                             resp_size;
@@ -252,8 +254,10 @@ typedef struct {
 } ngx_http_ai_gateway_ctx_t;
 
 
-/* ngx_http_ai_gateway_module.c */
+/* ngx_http_ai_gateway_handler.c */
 
+ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_gateway_handler_init(ngx_conf_t *cf);
 ngx_http_ai_gateway_ctx_t *ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r);
 
 /* ngx_http_ai_gateway_provider.c */
@@ -276,14 +280,8 @@ ngx_int_t ngx_http_ai_gateway_parse_origin(ngx_pool_t *pool, ngx_str_t *url,
 
 /* ngx_http_ai_gateway_upstream.c */
 
-ngx_int_t ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-void ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r);
-void ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx);
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 char *ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);
 
@@ -305,11 +303,12 @@ ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
 
 /* ngx_http_ai_gateway_compat.c */
 
-ngx_int_t ngx_http_ai_gateway_compat_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *rest);
-ngx_int_t ngx_http_ai_gateway_compat_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_relay.c */
 
@@ -333,14 +332,16 @@ ngx_int_t ngx_http_ai_gateway_vertex_credential(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+    ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_vertex_init(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_cache.c */
 
 ngx_int_t ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-ngx_int_t ngx_http_ai_gateway_cache_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_cache_answer(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
@@ -364,16 +365,17 @@ ngx_int_t ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_http_ai_gateway_retry_conf_t *s);
 ngx_msec_t ngx_http_ai_gateway_retry_wait(
     ngx_http_ai_gateway_retry_conf_t *s, ngx_uint_t n);
-ngx_int_t ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_retry_plan(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s);
-ngx_int_t ngx_http_ai_gateway_retry_run(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_retry_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t *steps,
     ngx_uint_t n);
+ngx_int_t ngx_http_ai_gateway_retry_begin(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_retry_value(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value, ngx_http_ai_gateway_retry_conf_t *s);
 void ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
-void ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx);
 ngx_uint_t ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx);
 ngx_http_request_t *ngx_http_ai_gateway_retry_request(
     ngx_http_ai_gateway_ctx_t *ctx);
@@ -381,7 +383,9 @@ ngx_int_t ngx_http_ai_gateway_retry_init(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_universal.c */
 
-ngx_int_t ngx_http_ai_gateway_universal_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_ai_gateway_universal_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_json.c */

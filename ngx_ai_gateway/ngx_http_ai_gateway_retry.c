@@ -84,7 +84,6 @@ static ngx_int_t ngx_http_ai_gateway_retry_number(ngx_http_request_t *r,
     ngx_uint_t max);
 static ngx_http_ai_gateway_retry_t *ngx_http_ai_gateway_retry_create(
     ngx_http_request_t *r, ngx_http_ai_gateway_ctx_t *ctx);
-static void ngx_http_ai_gateway_retry_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     ngx_http_ai_gateway_retry_t *rt);
 static ngx_int_t ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr,
@@ -373,19 +372,20 @@ ngx_http_ai_gateway_retry_create(ngx_http_request_t *r,
 }
 
 
-/* a request with retries: its body is read (and kept), then attempt 1 */
+/*
+ * A request with retries or a timeout: the plan is the request itself, in
+ * one step.  Its body is read next (the request body filter keeps a copy
+ * for the attempts' cache keys), then ngx_http_ai_gateway_retry_begin().
+ */
 
 ngx_int_t
-ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
+ngx_http_ai_gateway_retry_plan(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_retry_conf_t *s)
 {
-    ngx_http_ai_gateway_step_t   *step;
-    ngx_http_ai_gateway_retry_t  *rt;
+    ngx_http_ai_gateway_step_t  *step;
 
-    rt = ngx_http_ai_gateway_retry_create(r, ctx);
     step = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_step_t));
-
-    if (rt == NULL || step == NULL) {
+    if (step == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -394,21 +394,14 @@ ngx_http_ai_gateway_retry_start(ngx_http_request_t *r,
     step->unparsed = r->unparsed_uri;
     step->conf = *s;
 
-    rt->steps = step;
-    rt->nsteps = 1;
-    rt->conf = *s;
-
-    /* the body filter keeps a copy, for the attempts' cache keys */
-
-    return ngx_http_ai_gateway_read_body(r, ctx,
-                                         ngx_http_ai_gateway_retry_body);
+    return ngx_http_ai_gateway_retry_steps(r, ctx, step, 1);
 }
 
 
-/* the Universal Endpoint: its body read and made into steps */
+/* the plan: steps (the Universal Endpoint's, or the request itself) */
 
 ngx_int_t
-ngx_http_ai_gateway_retry_run(ngx_http_request_t *r,
+ngx_http_ai_gateway_retry_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t *steps,
     ngx_uint_t n)
 {
@@ -423,29 +416,20 @@ ngx_http_ai_gateway_retry_run(ngx_http_request_t *r,
     rt->nsteps = n;
     rt->conf = steps[0].conf;
 
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_ai_gateway_retry_next;
-
-    return ngx_http_ai_gateway_retry_attempt(r, rt);
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_ai_gateway_retry_body(ngx_http_request_t *r)
+/* the body is read: attempt 1; this file drives the request from now on */
+
+ngx_int_t
+ngx_http_ai_gateway_retry_begin(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_ai_gateway_retry_next;
 
-    rc = ngx_http_ai_gateway_retry_attempt(r, ctx->retry);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
-    }
+    return ngx_http_ai_gateway_retry_attempt(r, ctx->retry);
 }
 
 
@@ -593,29 +577,26 @@ ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
 }
 
 
-/* in the attempt: the status line is here */
-
-void
-ngx_http_ai_gateway_retry_first_byte(ngx_http_ai_gateway_ctx_t *ctx)
-{
-    if (ctx->attempt && ctx->retry->deadline.timer_set) {
-        ngx_del_timer(&ctx->retry->deadline);
-    }
-}
-
-
 static void
 ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev)
 {
     ngx_http_ai_gateway_retry_t *rt = ev->data;
 
-    ngx_connection_t     *c;
-    ngx_http_request_t   *sr;
-    ngx_http_upstream_t  *u;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *sr;
+    ngx_http_upstream_t        *u;
+    ngx_http_ai_gateway_ctx_t  *sctx;
 
     sr = rt->sr;
     c = sr->connection;
     u = sr->upstream;
+
+    sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
+
+    if (sctx && sctx->first_byte) {
+        /* the status line came in time */
+        return;
+    }
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
                   "ai_gateway: no response within the request timeout "

@@ -29,10 +29,6 @@
  */
 
 
-static void ngx_http_ai_gateway_universal_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t **steps,
-    ngx_uint_t *n);
 static ngx_int_t ngx_http_ai_gateway_universal_step(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
     ngx_uint_t i, ngx_http_ai_gateway_retry_conf_t *outer,
@@ -50,58 +46,33 @@ static ngx_table_elt_t *ngx_http_ai_gateway_universal_push(
     ngx_str_t *value);
 
 
+/* POST /v1/{account}/{gateway}: its body is read next */
+
 ngx_int_t
-ngx_http_ai_gateway_universal_start(ngx_http_request_t *r,
+ngx_http_ai_gateway_universal_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
     ctx->universal = 1;
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_ai_gateway_send_error(r, ctx,
-                   ngx_http_ai_gateway_fail(r, ctx,
-                                     NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
-                                     "The Universal Endpoint takes POST "
-                                     "with a JSON array of steps"));
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
+                                        "The Universal Endpoint takes POST "
+                                        "with a JSON array of steps");
     }
 
-    return ngx_http_ai_gateway_read_body(r, ctx,
-                                         ngx_http_ai_gateway_universal_body);
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_ai_gateway_universal_body(ngx_http_request_t *r)
-{
-    ngx_int_t                    rc;
-    ngx_uint_t                   n;
-    ngx_http_ai_gateway_ctx_t   *ctx;
-    ngx_http_ai_gateway_step_t  *steps;
+/*
+ * The body is read: the steps, made into the attempts' plan (retry.c).
+ * NGX_OK, or the status of an error recorded by fail().
+ */
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    steps = NULL;
-    n = 0;
-
-    rc = ngx_http_ai_gateway_universal_steps(r, ctx, &steps, &n);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
-        return;
-    }
-
-    rc = ngx_http_ai_gateway_retry_run(r, ctx, steps, n);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
-    }
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_t **steps,
-    ngx_uint_t *n)
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_int_t                         rc;
     ngx_uint_t                        i;
@@ -155,10 +126,7 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
         }
     }
 
-    *steps = st;
-    *n = s.nsteps;
-
-    return NGX_OK;
+    return ngx_http_ai_gateway_retry_steps(r, ctx, st, s.nsteps);
 }
 
 

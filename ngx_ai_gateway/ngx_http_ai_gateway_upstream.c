@@ -20,6 +20,8 @@ typedef struct {
 } ngx_http_ai_gateway_ssl_t;
 
 
+static ngx_int_t ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_create_request(ngx_http_request_t *r);
@@ -92,29 +94,7 @@ static ngx_str_t  ngx_http_ai_gateway_http = ngx_string("http://");
 static ngx_str_t  ngx_http_ai_gateway_https = ngx_string("https://");
 
 
-ngx_int_t
-ngx_http_ai_gateway_upstream_start(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_ai_gateway_upstream_create(r, alcf, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_ai_gateway_upstream_run);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-ngx_int_t
+static ngx_int_t
 ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
@@ -171,70 +151,20 @@ ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
 
 
 /*
- * The request body is read: a cached answer, or the provider request.
- */
-
-void
-ngx_http_ai_gateway_upstream_run(ngx_http_request_t *r)
-{
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ngx_http_ai_gateway_cache_start(r, ctx) == NGX_DONE) {
-        /* answered from the cache, waiting, or gone upstream itself */
-        return;
-    }
-
-    ngx_http_ai_gateway_upstream_go(r);
-}
-
-
-/*
- * The provider request starts, once the credentials it needs are there: a
- * Vertex AI token may be fetched first, and this is called again when it
- * is.
- */
-
-void
-ngx_http_ai_gateway_upstream_go(ngx_http_request_t *r)
-{
-    ngx_int_t                   rc;
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    rc = ngx_http_ai_gateway_vertex_token(r, ctx);
-
-    if (rc == NGX_AGAIN) {
-        return;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
-        return;
-    }
-
-    rc = ngx_http_ai_gateway_upstream_init(r, ctx);
-
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_ai_gateway_send_error(r, ctx, rc));
-    }
-}
-
-
-/*
  * The provider request is built, and checked, before the upstream starts:
  * NGX_OK, or the status of an error recorded by fail().
  */
 
 ngx_int_t
 ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx)
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_int_t  rc;
+
+    rc = ngx_http_ai_gateway_upstream_create(r, alcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     rc = ngx_http_ai_gateway_build_request(r, ctx);
     if (rc != NGX_OK) {
@@ -242,8 +172,6 @@ ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
     }
 
     ctx->start = ngx_current_msec;
-
-    ngx_http_ai_gateway_retry_armed(r, ctx);
 
     ngx_http_upstream_init(r);
 
@@ -708,8 +636,6 @@ ngx_http_ai_gateway_process_status_line(ngx_http_request_t *r)
     if (!ctx->first_byte) {
         ctx->first_byte = 1;
         ctx->ttfb = ngx_current_msec - ctx->start;
-
-        ngx_http_ai_gateway_retry_first_byte(ctx);
     }
 
     rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->status);

@@ -25,8 +25,9 @@
  * a subrequest to the gateway's own location, flagged by its context, run
  * through the gateway's upstream handler like any provider request: TLS,
  * keepalive, timeouts and the resolver as configured.  The main request
- * waits on it without blocking (the auth_request pattern) and resumes in
- * ngx_http_ai_gateway_vertex_resume().  Tokens are cached per worker by
+ * waits on it without blocking (the auth_request pattern): nginx posts it
+ * when the subrequest is over, and the driver asks again (handler.c).
+ * Tokens are cached per worker by
  * the SHA-256 of the key until a minute before they expire.
  */
 
@@ -54,7 +55,6 @@ static ngx_int_t ngx_http_ai_gateway_vertex_b64url(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *out);
 static ngx_int_t ngx_http_ai_gateway_vertex_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
-static void ngx_http_ai_gateway_vertex_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_gateway_vertex_bearer(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *token, size_t len);
 
@@ -268,8 +268,8 @@ ngx_http_ai_gateway_vertex_decode(ngx_http_request_t *r, ngx_str_t *value,
 /*
  * Before the provider request: NGX_OK when it can go (no key, or a token
  * from the cache is in ctx->credential), NGX_AGAIN while the token is
- * fetched (ngx_http_ai_gateway_upstream_go() is called again), or an
- * error status.
+ * fetched (nginx posts the request when the subrequest is over, and this
+ * is called again), or an error status.
  */
 
 ngx_int_t
@@ -309,6 +309,10 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
     if (sa->exchange_done) {
         /* the exchange failed: fail() has recorded why */
         return sa->status;
+    }
+
+    if (sa->exchange_started) {
+        return NGX_AGAIN;
     }
 
     if (ngx_http_ai_gateway_vertex_jwt(r, sa, &jwt) != NGX_OK) {
@@ -356,7 +360,7 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
 
     ngx_http_set_ctx(sr, sctx, ngx_http_ai_gateway_module);
 
-    r->write_event_handler = ngx_http_ai_gateway_vertex_resume;
+    sa->exchange_started = 1;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway vertex token exchange");
@@ -369,7 +373,7 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
-    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_int_t                         rc;
     ngx_http_ai_gateway_main_conf_t  *amcf;
@@ -385,19 +389,7 @@ ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
 
     ngx_str_null(&ctx->target.args);
 
-    rc = ngx_http_ai_gateway_upstream_create(r, alcf, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_ai_gateway_upstream_init(r, ctx);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -580,25 +572,6 @@ ngx_http_ai_gateway_vertex_done(ngx_http_request_t *r, void *data,
     slot->expires = ngx_time() + (time_t) ngx_min(expires, 86400);
 
     return rc;
-}
-
-
-/* the main request, once the subrequest is over */
-
-static void
-ngx_http_ai_gateway_vertex_resume(ngx_http_request_t *r)
-{
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx == NULL || ctx->sa == NULL || !ctx->sa->exchange_done) {
-        return;
-    }
-
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_http_ai_gateway_upstream_go(r);
 }
 
 
