@@ -12,7 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
 

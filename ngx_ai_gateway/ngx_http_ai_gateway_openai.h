@@ -14,7 +14,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_sse.h"
 
 

@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
-#define _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
+#ifndef _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_
+#define _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -134,4 +134,4 @@ ngx_http_ai_gateway_translator_t *ngx_http_ai_gateway_translator(
 extern ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[];
 
 
-#endif /* _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_ */
