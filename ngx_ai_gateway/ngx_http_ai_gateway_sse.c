@@ -7,7 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_sse.h"
 
 
