@@ -14,6 +14,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "ngx_http_ai_gateway_json.h"
 #include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_sse.h"
 
@@ -27,27 +28,11 @@
  */
 
 
-/* nesting accepted in parsed and copied JSON (yajl_gen stops at 128) */
-#define NGX_HTTP_AI_GATEWAY_MAX_DEPTH     100
-
 /* choices ("n", Gemini "candidateCount") a translation handles */
 #define NGX_HTTP_AI_GATEWAY_MAX_CHOICES   8
 
 /* the longest provider error text quoted in an error message */
 #define NGX_HTTP_AI_GATEWAY_MAX_QUOTE     512
-
-
-/* JSON output: a yajl generator writing into a pool buffer */
-
-typedef struct {
-    yajl_gen                       g;
-    ngx_pool_t                    *pool;
-    u_char                        *buf;
-    size_t                         len;
-    size_t                         size;
-    unsigned                       nomem:1;
-    unsigned                       invalid:1;  /* bad UTF-8, too deep */
-} ngx_http_ai_gateway_gen_t;
 
 
 /* a content part of an OpenAI message, checked */
@@ -281,51 +266,6 @@ struct ngx_http_ai_gateway_stream_s {
     void                          *data;       /* the translator's state */
 };
 
-
-#define ngx_http_ai_gateway_gen_literal(gen, s)                               \
-    ngx_http_ai_gateway_gen_str(gen, (u_char *) s, sizeof(s) - 1)
-
-
-/* JSON output */
-
-ngx_int_t ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen,
-    ngx_pool_t *pool);
-ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
-    ngx_pool_t *pool);
-void ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len);
-void ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len);
-void ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen,
-    ngx_str_t *s);
-void ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen,
-    long long n);
-void ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_bool(ngx_http_ai_gateway_gen_t *gen,
-    ngx_uint_t b);
-void ngx_http_ai_gateway_gen_map(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_map_end(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_array(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_value(ngx_http_ai_gateway_gen_t *gen,
-    yajl_val v);
-ngx_int_t ngx_http_ai_gateway_gen_done(ngx_http_ai_gateway_gen_t *gen,
-    ngx_str_t *out);
-ngx_int_t ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v,
-    ngx_str_t *out);
-
-/* JSON input */
-
-ngx_int_t ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p,
-    size_t len, yajl_val *v);
-yajl_val ngx_http_ai_gateway_json_tree(u_char *p, size_t len);
-yajl_val ngx_http_ai_gateway_json_get(yajl_val obj, const char *key);
-ngx_int_t ngx_http_ai_gateway_json_str(yajl_val v, ngx_str_t *s);
-/* a parsed string held a "\u0000" (kept as C0 80, see yajl.c) */
-ngx_uint_t ngx_http_ai_gateway_json_has_nul(ngx_str_t *s);
-ngx_uint_t ngx_http_ai_gateway_json_is(yajl_val v, const char *s);
-ngx_uint_t ngx_http_ai_gateway_json_count(yajl_val v, uint64_t *n);
 
 /* requests */
 

@@ -11,7 +11,7 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
 
 
 #define NGX_HTTP_AI_GATEWAY_GEN_BUF   1024
