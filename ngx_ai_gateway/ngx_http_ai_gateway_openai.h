@@ -307,8 +307,6 @@ ngx_int_t ngx_http_ai_gateway_openai_call_id(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val msg, ngx_str_t *id);
 ngx_int_t ngx_http_ai_gateway_openai_fail(ngx_http_ai_gateway_openai_req_t *r,
     const char *fmt, ...);
-void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
-    yajl_val block);
 ngx_uint_t ngx_http_ai_gateway_gen_text(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *text, ngx_uint_t typed);
 ngx_uint_t ngx_http_ai_gateway_gen_texts(ngx_http_ai_gateway_gen_t *gen,
@@ -349,6 +347,8 @@ ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
 void ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *id, ngx_str_t *name, ngx_str_t *arguments,
     ngx_str_t *signature);
+void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
+    yajl_val block);
 void ngx_http_ai_gateway_gen_usage(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_usage_t *u);
 const char *ngx_http_ai_gateway_error_type(ngx_uint_t status);
