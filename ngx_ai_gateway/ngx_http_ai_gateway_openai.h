@@ -11,7 +11,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_json.h"
@@ -20,11 +19,20 @@
 
 
 /*
- * What the Unified API translators share: the OpenAI side of every
- * translation (the request's reading, the "chat.completion" object, the
- * "chat.completion.chunk" stream, the error object, the embeddings
- * request and list), JSON helpers and the stream loop.  The translators
- * only read and write their native dialect.
+ * What the Unified API translators share, and only they: the OpenAI side
+ * of every translation (the request's reading, the "chat.completion"
+ * object, the "chat.completion.chunk" stream, the error object, the
+ * embeddings request and list) and the stream loop.  The dialects
+ * (anthropic.c, gemini.c) only read and write their native API.  The
+ * interface the HTTP layer sees is ngx_http_ai_gateway_translate.h, the
+ * JSON everything here reads and writes ngx_http_ai_gateway_json.h.
+ *
+ * Calls point one way: translate.c (the table) to the dialects and the
+ * stream loop; the dialects to openai.c and embed.c (requests), chunk.c
+ * (the stream loop) and completion.c (the builders of "chat.completion",
+ * usage, tool calls and errors); embed.c to openai.c and completion.c,
+ * chunk.c to completion.c and the SSE splitter; all of them to the JSON
+ * of json.h, none to anything of HTTP.
  */
 
 
@@ -267,16 +275,12 @@ struct ngx_http_ai_gateway_stream_s {
 };
 
 
-/* requests */
+/* ngx_http_ai_gateway_openai.c: requests */
 
 ngx_int_t ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_dialect_t *d, ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *err);
-ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
-    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
-    ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
 ngx_int_t ngx_http_ai_gateway_openai_read(ngx_pool_t *pool,
     yajl_val req, ngx_http_ai_gateway_dialect_t *d,
     ngx_http_ai_gateway_openai_req_t *r, ngx_str_t *err,
@@ -318,7 +322,17 @@ void ngx_http_ai_gateway_gen_tools(ngx_http_ai_gateway_gen_t *gen,
 void ngx_http_ai_gateway_gen_stop(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_openai_req_t *r);
 
-/* responses */
+/* ngx_http_ai_gateway_embed.c: embeddings */
+
+ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
+    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
+    ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
+    yajl_val list, const char *key, ngx_http_ai_gateway_usage_t *u,
+    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out);
+
+/* ngx_http_ai_gateway_completion.c: "chat.completion" */
 
 ngx_int_t ngx_http_ai_gateway_completion_init(
     ngx_http_ai_gateway_completion_t *cmp, ngx_pool_t *pool);
@@ -338,11 +352,8 @@ const char *ngx_http_ai_gateway_map(ngx_http_ai_gateway_map_t *map,
 void ngx_http_ai_gateway_usage_report(ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_usage_t *u);
 void ngx_http_ai_gateway_call_id(ngx_uint_t n, ngx_str_t *id, u_char *buf);
-ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
-    yajl_val list, const char *key, ngx_http_ai_gateway_usage_t *u,
-    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out);
 
-/* errors */
+/* ngx_http_ai_gateway_completion.c: builders the stream shares */
 
 void ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *id, ngx_str_t *name, ngx_str_t *arguments,
@@ -351,6 +362,9 @@ void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
     yajl_val block);
 void ngx_http_ai_gateway_gen_usage(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_usage_t *u);
+
+/* ngx_http_ai_gateway_completion.c: errors */
+
 const char *ngx_http_ai_gateway_error_type(ngx_uint_t status);
 void ngx_http_ai_gateway_gen_error(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *message, const char *type, ngx_str_t *code);
@@ -362,7 +376,7 @@ ngx_int_t ngx_http_ai_gateway_error_native(ngx_pool_t *pool,
     ngx_http_ai_gateway_dialect_t *d, ngx_uint_t status, u_char *body,
     size_t len, ngx_str_t *out);
 
-/* streams */
+/* ngx_http_ai_gateway_chunk.c: the stream loop, "chat.completion.chunk" */
 
 ngx_http_ai_gateway_stream_t *ngx_http_ai_gateway_stream_alloc(
     ngx_pool_t *pool, ngx_http_ai_gateway_compat_t *c,
@@ -398,7 +412,7 @@ void ngx_http_ai_gateway_stream_error(ngx_http_ai_gateway_stream_t *s,
     ngx_http_ai_gateway_dialect_t *d, yajl_val e);
 
 
-/* the translators (ngx_http_ai_gateway_translate.c holds the table) */
+/* the dialects (ngx_http_ai_gateway_translate.c holds their table) */
 
 ngx_int_t ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool,
     yajl_val req, ngx_http_ai_gateway_compat_t *c, ngx_str_t *out,
