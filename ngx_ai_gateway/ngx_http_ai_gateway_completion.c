@@ -14,6 +14,16 @@
 #include "ngx_http_ai_gateway_openai.h"
 
 
+/*
+ * The OpenAI side of a translated response: a "chat.completion" built
+ * from what a dialect collects (choices with their text, reasoning, tool
+ * calls and thinking blocks, usage), and OpenAI's error object made from
+ * a provider's error body.  The builders of a tool call, a thinking block,
+ * usage and an error are shared with the stream loop (chunk.c), which
+ * calls them; nothing here calls the stream loop.
+ */
+
+
 static ngx_int_t ngx_http_ai_gateway_join(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *out);
 

@@ -14,6 +14,16 @@
 #include "ngx_http_ai_gateway_json.h"
 
 
+/*
+ * The JSON texts the gateway writes of its own (its error envelope, the
+ * Unified API's model list, a client's body with another "model"), and
+ * the top-level string lookup that gives $ai_gateway_model from a body
+ * still in its buffers, with yajl's event parser stopping at the value.
+ * Pools, strings and chains in: nothing of HTTP, so that every layer
+ * above can use it.
+ */
+
+
 typedef struct {
     ngx_pool_t                    *pool;
     const char                    *key;

@@ -10,6 +10,15 @@
 #include "ngx_http_ai_gateway_sse.h"
 
 
+/*
+ * The server-sent events splitter described in ngx_http_ai_gateway_sse.h:
+ * a line at a time into one pool buffer that grows up to
+ * NGX_HTTP_AI_GATEWAY_MAX_EVENT, the event's data kept at its start and
+ * the current line after it.  It knows bytes only: neither JSON nor the
+ * translators.
+ */
+
+
 #define NGX_HTTP_AI_GATEWAY_SSE_BUF  4096
 
 
