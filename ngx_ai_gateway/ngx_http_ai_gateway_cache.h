@@ -109,14 +109,6 @@ ngx_int_t ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf);
 
 void ngx_http_ai_gateway_cache_exit_process(void);
 
-/* ngx_http_ai_gateway_canonical.c */
-
-ngx_int_t ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p,
-    size_t len,
-    void (*print)(void *data, const char *s, size_t len), void *data,
-    ngx_uint_t *stream);
-void ngx_http_ai_gateway_canonical_exit_process(void);
-
 /* ngx_http_ai_gateway_cache_shm.c */
 
 char *ngx_http_ai_gateway_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,

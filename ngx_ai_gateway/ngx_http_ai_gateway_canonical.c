@@ -10,7 +10,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
-#include "ngx_http_ai_gateway_cache.h"
+#include "ngx_http_ai_gateway_json.h"
 
 
 /*
@@ -92,9 +92,10 @@ static yajl_callbacks  ngx_http_ai_gateway_j_callbacks = {
 
 static yajl_gen   ngx_http_ai_gateway_canonical_gen;
 
-static void     (*ngx_http_ai_gateway_gen_print)(void *data, const char *s,
-                                                 size_t len);
-static void      *ngx_http_ai_gateway_gen_data;
+static void     (*ngx_http_ai_gateway_canonical_print)(void *data,
+                                                       const char *s,
+                                                       size_t len);
+static void      *ngx_http_ai_gateway_canonical_data;
 
 
 /*
@@ -168,8 +169,8 @@ ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
         ngx_http_ai_gateway_canonical_gen = g;
     }
 
-    ngx_http_ai_gateway_gen_print = print;
-    ngx_http_ai_gateway_gen_data = data;
+    ngx_http_ai_gateway_canonical_print = print;
+    ngx_http_ai_gateway_canonical_data = data;
 
     gs = ngx_http_ai_gateway_canonical_value(pool, g, t.root);
 
@@ -196,7 +197,8 @@ ngx_http_ai_gateway_canonical_exit_process(void)
 static void
 ngx_http_ai_gateway_gen_out(void *ctx, const char *s, size_t len)
 {
-    ngx_http_ai_gateway_gen_print(ngx_http_ai_gateway_gen_data, s, len);
+    ngx_http_ai_gateway_canonical_print(ngx_http_ai_gateway_canonical_data,
+                                        s, len);
 }
 
 

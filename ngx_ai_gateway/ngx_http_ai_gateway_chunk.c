@@ -464,39 +464,6 @@ ngx_http_ai_gateway_chunk_block(ngx_http_ai_gateway_chunks_t *ch,
 
 
 /*
- * A thinking block with the keys Anthropic takes back: "type" with
- * "thinking" and "signature", or "data" (redacted_thinking); the block
- * has been checked (a response's, or ngx_http_ai_gateway_openai_block())
- */
-
-void
-ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen, yajl_val block)
-{
-    ngx_uint_t   i;
-    const char  *keys[3] = { "type", "thinking", "signature" };
-
-    if (ngx_http_ai_gateway_json_is(ngx_http_ai_gateway_json_get(block,
-                                                                 "type"),
-                                    "redacted_thinking"))
-    {
-        keys[1] = "data";
-        keys[2] = NULL;
-    }
-
-    ngx_http_ai_gateway_gen_map(gen);
-
-    for (i = 0; i < 3 && keys[i]; i++) {
-        ngx_http_ai_gateway_gen_str(gen, (u_char *) keys[i],
-                                    ngx_strlen(keys[i]));
-        ngx_http_ai_gateway_gen_value(gen,
-                                 ngx_http_ai_gateway_json_get(block, keys[i]));
-    }
-
-    ngx_http_ai_gateway_gen_map_end(gen);
-}
-
-
-/*
  * A tool call's first delta: index (0, 1, ... over the choice's calls),
  * id, type and name, empty arguments.  Returns the index.
  */

@@ -11,7 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_module.h"
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
 
 
 /*

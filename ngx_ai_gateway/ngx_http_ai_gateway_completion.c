@@ -14,6 +14,16 @@
 #include "ngx_http_ai_gateway_openai.h"
 
 
+/*
+ * The OpenAI side of a translated response: a "chat.completion" built
+ * from what a dialect collects (choices with their text, reasoning, tool
+ * calls and thinking blocks, usage), and OpenAI's error object made from
+ * a provider's error body.  The builders of a tool call, a thinking block,
+ * usage and an error are shared with the stream loop (chunk.c), which
+ * calls them; nothing here calls the stream loop.
+ */
+
+
 static ngx_int_t ngx_http_ai_gateway_join(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *out);
 
@@ -343,6 +353,40 @@ ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *id,
         ngx_http_ai_gateway_gen_map_end(gen);
         ngx_http_ai_gateway_gen_map_end(gen);
     }
+}
+
+
+/*
+ * A thinking block with the keys Anthropic takes back: "type" with
+ * "thinking" and "signature", or "data" (redacted_thinking); the block
+ * has been checked (a response's, or a request's by
+ * ngx_http_ai_gateway_anthropic_blocks())
+ */
+
+void
+ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen, yajl_val block)
+{
+    ngx_uint_t   i;
+    const char  *keys[3] = { "type", "thinking", "signature" };
+
+    if (ngx_http_ai_gateway_json_is(ngx_http_ai_gateway_json_get(block,
+                                                                 "type"),
+                                    "redacted_thinking"))
+    {
+        keys[1] = "data";
+        keys[2] = NULL;
+    }
+
+    ngx_http_ai_gateway_gen_map(gen);
+
+    for (i = 0; i < 3 && keys[i]; i++) {
+        ngx_http_ai_gateway_gen_str(gen, (u_char *) keys[i],
+                                    ngx_strlen(keys[i]));
+        ngx_http_ai_gateway_gen_value(gen,
+                                 ngx_http_ai_gateway_json_get(block, keys[i]));
+    }
+
+    ngx_http_ai_gateway_gen_map_end(gen);
 }
 
 

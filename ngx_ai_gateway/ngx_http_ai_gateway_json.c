@@ -6,14 +6,22 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_ai_gateway_module.h"
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
+
+
+/*
+ * The JSON texts the gateway writes of its own (its error envelope, the
+ * Unified API's model list, a client's body with another "model"), and
+ * the top-level string lookup that gives $ai_gateway_model from a body
+ * still in its buffers, with yajl's event parser stopping at the value.
+ * Pools, strings and chains in: nothing of HTTP, so that every layer
+ * above can use it.
+ */
 
 
 typedef struct {
@@ -131,14 +139,11 @@ ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
  */
 
 ngx_int_t
-ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
+ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, yajl_val v,
     const char *key, ngx_str_t *value, ngx_str_t *out)
 {
     size_t                     i;
-    yajl_val                   v;
     ngx_http_ai_gateway_gen_t  gen;
-
-    v = tree;
 
     if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
         return NGX_ERROR;

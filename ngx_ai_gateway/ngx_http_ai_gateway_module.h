@@ -12,7 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_json.h"
+#include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
 
@@ -387,17 +388,6 @@ ngx_int_t ngx_http_ai_gateway_universal_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
-
-/* ngx_http_ai_gateway_json.c */
-
-ngx_int_t ngx_http_ai_gateway_json_error(ngx_pool_t *pool, ngx_uint_t status,
-    ngx_uint_t code, ngx_str_t *message, ngx_str_t *out);
-ngx_int_t ngx_http_ai_gateway_json_top_string(ngx_pool_t *pool,
-    ngx_chain_t *in, const char *key, ngx_str_t *value);
-ngx_int_t ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, void *tree,
-    const char *key, ngx_str_t *value, ngx_str_t *out);
-ngx_int_t ngx_http_ai_gateway_json_models(ngx_pool_t *pool,
-    ngx_array_t *models, ngx_str_t *out);
 
 
 extern ngx_module_t  ngx_http_ai_gateway_module;

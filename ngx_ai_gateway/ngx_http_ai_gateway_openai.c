@@ -14,6 +14,16 @@
 #include "ngx_http_ai_gateway_openai.h"
 
 
+/*
+ * The OpenAI side of a translated request: a Chat Completions request
+ * read field by field and checked (what no provider can do is refused
+ * with a message naming the field), then written as the dialect's native
+ * request through its callbacks (ngx_http_ai_gateway_dialect_t): the
+ * system text, the turns, the tools, the common settings.  A request is
+ * refused rather than changed in meaning.
+ */
+
+
 #define NGX_HTTP_AI_GATEWAY_ERR_LEN   256
 
 

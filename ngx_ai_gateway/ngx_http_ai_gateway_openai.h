@@ -11,43 +11,36 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_ai_gateway_compat.h"
+#include "ngx_http_ai_gateway_json.h"
+#include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_sse.h"
 
 
 /*
- * What the Unified API translators share: the OpenAI side of every
- * translation (the request's reading, the "chat.completion" object, the
- * "chat.completion.chunk" stream, the error object, the embeddings
- * request and list), JSON helpers and the stream loop.  The translators
- * only read and write their native dialect.
+ * What the Unified API translators share, and only they: the OpenAI side
+ * of every translation (the request's reading, the "chat.completion"
+ * object, the "chat.completion.chunk" stream, the error object, the
+ * embeddings request and list) and the stream loop.  The dialects
+ * (anthropic.c, gemini.c) only read and write their native API.  The
+ * interface the HTTP layer sees is ngx_http_ai_gateway_translate.h, the
+ * JSON everything here reads and writes ngx_http_ai_gateway_json.h.
+ *
+ * Calls point one way: translate.c (the table) to the dialects and the
+ * stream loop; the dialects to openai.c and embed.c (requests), chunk.c
+ * (the stream loop) and completion.c (the builders of "chat.completion",
+ * usage, tool calls and errors); embed.c to openai.c and completion.c,
+ * chunk.c to completion.c and the SSE splitter; all of them to the JSON
+ * of json.h, none to anything of HTTP.
  */
 
-
-/* nesting accepted in parsed and copied JSON (yajl_gen stops at 128) */
-#define NGX_HTTP_AI_GATEWAY_MAX_DEPTH     100
 
 /* choices ("n", Gemini "candidateCount") a translation handles */
 #define NGX_HTTP_AI_GATEWAY_MAX_CHOICES   8
 
 /* the longest provider error text quoted in an error message */
 #define NGX_HTTP_AI_GATEWAY_MAX_QUOTE     512
-
-
-/* JSON output: a yajl generator writing into a pool buffer */
-
-typedef struct {
-    yajl_gen                       g;
-    ngx_pool_t                    *pool;
-    u_char                        *buf;
-    size_t                         len;
-    size_t                         size;
-    unsigned                       nomem:1;
-    unsigned                       invalid:1;  /* bad UTF-8, too deep */
-} ngx_http_ai_gateway_gen_t;
 
 
 /* a content part of an OpenAI message, checked */
@@ -282,61 +275,12 @@ struct ngx_http_ai_gateway_stream_s {
 };
 
 
-#define ngx_http_ai_gateway_gen_literal(gen, s)                               \
-    ngx_http_ai_gateway_gen_str(gen, (u_char *) s, sizeof(s) - 1)
-
-
-/* JSON output */
-
-ngx_int_t ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen,
-    ngx_pool_t *pool);
-ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
-    ngx_pool_t *pool);
-void ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len);
-void ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len);
-void ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen,
-    ngx_str_t *s);
-void ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen,
-    long long n);
-void ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_bool(ngx_http_ai_gateway_gen_t *gen,
-    ngx_uint_t b);
-void ngx_http_ai_gateway_gen_map(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_map_end(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_array(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen);
-void ngx_http_ai_gateway_gen_value(ngx_http_ai_gateway_gen_t *gen,
-    yajl_val v);
-ngx_int_t ngx_http_ai_gateway_gen_done(ngx_http_ai_gateway_gen_t *gen,
-    ngx_str_t *out);
-ngx_int_t ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v,
-    ngx_str_t *out);
-
-/* JSON input */
-
-ngx_int_t ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p,
-    size_t len, yajl_val *v);
-yajl_val ngx_http_ai_gateway_json_tree(u_char *p, size_t len);
-yajl_val ngx_http_ai_gateway_json_get(yajl_val obj, const char *key);
-ngx_int_t ngx_http_ai_gateway_json_str(yajl_val v, ngx_str_t *s);
-/* a parsed string held a "\u0000" (kept as C0 80, see yajl.c) */
-ngx_uint_t ngx_http_ai_gateway_json_has_nul(ngx_str_t *s);
-ngx_uint_t ngx_http_ai_gateway_json_is(yajl_val v, const char *s);
-ngx_uint_t ngx_http_ai_gateway_json_count(yajl_val v, uint64_t *n);
-
-/* requests */
+/* ngx_http_ai_gateway_openai.c: requests */
 
 ngx_int_t ngx_http_ai_gateway_openai_request(ngx_pool_t *pool, yajl_val req,
     ngx_http_ai_gateway_dialect_t *d, ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_openai_req_t *r, ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *err);
-ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
-    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
-    ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
-    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
 ngx_int_t ngx_http_ai_gateway_openai_read(ngx_pool_t *pool,
     yajl_val req, ngx_http_ai_gateway_dialect_t *d,
     ngx_http_ai_gateway_openai_req_t *r, ngx_str_t *err,
@@ -367,8 +311,6 @@ ngx_int_t ngx_http_ai_gateway_openai_call_id(
     ngx_http_ai_gateway_openai_req_t *r, yajl_val msg, ngx_str_t *id);
 ngx_int_t ngx_http_ai_gateway_openai_fail(ngx_http_ai_gateway_openai_req_t *r,
     const char *fmt, ...);
-void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
-    yajl_val block);
 ngx_uint_t ngx_http_ai_gateway_gen_text(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *text, ngx_uint_t typed);
 ngx_uint_t ngx_http_ai_gateway_gen_texts(ngx_http_ai_gateway_gen_t *gen,
@@ -380,7 +322,17 @@ void ngx_http_ai_gateway_gen_tools(ngx_http_ai_gateway_gen_t *gen,
 void ngx_http_ai_gateway_gen_stop(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_openai_req_t *r);
 
-/* responses */
+/* ngx_http_ai_gateway_embed.c: embeddings */
+
+ngx_int_t ngx_http_ai_gateway_openai_embeddings(ngx_pool_t *pool,
+    yajl_val req, ngx_http_ai_gateway_dialect_t *d,
+    ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_openai_req_t *r,
+    ngx_http_ai_gateway_gen_t *gen, ngx_str_t *err);
+ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
+    yajl_val list, const char *key, ngx_http_ai_gateway_usage_t *u,
+    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out);
+
+/* ngx_http_ai_gateway_completion.c: "chat.completion" */
 
 ngx_int_t ngx_http_ai_gateway_completion_init(
     ngx_http_ai_gateway_completion_t *cmp, ngx_pool_t *pool);
@@ -400,17 +352,19 @@ const char *ngx_http_ai_gateway_map(ngx_http_ai_gateway_map_t *map,
 void ngx_http_ai_gateway_usage_report(ngx_http_ai_gateway_compat_t *c,
     ngx_http_ai_gateway_usage_t *u);
 void ngx_http_ai_gateway_call_id(ngx_uint_t n, ngx_str_t *id, u_char *buf);
-ngx_int_t ngx_http_ai_gateway_embeddings_done(ngx_pool_t *pool,
-    yajl_val list, const char *key, ngx_http_ai_gateway_usage_t *u,
-    ngx_http_ai_gateway_compat_t *c, ngx_str_t *out);
 
-/* errors */
+/* ngx_http_ai_gateway_completion.c: builders the stream shares */
 
 void ngx_http_ai_gateway_gen_call(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *id, ngx_str_t *name, ngx_str_t *arguments,
     ngx_str_t *signature);
+void ngx_http_ai_gateway_gen_block(ngx_http_ai_gateway_gen_t *gen,
+    yajl_val block);
 void ngx_http_ai_gateway_gen_usage(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_usage_t *u);
+
+/* ngx_http_ai_gateway_completion.c: errors */
+
 const char *ngx_http_ai_gateway_error_type(ngx_uint_t status);
 void ngx_http_ai_gateway_gen_error(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *message, const char *type, ngx_str_t *code);
@@ -422,7 +376,7 @@ ngx_int_t ngx_http_ai_gateway_error_native(ngx_pool_t *pool,
     ngx_http_ai_gateway_dialect_t *d, ngx_uint_t status, u_char *body,
     size_t len, ngx_str_t *out);
 
-/* streams */
+/* ngx_http_ai_gateway_chunk.c: the stream loop, "chat.completion.chunk" */
 
 ngx_http_ai_gateway_stream_t *ngx_http_ai_gateway_stream_alloc(
     ngx_pool_t *pool, ngx_http_ai_gateway_compat_t *c,
@@ -458,7 +412,7 @@ void ngx_http_ai_gateway_stream_error(ngx_http_ai_gateway_stream_t *s,
     ngx_http_ai_gateway_dialect_t *d, yajl_val e);
 
 
-/* the translators (ngx_http_ai_gateway_translate.c holds the table) */
+/* the dialects (ngx_http_ai_gateway_translate.c holds their table) */
 
 ngx_int_t ngx_http_ai_gateway_anthropic_request(ngx_pool_t *pool,
     yajl_val req, ngx_http_ai_gateway_compat_t *c, ngx_str_t *out,

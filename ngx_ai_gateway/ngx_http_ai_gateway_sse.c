@@ -7,8 +7,16 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_gateway_compat.h"
 #include "ngx_http_ai_gateway_sse.h"
+
+
+/*
+ * The server-sent events splitter described in ngx_http_ai_gateway_sse.h:
+ * a line at a time into one pool buffer that grows up to
+ * NGX_HTTP_AI_GATEWAY_MAX_EVENT, the event's data kept at its start and
+ * the current line after it.  It knows bytes only: neither JSON nor the
+ * translators.
+ */
 
 
 #define NGX_HTTP_AI_GATEWAY_SSE_BUF  4096

@@ -29,7 +29,10 @@
  */
 
 
-#define NGX_HTTP_AI_GATEWAY_SSE_NAME  64
+/* the longest SSE event a stream translator accepts (then: an error) */
+#define NGX_HTTP_AI_GATEWAY_MAX_EVENT  (1024 * 1024)
+
+#define NGX_HTTP_AI_GATEWAY_SSE_NAME   64
 
 
 typedef struct {

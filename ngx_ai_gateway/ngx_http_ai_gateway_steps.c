@@ -7,7 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
 #include "ngx_http_ai_gateway_check.h"
 #include "ngx_http_ai_gateway_steps.h"
 

@@ -10,6 +10,13 @@
 #include "ngx_http_ai_gateway_openai.h"
 
 
+/*
+ * The table of native dialects behind ngx_http_ai_gateway_translate.h:
+ * what the HTTP layer looks up by a provider's dialect name, and the
+ * only way it reaches a translator.
+ */
+
+
 ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[] = {
 
     { ngx_string("anthropic"),

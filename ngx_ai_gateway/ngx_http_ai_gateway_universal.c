@@ -9,7 +9,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_module.h"
-#include "ngx_http_ai_gateway_openai.h"
 #include "ngx_http_ai_gateway_steps.h"
 
 

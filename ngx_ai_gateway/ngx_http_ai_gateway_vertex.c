@@ -13,7 +13,7 @@
 #include <openssl/sha.h>
 
 #include "ngx_http_ai_gateway_module.h"
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
 
 
 /*

@@ -11,7 +11,20 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_ai_gateway_openai.h"
+#include "ngx_http_ai_gateway_json.h"
+
+
+/*
+ * The JSON every part of the module reads and writes, over yajl and
+ * knowing nothing of HTTP.  Output: a yajl generator (UTF-8 checked)
+ * printing into a pool buffer that grows by doubling; errors are
+ * remembered (nomem, invalid) and reported once, by gen_done().  Input:
+ * yajl trees, parsed only after the nesting is known to be at most
+ * NGX_HTTP_AI_GATEWAY_MAX_DEPTH (yajl_tree_free() recurses), with
+ * "\u0000" kept as the two bytes C0 80 and written back as it came;
+ * numbers keep their original text.  Trees and the generators of
+ * gen_init() are freed by pool cleanups.
+ */
 
 
 #define NGX_HTTP_AI_GATEWAY_GEN_BUF   1024

@@ -1,6 +1,8 @@
 # Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
 # configured tree and the translator sources, compiled outside nginx with
-# t/unit/shim.c standing in for nginx's core functions.
+# t/unit/shim.c standing in for nginx's core functions.  The bottom layer
+# of the module (translators, SSE, JSON, steps, check) includes nothing of
+# HTTP: the HTTP headers are not on the include path, so that it stays so.
 
 NGINX_BUILD=${NGINX_BUILD:-build/nginx}
 
@@ -11,11 +13,12 @@ fi
 
 INCS="-I $NGINX_BUILD/src/core -I $NGINX_BUILD/src/event
       -I $NGINX_BUILD/src/event/modules -I $NGINX_BUILD/src/os/unix
-      -I $NGINX_BUILD/objs -I $NGINX_BUILD/src/http
-      -I $NGINX_BUILD/src/http/modules -I ngx_ai_gateway -I t/unit"
+      -I $NGINX_BUILD/objs -I ngx_ai_gateway -I t/unit"
 
 SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_yajl.c
+      ngx_ai_gateway/ngx_http_ai_gateway_json.c
+      ngx_ai_gateway/ngx_http_ai_gateway_canonical.c
       ngx_ai_gateway/ngx_http_ai_gateway_openai.c
       ngx_ai_gateway/ngx_http_ai_gateway_completion.c
       ngx_ai_gateway/ngx_http_ai_gateway_chunk.c

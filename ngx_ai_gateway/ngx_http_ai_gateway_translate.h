@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
-#define _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_
+#ifndef _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_
+#define _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -20,10 +20,6 @@
  * knows nothing of HTTP requests: bytes and JSON trees in, bytes out.  One
  * table row per native dialect (ngx_http_ai_gateway_translators[]).
  */
-
-
-/* the longest SSE event a stream translator accepts (then: an error) */
-#define NGX_HTTP_AI_GATEWAY_MAX_EVENT  (1024 * 1024)
 
 
 /*
@@ -94,12 +90,13 @@ typedef struct {
      * stay valid until the next call; finish() is called when the
      * provider's body ended (complete = 0: cut short) and gives the last
      * bytes (usage chunk, error event, "data: [DONE]\n\n").  Memory is
-     * bounded: no more than the longest event is held.  Whatever the
-     * provider sends, feed() and finish() return NGX_OK (NGX_ERROR: no
-     * memory); a provider error, an invalid or oversized event or a
-     * stream ended before the provider's end marker becomes the last
-     * event, "data: {"error":{...}}\n\n" without [DONE], and sets
-     * c->failed; later bytes are ignored.
+     * bounded: no more than the longest event is held
+     * (NGX_HTTP_AI_GATEWAY_MAX_EVENT, ngx_http_ai_gateway_sse.h).
+     * Whatever the provider sends, feed() and finish() return NGX_OK
+     * (NGX_ERROR: no memory); a provider error, an invalid or oversized
+     * event or a stream ended before the provider's end marker becomes
+     * the last event, "data: {"error":{...}}\n\n" without [DONE], and
+     * sets c->failed; later bytes are ignored.
      */
     ngx_http_ai_gateway_stream_t *(*stream_create)(ngx_pool_t *pool,
                                      ngx_http_ai_gateway_compat_t *c);
@@ -134,4 +131,4 @@ ngx_http_ai_gateway_translator_t *ngx_http_ai_gateway_translator(
 extern ngx_http_ai_gateway_translator_t  ngx_http_ai_gateway_translators[];
 
 
-#endif /* _NGX_HTTP_AI_GATEWAY_COMPAT_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_GATEWAY_TRANSLATE_H_INCLUDED_ */
