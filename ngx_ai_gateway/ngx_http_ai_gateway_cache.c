@@ -74,28 +74,8 @@ static void ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
 static ngx_uint_t ngx_http_ai_gateway_cache_sse_error(u_char *p,
     u_char *last);
-static ngx_int_t ngx_http_ai_gateway_cache_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_ai_gateway_cache_status_variable(
-    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_http_variable_t  ngx_http_ai_gateway_cache_vars[] = {
-
-    { ngx_string("ai_gateway_cache_key"), NULL,
-      ngx_http_ai_gateway_cache_key_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_gateway_cache_status"), NULL,
-      ngx_http_ai_gateway_cache_status_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
 
 
 static ngx_str_t  ngx_http_ai_gateway_cache_status_name =
@@ -110,8 +90,6 @@ static ngx_str_t  ngx_http_ai_gateway_cache_status_value[] = {
 static ngx_queue_t  ngx_http_ai_gateway_cache_locks;
 
 
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /* ai_gateway_cache zone | off; */
@@ -1058,22 +1036,23 @@ ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
+/*
+ * The response header, in the filter module: cf-aig-cache-status, and the
+ * start of the copy kept for the store.  The attempts of a request are
+ * cached, not the request.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_cache_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_table_elt_t              *h;
-    ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_cache_t  *c;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx && (r == r->main ? ctx->retry != NULL : !ctx->attempt)) {
-        /* the attempts of a request are cached, not the request */
-        return ngx_http_next_header_filter(r);
-    }
-
-    if (ctx == NULL || ctx->cache_status == 0) {
-        return ngx_http_next_header_filter(r);
+    if ((r == r->main ? ctx->retry != NULL : !ctx->attempt)
+        || ctx->cache_status == 0)
+    {
+        return NGX_OK;
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -1089,7 +1068,7 @@ ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
     c = ctx->cache;
 
     if (c == NULL || !c->store || ctx->cached) {
-        return ngx_http_next_header_filter(r);
+        return NGX_OK;
     }
 
     if (r->headers_out.status < NGX_HTTP_OK
@@ -1102,7 +1081,7 @@ ngx_http_ai_gateway_cache_header_filter(ngx_http_request_t *r)
         ngx_http_ai_gateway_cache_abandon(r, c);
     }
 
-    return ngx_http_next_header_filter(r);
+    return NGX_OK;
 }
 
 
@@ -1186,24 +1165,19 @@ ngx_http_ai_gateway_cache_head(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+/* the response body, in the filter module: a copy for the store */
+
+void
+ngx_http_ai_gateway_cache_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in)
 {
     ngx_chain_t                  *cl;
-    ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_cache_t  *c;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx && (r == r->main ? ctx->retry != NULL : !ctx->attempt)) {
-        /* the attempts of a request are cached, not the request */
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    if (ctx == NULL || ctx->cache == NULL || !ctx->cache->store
-        || !ctx->cache->head)
+    if ((r == r->main ? ctx->retry != NULL : !ctx->attempt)
+        || ctx->cache == NULL || !ctx->cache->store || !ctx->cache->head)
     {
-        return ngx_http_next_body_filter(r, in);
+        return;
     }
 
     c = ctx->cache;
@@ -1234,8 +1208,6 @@ ngx_http_ai_gateway_cache_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             break;
         }
     }
-
-    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -1411,38 +1383,6 @@ ngx_http_ai_gateway_cache_sse_error(u_char *p, u_char *last)
 
 
 ngx_int_t
-ngx_http_ai_gateway_cache_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_ai_gateway_cache_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_ai_gateway_cache_body_filter;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_ai_gateway_cache_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -1465,7 +1405,7 @@ ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {

@@ -102,8 +102,6 @@ void ngx_http_ai_gateway_cache_create_conf(
 char *ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
     ngx_http_ai_gateway_cache_conf_t *prev,
     ngx_http_ai_gateway_cache_conf_t *conf);
-ngx_int_t ngx_http_ai_gateway_cache_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_gateway_cache_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_ai_gateway_cache_key.c */
 

@@ -12,13 +12,15 @@
 
 
 /*
- * Every error the gateway itself produces leaves through one place: the
- * request is finalized with an HTTP status, nginx produces its special
- * response, and the header and body filters below replace that response
- * with the gateway's JSON envelope.  This covers errors found by the
- * module (ngx_http_ai_gateway_fail()), by the upstream machinery (502,
- * 504) and by nginx itself (413, 400, 500) alike.  Responses relayed from
- * a provider are never touched.
+ * The gateway's errors: the code table, ngx_http_ai_gateway_fail() that
+ * records a code and message for the request, and the one envelope
+ * builder.  An error the module finds is answered by
+ * ngx_http_ai_gateway_send_error(); one that nginx produces (its special
+ * responses: 502 and 504 of the upstream machinery, 413, 500...) gets
+ * the envelope in place of nginx's page from the filter module
+ * (ngx_http_ai_gateway_filter.c), which calls
+ * ngx_http_ai_gateway_envelope().  Responses relayed from a provider are
+ * never touched.  This file registers nothing.
  */
 
 
@@ -31,13 +33,6 @@ typedef struct {
 
 static ngx_http_ai_gateway_code_t *ngx_http_ai_gateway_code(ngx_uint_t code,
     ngx_uint_t status);
-static ngx_int_t ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
-    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
-static ngx_int_t ngx_http_ai_gateway_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_gateway_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_ai_gateway_add_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 
 
 static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
@@ -93,16 +88,8 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
 };
 
 
-static ngx_str_t  ngx_http_ai_gateway_log_id_name =
-    ngx_string("cf-aig-log-id");
-static ngx_str_t  ngx_http_ai_gateway_event_id_name =
-    ngx_string("cf-aig-event-id");
-static ngx_str_t  ngx_http_ai_gateway_step_name = ngx_string("cf-aig-step");
-static ngx_str_t  ngx_http_ai_gateway_step_zero = ngx_string("0");
 
 
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 /*
@@ -222,103 +209,7 @@ ngx_http_ai_gateway_code(ngx_uint_t code, ngx_uint_t status)
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
-{
-    ngx_str_t                        value, step;
-    ngx_http_ai_gateway_ctx_t       *ctx;
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx && ctx->hold) {
-        if (r->err_status == 0) {
-            /* an answer translated whole: its header leaves with it */
-            return NGX_OK;
-        }
-
-        /* nginx's own error response, the upstream failed before */
-        ctx->hold = 0;
-    }
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
-
-    if (alcf->gateway_id.len == 0) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    if (r != r->main) {
-        if (ctx == NULL || !ctx->attempt) {
-            return ngx_http_next_header_filter(r);
-        }
-
-        /* an attempt: the request it is made for gets the ids */
-
-        goto body;
-    }
-
-    ctx = ngx_http_ai_gateway_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* every response carries the log and event ids, errors included */
-
-    ngx_http_ai_gateway_log_id(r, ctx);
-
-    value.data = ctx->log_id;
-    value.len = sizeof(ctx->log_id);
-
-    /* the Universal Endpoint's step that answered */
-
-    step = ngx_http_ai_gateway_step_zero;
-
-    if (ctx->retry) {
-        step.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (step.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        step.len = ngx_sprintf(step.data, "%ui",
-                               ngx_http_ai_gateway_retry_step(ctx))
-                   - step.data;
-    }
-
-    if (ngx_http_ai_gateway_add_header(r, &ngx_http_ai_gateway_log_id_name,
-                                       &value)
-        != NGX_OK
-        || ngx_http_ai_gateway_event_id(r, ctx) != NGX_OK
-        || ngx_http_ai_gateway_add_header(r,
-                                          &ngx_http_ai_gateway_event_id_name,
-                                          &ctx->event_id)
-           != NGX_OK
-        || ngx_http_ai_gateway_add_header(r, &ngx_http_ai_gateway_step_name,
-                                          &step)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-body:
-
-    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
-        ngx_http_ai_gateway_relay_headers_out(r, ctx);
-    }
-
-    if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->error_body) {
-
-        /* a response nginx made for an error: the envelope instead */
-
-        if (ngx_http_ai_gateway_envelope(r, ctx, r->err_status) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    return ngx_http_next_header_filter(r);
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status)
 {
@@ -395,95 +286,6 @@ ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
         r->headers_out.content_length->hash = 0;
         r->headers_out.content_length = NULL;
     }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_buf_t                  *b;
-    ngx_chain_t                 out;
-    ngx_http_ai_gateway_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx && ctx->hold) {
-        /* before a held header: the upstream's empty flush only */
-        return NGX_OK;
-    }
-
-    if (ctx == NULL || !ctx->error_body || (r != r->main && !ctx->attempt))
-    {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    /* nginx's own error page is dropped, the envelope goes once */
-
-    if (ctx->error_sent) {
-        return NGX_OK;
-    }
-
-    ctx->error_sent = 1;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = ctx->err_body.data;
-    b->last = b->pos + ctx->err_body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_next_body_filter(r, &out);
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_add_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = *name;
-    h->value = *value;
-    h->lowcase_key = name->data;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ai_gateway_filter_init(ngx_conf_t *cf)
-{
-    /*
-     * the cache's filters see the response after these ones, and the
-     * retry filters, deciding on an attempt's response, after all
-     */
-
-    if (ngx_http_ai_gateway_retry_init(cf) != NGX_OK
-        || ngx_http_ai_gateway_cache_init(cf) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_ai_gateway_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_ai_gateway_body_filter;
 
     return NGX_OK;
 }

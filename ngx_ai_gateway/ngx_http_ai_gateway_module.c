@@ -350,10 +350,6 @@ ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_ai_gateway_cache_add_variables(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     return ngx_http_ai_gateway_add_variables(cf);
 }
 
@@ -362,7 +358,6 @@ static ngx_int_t
 ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_ai_gateway_handler_init(cf) != NGX_OK
-        || ngx_http_ai_gateway_filter_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
         || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK)
     {

@@ -255,6 +255,12 @@ typedef struct {
 } ngx_http_ai_gateway_ctx_t;
 
 
+/* the request's context: there once the content handler has run */
+#define ngx_http_ai_gateway_ctx(r)                                            \
+    ((ngx_http_ai_gateway_ctx_t *)                                            \
+     ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module))
+
+
 /* ngx_http_ai_gateway_handler.c */
 
 ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
@@ -292,11 +298,15 @@ ngx_int_t ngx_http_ai_gateway_fail(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t code, const char *fmt, ...);
 ngx_int_t ngx_http_ai_gateway_send_error(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
-ngx_int_t ngx_http_ai_gateway_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t status);
 
 /* ngx_http_ai_gateway_variables.c */
 
 ngx_int_t ngx_http_ai_gateway_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_ai_gateway_ids.c */
+
 void ngx_http_ai_gateway_log_id(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_int_t ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
@@ -346,6 +356,14 @@ ngx_int_t ngx_http_ai_gateway_cache_answer(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 void ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc);
+ngx_int_t ngx_http_ai_gateway_cache_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cache_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in);
+ngx_int_t ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_http_ai_gateway_cache_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ai_gateway_cache_key.c */
 
@@ -380,7 +398,12 @@ void ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
 ngx_uint_t ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx);
 ngx_http_request_t *ngx_http_ai_gateway_retry_request(
     ngx_http_ai_gateway_ctx_t *ctx);
-ngx_int_t ngx_http_ai_gateway_retry_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_retry_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_retry_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in);
+ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ai_gateway_universal.c */
 

@@ -94,12 +94,6 @@ static void ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev);
 static void ngx_http_ai_gateway_retry_cleanup(void *data);
 static ngx_uint_t ngx_http_ai_gateway_retry_last(
     ngx_http_ai_gateway_retry_t *rt);
-static ngx_int_t ngx_http_ai_gateway_retry_header_filter(
-    ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r,
-    ngx_chain_t *in);
-static ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 ngx_conf_enum_t  ngx_http_ai_gateway_backoffs[] = {
@@ -115,26 +109,8 @@ ngx_conf_num_bounds_t  ngx_http_ai_gateway_attempts_bounds = {
 };
 
 
-static ngx_http_variable_t  ngx_http_ai_gateway_retry_vars[] = {
-
-    { ngx_string("ai_gateway_attempts"), NULL,
-      ngx_http_ai_gateway_retry_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_gateway_attempt_statuses"), NULL,
-      ngx_http_ai_gateway_retry_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_gateway_attempt_times"), NULL,
-      ngx_http_ai_gateway_retry_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_gateway_step"), NULL,
-      ngx_http_ai_gateway_retry_variable, 3, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
 
 
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 void
@@ -266,7 +242,7 @@ ngx_http_ai_gateway_retry_value(ngx_http_request_t *r, ngx_str_t *name,
         }
 
         if (e->name.len == 0) {
-            return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
+            return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_ctx(r),
                                      NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
                                      "Invalid %V: expected constant, linear "
                                      "or exponential", name);
@@ -289,7 +265,7 @@ ngx_http_ai_gateway_retry_number(ngx_http_request_t *r, ngx_str_t *name,
         ? ngx_atoi(value->data, value->len) : NGX_ERROR;
 
     if (v == NGX_ERROR || (ngx_uint_t) v < min || (ngx_uint_t) v > max) {
-        return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_get_ctx(r),
+        return ngx_http_ai_gateway_fail(r, ngx_http_ai_gateway_ctx(r),
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
                                         "Invalid %V: expected an integer "
                                         "from %ui to %ui", name, min, max);
@@ -794,27 +770,18 @@ ngx_http_ai_gateway_retry_cleanup(void *data)
 
 
 /*
- * An attempt's response: swallowed when it failed and another attempt
- * follows, otherwise the request's response.
+ * An attempt's response header, in the filter module: swallowed when it
+ * failed and another attempt follows (NGX_OK: nothing passes), otherwise
+ * the request's response (its header is sent for the request).
  */
 
-static ngx_int_t
-ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_ai_gateway_retry_header(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
 {
     ngx_uint_t                    status;
     ngx_http_request_t           *mr;
-    ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_retry_t  *rt;
-
-    if (r == r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx == NULL || !ctx->attempt) {
-        return ngx_http_next_header_filter(r);
-    }
 
     rt = ctx->retry;
 
@@ -869,22 +836,12 @@ ngx_http_ai_gateway_retry_header_filter(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_int_t
+ngx_http_ai_gateway_retry_body(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in)
 {
     ngx_chain_t                  *cl;
-    ngx_http_ai_gateway_ctx_t    *ctx;
     ngx_http_ai_gateway_retry_t  *rt;
-
-    if (r == r->main) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
-
-    if (ctx == NULL || !ctx->attempt) {
-        return ngx_http_next_body_filter(r, in);
-    }
 
     rt = ctx->retry;
 
@@ -902,7 +859,7 @@ ngx_http_ai_gateway_retry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
         }
 
-        return ngx_http_next_body_filter(r, in);
+        return NGX_DECLINED;
     }
 
     /* a failed attempt: its bytes are consumed, nothing leaves */
@@ -923,7 +880,7 @@ ngx_http_ai_gateway_retry_step(ngx_http_ai_gateway_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -1011,29 +968,4 @@ ngx_http_request_t *
 ngx_http_ai_gateway_retry_request(ngx_http_ai_gateway_ctx_t *ctx)
 {
     return (ctx->retry && !ctx->attempt) ? ctx->retry->sr : NULL;
-}
-
-
-ngx_int_t
-ngx_http_ai_gateway_retry_init(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_ai_gateway_retry_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_ai_gateway_retry_header_filter;
-
-    ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_ai_gateway_retry_body_filter;
-
-    return NGX_OK;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # nginx code style checks on the module's C sources: 80 columns, no tabs,
-# no trailing spaces, no "//" comments.
+# no trailing spaces, no "//" comments; and no call circle between files
+# (util/layers.py).
 
 cd "$(dirname "$0")/.." || exit 1
 
@@ -14,6 +15,8 @@ for f in ngx_ai_gateway/*.c ngx_ai_gateway/*.h; do
         END                  { exit bad }
     ' "$f" || fail=1
 done
+
+python3 util/layers.py || fail=1
 
 [ $fail = 0 ] && echo "style: ok"
 exit $fail
