@@ -306,7 +306,7 @@ ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
 /*
  * The request's cache headers, read when the request is routed.  Returns
  * NGX_OK, or the status of an error recorded with ngx_http_ai_gateway_fail().
- * ctx->cache is set when the response may come from or go to the cache.
+ * ctx->cache.state is set when the response may come from or go to the cache.
  */
 
 ngx_int_t
@@ -440,20 +440,20 @@ ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
 
     /* the body copy the key needs, kept by the request body filter */
 
-    if (!ctx->compat && ctx->raw_size == 0
+    if (!ctx->route.compat && ctx->body.raw_size == 0
         && r->headers_in.content_length_n > 0
         && r->headers_in.content_length_n <= alcf->max_body_size)
     {
-        ctx->raw.data = ngx_pnalloc(r->pool,
+        ctx->body.raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
-        if (ctx->raw.data == NULL) {
+        if (ctx->body.raw.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->raw_size = r->headers_in.content_length_n + 1;
+        ctx->body.raw_size = r->headers_in.content_length_n + 1;
     }
 
-    ctx->cache = c;
+    ctx->cache.state = c;
 
     return NGX_OK;
 }
@@ -501,10 +501,10 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
 {
     ngx_http_ai_gateway_cache_t  *c;
 
-    c = ctx->cache;
+    c = ctx->cache.state;
 
     if (c == NULL) {
-        ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
+        ctx->cache.status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
         return NGX_DECLINED;
     }
 
@@ -514,7 +514,7 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
 
         case NGX_HTTP_AI_GATEWAY_CACHE_START:
 
-            ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
+            ctx->cache.status = NGX_HTTP_AI_GATEWAY_CACHE_MISS;
 
             if (!c->keyed && ngx_http_ai_gateway_cache_key(r, ctx, c) != NGX_OK)
             {
@@ -556,7 +556,7 @@ ngx_int_t
 ngx_http_ai_gateway_cache_answer(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    return ngx_http_ai_gateway_cache_send(r, ctx->cache->entry);
+    return ngx_http_ai_gateway_cache_send(r, ctx->cache.state->entry);
 }
 
 
@@ -874,8 +874,8 @@ ngx_http_ai_gateway_cache_send(ngx_http_request_t *r,
         r->headers_out.content_length_n = e->body.len;
     }
 
-    ctx->cached = 1;
-    ctx->cache_status = NGX_HTTP_AI_GATEWAY_CACHE_HIT;
+    ctx->cache.hit = 1;
+    ctx->cache.status = NGX_HTTP_AI_GATEWAY_CACHE_HIT;
 
     r->read_event_handler = ngx_http_block_reading;
 
@@ -1029,9 +1029,9 @@ void
 ngx_http_ai_gateway_cache_upstream_done(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
 {
-    if (ctx->cache) {
-        ctx->cache->complete = (rc == 0 && !r->connection->error
-                                && !ctx->tc.failed);
+    if (ctx->cache.state) {
+        ctx->cache.state->complete = (rc == 0 && !r->connection->error
+                                && !ctx->route.tc.failed);
     }
 }
 
@@ -1049,8 +1049,9 @@ ngx_http_ai_gateway_cache_header(ngx_http_request_t *r,
     ngx_table_elt_t              *h;
     ngx_http_ai_gateway_cache_t  *c;
 
-    if ((r == r->main ? ctx->retry != NULL : !ctx->attempt)
-        || ctx->cache_status == 0)
+    if ((r == r->main ? ctx->retry != NULL
+                      : ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT)
+        || ctx->cache.status == 0)
     {
         return NGX_OK;
     }
@@ -1062,19 +1063,19 @@ ngx_http_ai_gateway_cache_header(ngx_http_request_t *r,
 
     h->hash = 1;
     h->key = ngx_http_ai_gateway_cache_status_name;
-    h->value = ngx_http_ai_gateway_cache_status_value[ctx->cache_status];
+    h->value = ngx_http_ai_gateway_cache_status_value[ctx->cache.status];
     h->lowcase_key = h->key.data;
 
-    c = ctx->cache;
+    c = ctx->cache.state;
 
-    if (c == NULL || !c->store || ctx->cached) {
+    if (c == NULL || !c->store || ctx->cache.hit) {
         return NGX_OK;
     }
 
     if (r->headers_out.status < NGX_HTTP_OK
         || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE
         || r->headers_out.status == NGX_HTTP_NO_CONTENT
-        || ctx->error_body
+        || ctx->error.made
         || r->header_only
         || ngx_http_ai_gateway_cache_head(r, c) != NGX_OK)
     {
@@ -1174,13 +1175,14 @@ ngx_http_ai_gateway_cache_body(ngx_http_request_t *r,
     ngx_chain_t                  *cl;
     ngx_http_ai_gateway_cache_t  *c;
 
-    if ((r == r->main ? ctx->retry != NULL : !ctx->attempt)
-        || ctx->cache == NULL || !ctx->cache->store || !ctx->cache->head)
+    c = ctx->cache.state;
+
+    if ((r == r->main ? ctx->retry != NULL
+                      : ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT)
+        || c == NULL || !c->store || !c->head)
     {
         return;
     }
-
-    c = ctx->cache;
 
     /* a copy of what passes, the stream is not held back */
 
@@ -1390,16 +1392,16 @@ ngx_http_ai_gateway_cache_key_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || ctx->cache == NULL || !ctx->cache->keyed) {
+    if (ctx == NULL || ctx->cache.state == NULL || !ctx->cache.state->keyed) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = sizeof(ctx->cache->hex);
+    v->len = sizeof(ctx->cache.state->hex);
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = ctx->cache->hex;
+    v->data = ctx->cache.state->hex;
 
     return NGX_OK;
 }
@@ -1413,16 +1415,16 @@ ngx_http_ai_gateway_cache_status_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || ctx->cache_status == 0) {
+    if (ctx == NULL || ctx->cache.status == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = ngx_http_ai_gateway_cache_status_value[ctx->cache_status].len;
+    v->len = ngx_http_ai_gateway_cache_status_value[ctx->cache.status].len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = ngx_http_ai_gateway_cache_status_value[ctx->cache_status].data;
+    v->data = ngx_http_ai_gateway_cache_status_value[ctx->cache.status].data;
 
     return NGX_OK;
 }

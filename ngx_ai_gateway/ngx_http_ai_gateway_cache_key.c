@@ -65,7 +65,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
-    body = ctx->body_set ? ctx->body : ctx->raw;
+    body = ctx->body.set ? ctx->body.sent : ctx->body.raw;
 
     /* per worker, made once: fetching the digest costs more than it */
 
@@ -105,13 +105,14 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     tag = 'c';
 
     if (alcf->cache.scope == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL) {
-        auth = ctx->target.origin ? &ctx->target.origin->auth : NULL;
+        auth = ctx->route.target.origin ? &ctx->route.target.origin->auth
+                                        : NULL;
 
-        if (ctx->credential.len) {
+        if (ctx->route.credential.len) {
             EVP_DigestUpdate(md, &tag, 1);
             ngx_http_ai_gateway_cache_add(md, (u_char *) "bearer", 6);
-            ngx_http_ai_gateway_cache_add(md, ctx->credential.data,
-                                          ctx->credential.len);
+            ngx_http_ai_gateway_cache_add(md, ctx->route.credential.data,
+                                          ctx->route.credential.len);
         }
 
         part = &r->headers_in.headers.part;
@@ -198,9 +199,10 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
 
     /* streamed and whole answers never share an entry */
 
-    if (ctx->tc.stream
-        || ngx_strlcasestrn(ctx->target.path.data,
-                            ctx->target.path.data + ctx->target.path.len,
+    if (ctx->route.tc.stream
+        || ngx_strlcasestrn(ctx->route.target.path.data,
+                            ctx->route.target.path.data
+                            + ctx->route.target.path.len,
                             (u_char *) "stream", 6 - 1)
         || (r->headers_in.accept
             && ngx_strlcasestrn(r->headers_in.accept->value.data,
@@ -221,17 +223,18 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
 
     } else {
         ngx_http_ai_gateway_cache_add(md, (u_char *) "request", 7);
-        ngx_http_ai_gateway_cache_add(md, ctx->provider.data,
-                                      ctx->provider.len);
-        ngx_http_ai_gateway_cache_add(md, ctx->compat ? ctx->model.data
-                                                      : NULL,
-                                      ctx->compat ? ctx->model.len : 0);
+        ngx_http_ai_gateway_cache_add(md, ctx->route.provider.data,
+                                      ctx->route.provider.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->route.compat
+                                          ? ctx->route.model.data : NULL,
+                                      ctx->route.compat
+                                          ? ctx->route.model.len : 0);
         ngx_http_ai_gateway_cache_add(md, r->method_name.data,
                                       r->method_name.len);
-        ngx_http_ai_gateway_cache_add(md, ctx->target.path.data,
-                                      ctx->target.path.len);
-        ngx_http_ai_gateway_cache_add(md, ctx->target.args.data,
-                                      ctx->target.args.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->route.target.path.data,
+                                      ctx->route.target.path.len);
+        ngx_http_ai_gateway_cache_add(md, ctx->route.target.args.data,
+                                      ctx->route.target.args.len);
     }
 
     if (EVP_DigestFinal_ex(md, c->key, &len) != 1

@@ -116,7 +116,7 @@ ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
 {
     ngx_http_ai_gateway_endpoint_t  *e;
 
-    ctx->compat = 1;
+    ctx->route.compat = 1;
 
     for (e = ngx_http_ai_gateway_endpoints; e->rest.len; e++) {
         if (e->rest.len == rest->len
@@ -135,7 +135,7 @@ ngx_http_ai_gateway_compat_check(ngx_http_request_t *r,
                                         "/compat/v1/models");
     }
 
-    ctx->endpoint = e->endpoint;
+    ctx->route.endpoint = e->endpoint;
 
     if (e->endpoint == NGX_HTTP_AI_GATEWAY_MODELS) {
         if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -231,7 +231,7 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
 
     static const char  *model_path[] = { "model", NULL };
 
-    if (ctx->raw.len == 0) {
+    if (ctx->body.raw.len == 0) {
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
                                         "The request body must be a JSON "
@@ -240,22 +240,22 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
 
     /* depth-limited, and freed with the request (yajl frees recursively) */
 
-    rc = ngx_http_ai_gateway_json_parse(r->pool, ctx->raw.data, ctx->raw.len,
-                                        &v);
+    rc = ngx_http_ai_gateway_json_parse(r->pool, ctx->body.raw.data,
+                                        ctx->body.raw.len, &v);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->tree = (rc == NGX_OK) ? v : NULL;
+    ctx->body.tree = (rc == NGX_OK) ? v : NULL;
 
-    if (ctx->tree == NULL || !YAJL_IS_OBJECT((yajl_val) ctx->tree)) {
+    if (ctx->body.tree == NULL || !YAJL_IS_OBJECT((yajl_val) ctx->body.tree)) {
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
                                         "The request body must be a JSON "
                                         "object");
     }
 
-    v = yajl_tree_get((yajl_val) ctx->tree, model_path, yajl_t_string);
+    v = yajl_tree_get((yajl_val) ctx->body.tree, model_path, yajl_t_string);
 
     if (v == NULL) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -306,7 +306,7 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
         prefix = provider->slug;
     }
 
-    embed = (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS);
+    embed = (ctx->route.endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS);
 
     path = embed ? ngx_http_ai_gateway_compat_custom_embed
                  : ngx_http_ai_gateway_compat_custom_path;
@@ -321,7 +321,7 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
         }
 
         if (row->slug.len == 0) {
-            ctx->provider = prefix;
+            ctx->route.provider = prefix;
             return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
                                         "Provider \"%V\" is not available "
@@ -331,7 +331,7 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
         path = embed ? row->embed : row->path;
 
         if (path.len == 0) {
-            ctx->provider = prefix;
+            ctx->route.provider = prefix;
             return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_MODEL,
                                         "Provider \"%V\" offers no "
@@ -342,14 +342,14 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
     } else if (!(prefix.len > 7
                  && ngx_strncmp(prefix.data, "custom-", 7) == 0))
     {
-        ctx->provider = prefix;
+        ctx->route.provider = prefix;
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER,
                                         NULL);
     }
 
-    ctx->model = model;
-    ctx->model_done = 1;
+    ctx->route.model = model;
+    ctx->route.model_done = 1;
 
     if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
         /* the project and the region come with the service-account key */
@@ -380,12 +380,12 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ctx->translator) {
-        if (ctx->tc.stream
-            && ctx->translator->name.len == 6
-            && ngx_strncmp(ctx->translator->name.data, "gemini", 6) == 0)
+    if (ctx->route.translator) {
+        if (ctx->route.tc.stream
+            && ctx->route.translator->name.len == 6
+            && ngx_strncmp(ctx->route.translator->name.data, "gemini", 6) == 0)
         {
-            ngx_str_set(&ctx->target.args, "alt=sse");
+            ngx_str_set(&ctx->route.target.args, "alt=sse");
         }
 
         return NGX_OK;
@@ -393,14 +393,14 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
 
     /* OpenAI-compatible: the same request, with the provider's model */
 
-    if (ngx_http_ai_gateway_json_replace(r->pool, ctx->tree, "model", &model,
-                                         &ctx->body)
+    if (ngx_http_ai_gateway_json_replace(r->pool, ctx->body.tree, "model",
+                                         &model, &ctx->body.sent)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->body_set = 1;
+    ctx->body.set = 1;
 
     return NGX_OK;
 }
@@ -421,13 +421,13 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
     ngx_str_t                      err, model;
     ngx_http_ai_gateway_compat_t  *c;
 
-    ctx->translator = ngx_http_ai_gateway_translator(dialect);
-    if (ctx->translator == NULL) {
+    ctx->route.translator = ngx_http_ai_gateway_translator(dialect);
+    if (ctx->route.translator == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    c = &ctx->tc;
-    c->model = ctx->model;
+    c = &ctx->route.tc;
+    c->model = ctx->route.model;
     c->created = ngx_time();
 
     /* the translator sets c->stream and c->include_usage */
@@ -436,28 +436,30 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
 
     ngx_http_ai_gateway_log_id(r, ctx);
 
-    c->id.len = sizeof("chatcmpl-") - 1 + sizeof(ctx->log_id);
+    c->id.len = sizeof("chatcmpl-") - 1 + sizeof(ctx->ids.log_id);
     c->id.data = ngx_pnalloc(r->pool, c->id.len);
     if (c->id.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(c->id.data, "chatcmpl-", sizeof("chatcmpl-") - 1);
-    ngx_memcpy(p, ctx->log_id, sizeof(ctx->log_id));
+    ngx_memcpy(p, ctx->ids.log_id, sizeof(ctx->ids.log_id));
 
     ngx_str_null(&err);
 
-    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
-        if (ctx->translator->embed_request == NULL) {
+    if (ctx->route.endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+        if (ctx->route.translator->embed_request == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        rc = ctx->translator->embed_request(r->pool, (yajl_val) ctx->tree, c,
-                                            &ctx->body, &err);
+        rc = ctx->route.translator->embed_request(r->pool,
+                                                  (yajl_val) ctx->body.tree,
+                                                  c, &ctx->body.sent, &err);
 
     } else {
-        rc = ctx->translator->request(r->pool, (yajl_val) ctx->tree, c,
-                                      &ctx->body, &err);
+        rc = ctx->route.translator->request(r->pool,
+                                            (yajl_val) ctx->body.tree, c,
+                                            &ctx->body.sent, &err);
     }
 
     if (rc == NGX_DECLINED) {
@@ -470,13 +472,13 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->body_set = 1;
-    ctx->no_encoding = 1;
+    ctx->body.set = 1;
+    ctx->route.no_encoding = 1;
 
     if (dialect->len == 9 && ngx_strncmp(dialect->data, "anthropic", 9) == 0)
     {
-        ctx->version.key = ngx_http_ai_gateway_anthropic_version;
-        ngx_str_set(&ctx->version.value, "2023-06-01");
+        ctx->route.version.key = ngx_http_ai_gateway_anthropic_version;
+        ngx_str_set(&ctx->route.version.value, "2023-06-01");
         return NGX_OK;
     }
 
@@ -486,9 +488,9 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
      * google/models/{model}:generateContent", the model "google/{model}"
      */
 
-    model = ctx->model;
+    model = ctx->route.model;
 
-    if (ctx->sa) {
+    if (ctx->route.sa) {
         p = ngx_strlchr(model.data, model.data + model.len, '/');
 
         if (p) {
@@ -525,16 +527,16 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+    if (ctx->route.endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
         method = ":batchEmbedContents";
 
     } else {
         method = c->stream ? ":streamGenerateContent" : ":generateContent";
     }
 
-    if (ctx->sa) {
-        p = ngx_pnalloc(r->pool, path->len + ctx->sa->project_id.len
-                                 + ctx->sa->region.len + model.len
+    if (ctx->route.sa) {
+        p = ngx_pnalloc(r->pool, path->len + ctx->route.sa->project_id.len
+                                 + ctx->route.sa->region.len + model.len
                                  + ngx_strlen(method)
                                  + sizeof("/locations//publishers/google"
                                           "/models/") - 1);
@@ -544,7 +546,8 @@ ngx_http_ai_gateway_compat_translate(ngx_http_request_t *r,
 
         path->len = ngx_sprintf(p, "%V%V/locations/%V/publishers/google"
                                 "/models/%V%s", path,
-                                &ctx->sa->project_id, &ctx->sa->region,
+                                &ctx->route.sa->project_id,
+                                &ctx->route.sa->region,
                                 &model, method)
                     - p;
         path->data = p;
@@ -577,7 +580,7 @@ ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
     ngx_table_elt_t                *h;
     ngx_http_ai_gateway_origin_t   *o;
 
-    o = ctx->target.origin;
+    o = ctx->route.target.origin;
     auth = &o->auth;
 
     if (auth->len == 13 && ngx_strncmp(auth->data, "authorization", 13) == 0)
@@ -600,8 +603,8 @@ ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
                                         "\"Bearer <provider key>\"");
     }
 
-    ctx->credential.data = h->value.data + 7;
-    ctx->credential.len = h->value.len - 7;
+    ctx->route.credential.data = h->value.data + 7;
+    ctx->route.credential.len = h->value.len - 7;
 
     return NGX_OK;
 }

@@ -108,22 +108,22 @@ ngx_http_ai_gateway_fail(ngx_http_request_t *r,
 
     c = ngx_http_ai_gateway_code(code, 0);
 
-    ctx->err_code = code;
+    ctx->error.code = code;
 
     if (fmt) {
         p = ngx_pnalloc(r->pool, 512);
 
         if (p) {
             va_start(args, fmt);
-            ctx->err_message.len = ngx_vslprintf(p, p + 512, fmt, args) - p;
+            ctx->error.message.len = ngx_vslprintf(p, p + 512, fmt, args) - p;
             va_end(args);
-            ctx->err_message.data = p;
+            ctx->error.message.data = p;
         }
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ai_gateway: %ui %V", code,
-                  ctx->err_message.len ? &ctx->err_message : &c->message);
+                  ctx->error.message.len ? &ctx->error.message : &c->message);
 
     return c->status ? c->status : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -216,13 +216,13 @@ ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
     ngx_str_t                    message;
     ngx_http_ai_gateway_code_t  *c;
 
-    c = ngx_http_ai_gateway_code(ctx->err_code, status);
+    c = ngx_http_ai_gateway_code(ctx->error.code, status);
 
-    if (ctx->err_code == 0) {
-        ctx->err_code = c->code;
+    if (ctx->error.code == 0) {
+        ctx->error.code = c->code;
     }
 
-    message = ctx->err_message.len ? ctx->err_message : c->message;
+    message = ctx->error.message.len ? ctx->error.message : c->message;
 
     if (c->status == 0) {
         /* no code of its own: nginx's reason phrase */
@@ -266,21 +266,21 @@ ngx_http_ai_gateway_envelope(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_ai_gateway_json_error(r->pool, status, ctx->err_code,
-                                       &message, &ctx->err_body)
+    if (ngx_http_ai_gateway_json_error(r->pool, status, ctx->error.code,
+                                       &message, &ctx->error.body)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ctx->error_body = 1;
+    ctx->error.made = 1;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
     ngx_str_null(&r->headers_out.charset);
 
-    r->headers_out.content_length_n = ctx->err_body.len;
+    r->headers_out.content_length_n = ctx->error.body.len;
 
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;

@@ -96,14 +96,14 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
 
     /* 1. hold */
 
-    if (ctx && ctx->hold) {
+    if (ctx && ctx->relay.hold) {
         if (r->err_status == 0) {
             /* an answer translated whole: its header leaves with it */
             return NGX_OK;
         }
 
         /* nginx's own error response, the upstream failed before */
-        ctx->hold = 0;
+        ctx->relay.hold = 0;
     }
 
     /* 2. gateway */
@@ -118,7 +118,7 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
                 return NGX_ERROR;
             }
 
-        } else if (ctx == NULL || !ctx->attempt) {
+        } else if (ctx == NULL || ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT) {
             return ngx_http_next_header_filter(r);
         }
 
@@ -139,7 +139,7 @@ ngx_http_ai_gateway_header_filter(ngx_http_request_t *r)
 
     /* 4. attempt */
 
-    if (r != r->main && ctx->attempt) {
+    if (r != r->main && ctx->kind == NGX_HTTP_AI_GATEWAY_ATTEMPT) {
         rc = ngx_http_ai_gateway_retry_header(r, ctx);
 
         if (rc != NGX_DECLINED) {
@@ -163,8 +163,8 @@ ngx_http_ai_gateway_gateway_headers(ngx_http_request_t *r,
 
         ngx_http_ai_gateway_log_id(r, ctx);
 
-        value.data = ctx->log_id;
-        value.len = sizeof(ctx->log_id);
+        value.data = ctx->ids.log_id;
+        value.len = sizeof(ctx->ids.log_id);
 
         /* the Universal Endpoint's step that answered */
 
@@ -188,7 +188,7 @@ ngx_http_ai_gateway_gateway_headers(ngx_http_request_t *r,
             || ngx_http_ai_gateway_event_id(r, ctx) != NGX_OK
             || ngx_http_ai_gateway_add_header(r,
                                          &ngx_http_ai_gateway_event_id_name,
-                                         &ctx->event_id)
+                                         &ctx->ids.event_id)
                != NGX_OK
             || ngx_http_ai_gateway_add_header(r,
                                               &ngx_http_ai_gateway_step_name,
@@ -199,11 +199,11 @@ ngx_http_ai_gateway_gateway_headers(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+    if (ctx->relay.mode == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
         ngx_http_ai_gateway_relay_headers_out(r, ctx);
     }
 
-    if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->error_body) {
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->error.made) {
 
         /* a response nginx made for an error: the envelope instead */
 
@@ -231,31 +231,31 @@ ngx_http_ai_gateway_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     /* 1. hold: before a held header, the upstream's empty flush only */
 
-    if (ctx->hold) {
+    if (ctx->relay.hold) {
         return NGX_OK;
     }
 
-    if (r != r->main && !ctx->attempt) {
+    if (r != r->main && ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT) {
         return ngx_http_next_body_filter(r, in);
     }
 
     /* 2. gateway: nginx's own error page dropped, the envelope sent once */
 
-    if (ctx->error_body) {
+    if (ctx->error.made) {
 
-        if (ctx->error_sent) {
+        if (ctx->error.sent) {
             return NGX_OK;
         }
 
-        ctx->error_sent = 1;
+        ctx->error.sent = 1;
 
         b = ngx_calloc_buf(r->pool);
         if (b == NULL) {
             return NGX_ERROR;
         }
 
-        b->pos = ctx->err_body.data;
-        b->last = b->pos + ctx->err_body.len;
+        b->pos = ctx->error.body.data;
+        b->last = b->pos + ctx->error.body.len;
         b->memory = 1;
         b->last_buf = (r == r->main);
         b->last_in_chain = 1;

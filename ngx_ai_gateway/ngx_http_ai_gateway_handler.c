@@ -85,7 +85,7 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->exchange) {
+    if (ctx->kind == NGX_HTTP_AI_GATEWAY_EXCHANGE) {
         /* the gateway's own subrequest for a Vertex AI token */
         return ngx_http_ai_gateway_exchange(r, alcf, ctx);
     }
@@ -97,7 +97,9 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
                                 : ngx_http_ai_gateway_send_error(r, ctx, rc);
     }
 
-    if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_MODELS && ctx->compat) {
+    if (ctx->route.compat
+        && ctx->route.endpoint == NGX_HTTP_AI_GATEWAY_MODELS)
+    {
         return ngx_http_ai_gateway_compat_models(r, ctx);
     }
 
@@ -121,7 +123,9 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
 
     split = ngx_http_ai_gateway_split(r, seg, &rest);
 
-    if (!ctx->attempt && !(split == NGX_OK && seg[2].len == 0)) {
+    if (ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT
+        && !(split == NGX_OK && seg[2].len == 0))
+    {
         /* not the Universal Endpoint, whose steps have settings of their own */
 
         s = alcf->retry;
@@ -146,8 +150,8 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
                                         "{provider}/...");
     }
 
-    ctx->account_id = seg[0];
-    ctx->gateway_id = seg[1];
+    ctx->route.account_id = seg[0];
+    ctx->route.gateway_id = seg[1];
 
     if (seg[1].len != alcf->gateway_id.len
         || ngx_strncmp(seg[1].data, alcf->gateway_id.data, seg[1].len) != 0
@@ -167,7 +171,7 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
     }
 
     if (seg[2].len == 0) {
-        if (ctx->attempt) {
+        if (ctx->kind == NGX_HTTP_AI_GATEWAY_ATTEMPT) {
             return ngx_http_ai_gateway_fail(r, ctx,
                                          NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST,
                                          "A Universal Endpoint step needs a "
@@ -186,7 +190,7 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
 
     rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
 
-    provider = (rc == NGX_OK) ? ctx->target.origin->provider : NULL;
+    provider = (rc == NGX_OK) ? ctx->route.target.origin->provider : NULL;
 
     if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
         /* a service-account key is exchanged for a token */
@@ -292,7 +296,7 @@ ngx_http_ai_gateway_split(ngx_http_request_t *r, ngx_str_t *seg,
 
 
 /*
- * The body is read, and kept in memory in ctx->raw by the request body
+ * The body is read, and kept in memory in ctx->body.raw by the request body
  * filter below when a later stage needs it.  A subrequest has its body
  * already: the handler runs at once.
  */
@@ -303,16 +307,17 @@ ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (r->headers_in.content_length_n > 0 && ctx->raw.data == NULL
-        && (ctx->compat || ctx->universal || ctx->cache || ctx->retry))
+    if (r->headers_in.content_length_n > 0 && ctx->body.raw.data == NULL
+        && (ctx->route.compat || ctx->route.universal || ctx->cache.state
+            || ctx->retry))
     {
-        ctx->raw.data = ngx_pnalloc(r->pool,
+        ctx->body.raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
-        if (ctx->raw.data == NULL) {
+        if (ctx->body.raw.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->raw_size = r->headers_in.content_length_n + 1;
+        ctx->body.raw_size = r->headers_in.content_length_n + 1;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ai_gateway_body);
@@ -337,7 +342,7 @@ ngx_http_ai_gateway_body(ngx_http_request_t *r)
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx->universal) {
+    if (ctx->route.universal) {
         rc = ngx_http_ai_gateway_universal_steps(r, ctx);
 
         if (rc != NGX_OK) {
@@ -347,7 +352,7 @@ ngx_http_ai_gateway_body(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->retry && !ctx->attempt) {
+    if (ctx->retry && ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT) {
         /* attempts, each a subrequest that runs this handler */
 
         rc = ngx_http_ai_gateway_retry_begin(r, ctx);
@@ -359,7 +364,7 @@ ngx_http_ai_gateway_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ctx->compat) {
+    if (ctx->route.compat) {
         rc = ngx_http_ai_gateway_compat_prepare(r, alcf, ctx);
 
         if (rc != NGX_OK) {
@@ -552,7 +557,7 @@ ngx_http_ai_gateway_attempt_access(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->attempt = 1;
+        ctx->kind = NGX_HTTP_AI_GATEWAY_ATTEMPT;
         ctx->retry = mctx->retry;
 
         ngx_http_set_ctx(r, ctx, ngx_http_ai_gateway_module);
@@ -616,8 +621,8 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     /* the cache key needs the body too */
 
     if (ctx == NULL
-        || (!ctx->compat && !ctx->universal && ctx->cache == NULL
-            && ctx->retry == NULL))
+        || (!ctx->route.compat && !ctx->route.universal
+            && ctx->cache.state == NULL && ctx->retry == NULL))
     {
         return ngx_http_next_request_body_filter(r, in);
     }
@@ -629,25 +634,25 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
             continue;
         }
 
-        need = ctx->raw.len + size + 1;
+        need = ctx->body.raw.len + size + 1;
 
-        if (need > ctx->raw_size) {
+        if (need > ctx->body.raw_size) {
             /* a chunked body: grow by doubling */
 
-            ctx->raw_size = ngx_max(need, 2 * ctx->raw_size);
-            ctx->raw_size = ngx_max(ctx->raw_size, 4096);
+            ctx->body.raw_size = ngx_max(need, 2 * ctx->body.raw_size);
+            ctx->body.raw_size = ngx_max(ctx->body.raw_size, 4096);
 
-            p = ngx_pnalloc(r->pool, ctx->raw_size);
+            p = ngx_pnalloc(r->pool, ctx->body.raw_size);
             if (p == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            ngx_memcpy(p, ctx->raw.data, ctx->raw.len);
-            ctx->raw.data = p;
+            ngx_memcpy(p, ctx->body.raw.data, ctx->body.raw.len);
+            ctx->body.raw.data = p;
         }
 
-        ngx_memcpy(ctx->raw.data + ctx->raw.len, cl->buf->pos, size);
-        ctx->raw.len += size;
+        ngx_memcpy(ctx->body.raw.data + ctx->body.raw.len, cl->buf->pos, size);
+        ctx->body.raw.len += size;
     }
 
     return ngx_http_next_request_body_filter(r, in);

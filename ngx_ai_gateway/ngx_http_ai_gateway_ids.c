@@ -44,11 +44,11 @@ ngx_http_ai_gateway_log_id(ngx_http_request_t *r,
 
     static u_char  alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-    if (ctx->log_id_done) {
+    if (ctx->ids.log_id_done) {
         return;
     }
 
-    ctx->log_id_done = 1;
+    ctx->ids.log_id_done = 1;
 
     tp = ngx_timeofday();
     ms = (uint64_t) tp->sec * 1000 + tp->msec;
@@ -66,7 +66,7 @@ ngx_http_ai_gateway_log_id(ngx_http_request_t *r,
 
     /* 26 characters of 5 bits, the first one holding 3 bits */
 
-    p = ctx->log_id + sizeof(ctx->log_id);
+    p = ctx->ids.log_id + sizeof(ctx->ids.log_id);
 
     for (i = 0; i < 26; i++) {
         *--p = alphabet[lo & 0x1f];
@@ -92,7 +92,7 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
 
     static u_char  hex[] = "0123456789abcdef";
 
-    if (ctx->event_id.len) {
+    if (ctx->ids.event_id.len) {
         return NGX_OK;
     }
 
@@ -127,7 +127,7 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
         }
 
         if (p == h[i].value.data + h[i].value.len) {
-            ctx->event_id = h[i].value;
+            ctx->ids.event_id = h[i].value;
             return NGX_OK;
         }
     }
@@ -142,7 +142,7 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
     rnd[6] = (rnd[6] & 0x0f) | 0x40;
     rnd[8] = (rnd[8] & 0x3f) | 0x80;
 
-    ctx->event_id.data = p;
+    ctx->ids.event_id.data = p;
 
     for (n = 0; n < 16; n++) {
         if (n == 4 || n == 6 || n == 8 || n == 10) {
@@ -153,7 +153,7 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
         *p++ = hex[rnd[n] & 0xf];
     }
 
-    ctx->event_id.len = p - ctx->event_id.data;
+    ctx->ids.event_id.len = p - ctx->ids.event_id.data;
 
     return NGX_OK;
 }

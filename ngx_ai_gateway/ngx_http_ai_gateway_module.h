@@ -187,6 +187,20 @@ typedef struct {
 } ngx_http_ai_gateway_main_conf_t;
 
 
+/*
+ * The request context, in parts, each written by the stage that owns it
+ * (docs/architecture.md); the others read them.
+ */
+
+typedef enum {
+    NGX_HTTP_AI_GATEWAY_REQUEST = 0,           /* a client's request */
+    NGX_HTTP_AI_GATEWAY_ATTEMPT,               /* a subrequest of retry.c */
+    NGX_HTTP_AI_GATEWAY_EXCHANGE               /* a subrequest of vertex.c */
+} ngx_http_ai_gateway_kind_e;
+
+
+/* parse and route: handler.c, provider.c, compat.c, vertex.c */
+
 typedef struct {
     ngx_str_t                          account_id;
     ngx_str_t                          gateway_id;
@@ -195,8 +209,39 @@ typedef struct {
 
     ngx_http_ai_gateway_target_t       target;
 
-    u_char                             log_id[26];
-    ngx_str_t                          event_id;
+    ngx_str_t                          credential;      /* compat: key */
+    ngx_keyval_t                       version;         /* compat: added */
+    ngx_str_t                          method;          /* or the client's */
+
+    ngx_http_ai_gateway_vertex_sa_t   *sa;              /* key to exchange,
+                                                           or exchanged */
+
+    ngx_uint_t                         endpoint;        /* compat */
+    ngx_http_ai_gateway_translator_t  *translator;
+    ngx_http_ai_gateway_compat_t       tc;              /* the translation */
+
+    unsigned                           compat:1;
+    unsigned                           universal:1;
+    unsigned                           no_encoding:1;
+    unsigned                           model_done:1;
+} ngx_http_ai_gateway_route_t;
+
+
+/* the request body: handler.c (kept), compat.c (sent instead) */
+
+typedef struct {
+    ngx_str_t                          raw;             /* as read */
+    size_t                             raw_size;
+    void                              *tree;            /* compat: parsed */
+    ngx_str_t                          sent;            /* sent instead */
+    unsigned                           set:1;           /* sent is set */
+} ngx_http_ai_gateway_body_t;
+
+
+/* the provider request and its answer: upstream.c, relay.c */
+
+typedef struct {
+    ngx_chain_t                       *request;         /* to the provider */
 
     ngx_http_status_t                  status;
     ngx_http_chunked_t                 chunked;
@@ -204,54 +249,65 @@ typedef struct {
     ngx_msec_t                         start;
     ngx_msec_t                         ttfb;
 
-    ngx_str_t                          raw;             /* compat: the body */
-    size_t                             raw_size;
-    void                              *tree;            /* compat: parsed */
-    ngx_str_t                          body;            /* sent instead */
-    ngx_str_t                          credential;      /* compat: key */
-    ngx_keyval_t                       version;         /* compat: added */
-    ngx_str_t                          method;          /* or the client's */
-    ngx_chain_t                       *request;         /* to the provider */
-
-    ngx_http_ai_gateway_vertex_sa_t   *sa;              /* key to exchange */
-    ngx_http_ai_gateway_vertex_sa_t   *exchange;        /* the subrequest
-                                                           exchanging it */
-
-    ngx_http_ai_gateway_translator_t  *translator;
+    ngx_http_ai_gateway_relay_e        mode;
     ngx_http_ai_gateway_stream_t      *stream;
-    ngx_http_ai_gateway_compat_t       tc;
-    ngx_http_ai_gateway_relay_e        relay;
-    ngx_uint_t                         endpoint;
-    ngx_uint_t                         stage;           /* handler.c */
     ngx_chain_t                      **out;             /* append here */
     ngx_str_t                          resp;            /* kept whole */
     size_t                             resp_size;
 
-    ngx_uint_t                         err_code;
-    ngx_str_t                          err_message;
-    ngx_str_t                          err_body;
-
-    ngx_http_ai_gateway_cache_t       *cache;           /* NULL: no cache */
-    ngx_uint_t                         cache_status;    /* MISS, HIT */
-
-    ngx_http_ai_gateway_retry_t       *retry;           /* attempts */
-
-    unsigned                           compat:1;
-    unsigned                           body_set:1;
-    unsigned                           no_encoding:1;
     unsigned                           head:1;
     unsigned                           first_byte:1;
     unsigned                           ended:1;         /* relay_end() */
-    unsigned                           model_done:1;
+    unsigned                           hold:1;          /* the header waits
+                                                           for the body
+                                                           translated whole */
+} ngx_http_ai_gateway_relay_t;
+
+
+/* the gateway's error: error.c, filter.c */
+
+typedef struct {
+    ngx_uint_t                         code;
+    ngx_str_t                          message;
+    ngx_str_t                          body;            /* the envelope */
+    unsigned                           made:1;          /* body is made */
+    unsigned                           sent:1;
+} ngx_http_ai_gateway_error_t;
+
+
+/* the request's ids: ids.c */
+
+typedef struct {
+    u_char                             log_id[26];
+    ngx_str_t                          event_id;
     unsigned                           log_id_done:1;
-    unsigned                           error_body:1;
-    unsigned                           error_sent:1;
-    unsigned                           cached:1;        /* a cache hit */
-    unsigned                           attempt:1;       /* one of them */
-    unsigned                           universal:1;
-    unsigned                           hold:1;          /* compat: the header
-                                                           waits for the
-                                                           translated body */
+} ngx_http_ai_gateway_ids_t;
+
+
+/* the cache: cache.c */
+
+typedef struct {
+    ngx_http_ai_gateway_cache_t       *state;           /* NULL: no cache */
+    ngx_uint_t                         status;          /* MISS, HIT */
+    unsigned                           hit:1;
+} ngx_http_ai_gateway_cache_part_t;
+
+
+typedef struct {
+    ngx_http_ai_gateway_kind_e         kind;
+    ngx_uint_t                         stage;           /* handler.c */
+
+    ngx_http_ai_gateway_route_t        route;
+    ngx_http_ai_gateway_body_t         body;
+    ngx_http_ai_gateway_relay_t        relay;
+    ngx_http_ai_gateway_error_t        error;
+    ngx_http_ai_gateway_ids_t          ids;
+    ngx_http_ai_gateway_cache_part_t   cache;
+
+    ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
+                                                           (an attempt's
+                                                           points to its
+                                                           request's) */
 } ngx_http_ai_gateway_ctx_t;
 
 

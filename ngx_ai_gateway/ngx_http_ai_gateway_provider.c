@@ -638,7 +638,7 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
 
     if (o == NULL) {
         if (provider == NULL) {
-            ctx->provider = *slug;
+            ctx->route.provider = *slug;
             return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER,
                                         NULL);
@@ -647,7 +647,7 @@ ngx_http_ai_gateway_route(ngx_http_request_t *r,
         o = &amcf->defaults[provider - ngx_http_ai_gateway_providers];
     }
 
-    ctx->provider = o->slug;
+    ctx->route.provider = o->slug;
 
     return ngx_http_ai_gateway_route_origin(r, ctx, o, rest);
 }
@@ -669,7 +669,7 @@ ngx_http_ai_gateway_route_origin(ngx_http_request_t *r,
     ngx_http_ai_gateway_path_t     path;
     ngx_http_ai_gateway_target_t  *t;
 
-    t = &ctx->target;
+    t = &ctx->route.target;
     t->ssl = o->ssl;
     t->port = o->port;
     t->no_port = o->no_port;
@@ -682,7 +682,8 @@ ngx_http_ai_gateway_route_origin(ngx_http_request_t *r,
     }
 
     /* an account id that cannot be a path segment is simply not offered */
-    (void) ngx_http_ai_gateway_var(&path, "account_id", &ctx->account_id, 1);
+    (void) ngx_http_ai_gateway_var(&path, "account_id",
+                                   &ctx->route.account_id, 1);
 
     rc = NGX_OK;
 

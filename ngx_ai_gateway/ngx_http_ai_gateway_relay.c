@@ -59,38 +59,39 @@ ngx_http_ai_gateway_relay_header(ngx_http_request_t *r,
 
     u = r->upstream;
 
-    ctx->ended = 0;
+    ctx->relay.ended = 0;
 
-    if (ctx->exchange) {
+    if (ctx->kind == NGX_HTTP_AI_GATEWAY_EXCHANGE) {
         /* a token response: kept for the main request */
-        ctx->relay = NGX_HTTP_AI_GATEWAY_KEEP;
+        ctx->relay.mode = NGX_HTTP_AI_GATEWAY_KEEP;
         return;
     }
 
-    if (ctx->translator == NULL) {
-        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+    if (ctx->route.translator == NULL) {
+        ctx->relay.mode = NGX_HTTP_AI_GATEWAY_RELAY;
         return;
     }
 
-    ctx->hold = 1;
+    ctx->relay.hold = 1;
 
     if (u->headers_in.status_n < NGX_HTTP_OK
         || u->headers_in.status_n >= NGX_HTTP_SPECIAL_RESPONSE)
     {
-        ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR;
+        ctx->relay.mode = NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR;
         return;
     }
 
-    if (ctx->tc.stream) {
-        ctx->stream = ctx->translator->stream_create(r->pool, &ctx->tc);
-        if (ctx->stream) {
-            ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM;
-            ctx->hold = 0;
+    if (ctx->route.tc.stream) {
+        ctx->relay.stream = ctx->route.translator->stream_create(r->pool,
+                                                             &ctx->route.tc);
+        if (ctx->relay.stream) {
+            ctx->relay.mode = NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM;
+            ctx->relay.hold = 0;
             return;
         }
     }
 
-    ctx->relay = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
+    ctx->relay.mode = NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE;
 }
 
 
@@ -106,7 +107,7 @@ ngx_http_ai_gateway_relay_headers_out(ngx_http_request_t *r,
 {
     ngx_http_clear_content_length(r);
 
-    if (ctx->relay == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+    if (ctx->relay.mode == NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
         ngx_str_set(&r->headers_out.content_type, "text/event-stream");
 
     } else {
@@ -136,7 +137,7 @@ ngx_http_ai_gateway_relay_tail(ngx_http_request_t *r,
         ll = &cl->next;
     }
 
-    ctx->out = ll;
+    ctx->relay.out = ll;
 }
 
 
@@ -152,7 +153,7 @@ ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
 
     u = r->upstream;
 
-    switch (ctx->relay) {
+    switch (ctx->relay.mode) {
 
     case NGX_HTTP_AI_GATEWAY_RELAY:
 
@@ -161,8 +162,8 @@ ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        *ctx->out = cl;
-        ctx->out = &cl->next;
+        *ctx->relay.out = cl;
+        ctx->relay.out = &cl->next;
 
         cl->buf->flush = 1;
         cl->buf->memory = 1;
@@ -174,12 +175,12 @@ ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM:
 
-        if (ctx->translator->stream_feed(ctx->stream, p, len, &out)
+        if (ctx->route.translator->stream_feed(ctx->relay.stream, p, len, &out)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai_gateway: %V stream could not be translated",
-                          &ctx->translator->name);
+                          &ctx->route.translator->name);
             return NGX_ERROR;
         }
 
@@ -200,15 +201,15 @@ ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
     u_char  *n;
     size_t   size;
 
-    if (ctx->resp.len + len > NGX_HTTP_AI_GATEWAY_MAX_RESPONSE) {
+    if (ctx->relay.resp.len + len > NGX_HTTP_AI_GATEWAY_MAX_RESPONSE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai_gateway: provider response too large to "
                       "translate");
         return NGX_ERROR;
     }
 
-    if (ctx->resp.len + len > ctx->resp_size) {
-        size = ngx_max(ctx->resp.len + len, 2 * ctx->resp_size);
+    if (ctx->relay.resp.len + len > ctx->relay.resp_size) {
+        size = ngx_max(ctx->relay.resp.len + len, 2 * ctx->relay.resp_size);
         size = ngx_max(size, 16384);
 
         n = ngx_pnalloc(r->pool, size);
@@ -216,13 +217,13 @@ ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        ngx_memcpy(n, ctx->resp.data, ctx->resp.len);
-        ctx->resp.data = n;
-        ctx->resp_size = size;
+        ngx_memcpy(n, ctx->relay.resp.data, ctx->relay.resp.len);
+        ctx->relay.resp.data = n;
+        ctx->relay.resp_size = size;
     }
 
-    ngx_memcpy(ctx->resp.data + ctx->resp.len, p, len);
-    ctx->resp.len += len;
+    ngx_memcpy(ctx->relay.resp.data + ctx->relay.resp.len, p, len);
+    ctx->relay.resp.len += len;
 
     return NGX_OK;
 }
@@ -240,26 +241,28 @@ ngx_http_ai_gateway_relay_end(ngx_http_request_t *r,
 {
     ngx_str_t  out;
 
-    if (ctx->ended) {
+    if (ctx->relay.ended) {
         return NGX_OK;
     }
 
-    ctx->ended = 1;
+    ctx->relay.ended = 1;
 
-    if (ctx->hold) {
+    if (ctx->relay.hold) {
         return ngx_http_ai_gateway_relay_whole(r, ctx);
     }
 
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+    if (ctx->relay.mode != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
         return NGX_OK;
     }
 
     ngx_str_null(&out);
 
-    if (ctx->translator->stream_finish(ctx->stream, 1, &out) != NGX_OK) {
+    if (ctx->route.translator->stream_finish(ctx->relay.stream, 1, &out)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai_gateway: %V stream could not be translated",
-                      &ctx->translator->name);
+                      &ctx->route.translator->name);
         return NGX_ERROR;
     }
 
@@ -285,12 +288,12 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
 
     u = r->upstream;
 
-    if (ctx->relay == NGX_HTTP_AI_GATEWAY_KEEP || !u->header_sent) {
+    if (ctx->relay.mode == NGX_HTTP_AI_GATEWAY_KEEP || !u->header_sent) {
         goto done;
     }
 
     if (rc == 0) {
-        if (!ctx->ended && ctx->relay != NGX_HTTP_AI_GATEWAY_RELAY) {
+        if (!ctx->relay.ended && ctx->relay.mode != NGX_HTTP_AI_GATEWAY_RELAY) {
             if (ngx_http_ai_gateway_relay_end(r, ctx) == NGX_OK) {
                 (void) ngx_http_output_filter(r, u->out_bufs);
                 u->out_bufs = NULL;
@@ -300,15 +303,15 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
         goto done;
     }
 
-    if (ctx->ended) {
+    if (ctx->relay.ended) {
         goto done;
     }
 
-    ctx->ended = 1;
+    ctx->relay.ended = 1;
 
-    if (ctx->hold) {
-        ctx->hold = 0;
-        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+    if (ctx->relay.hold) {
+        ctx->relay.hold = 0;
+        ctx->relay.mode = NGX_HTTP_AI_GATEWAY_RELAY;
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             if (rc == NGX_HTTP_BAD_GATEWAY) {
@@ -326,7 +329,7 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
         goto done;
     }
 
-    if (ctx->relay != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM
+    if (ctx->relay.mode != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM
         || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_ERROR
         || r->connection->error)
     {
@@ -335,10 +338,12 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
 
     ngx_str_null(&out);
 
-    if (ctx->translator->stream_finish(ctx->stream, 0, &out) != NGX_OK) {
+    if (ctx->route.translator->stream_finish(ctx->relay.stream, 0, &out)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai_gateway: %V stream could not be translated",
-                      &ctx->translator->name);
+                      &ctx->route.translator->name);
         goto done;
     }
 
@@ -381,29 +386,30 @@ ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
     ngx_http_ai_gateway_translator_t  *t;
 
     u = r->upstream;
-    t = ctx->translator;
+    t = ctx->route.translator;
 
-    ctx->hold = 0;
+    ctx->relay.hold = 0;
 
     ngx_str_null(&out);
 
     status = u->headers_in.status_n;
 
-    switch (ctx->relay) {
+    switch (ctx->relay.mode) {
 
     case NGX_HTTP_AI_GATEWAY_TRANSLATE_ERROR:
-        ok = t->error(r->pool, status, ctx->resp.data, ctx->resp.len, &out);
+        ok = t->error(r->pool, status, ctx->relay.resp.data,
+                      ctx->relay.resp.len, &out);
         break;
 
     default: /* NGX_HTTP_AI_GATEWAY_TRANSLATE_WHOLE */
 
-        if (ctx->endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
-            ok = t->embed_response(r->pool, ctx->resp.data, ctx->resp.len,
-                                   &ctx->tc, &out);
+        if (ctx->route.endpoint == NGX_HTTP_AI_GATEWAY_EMBEDDINGS) {
+            ok = t->embed_response(r->pool, ctx->relay.resp.data,
+                                   ctx->relay.resp.len, &ctx->route.tc, &out);
 
         } else {
-            ok = t->response(r->pool, ctx->resp.data, ctx->resp.len,
-                             &ctx->tc, &out);
+            ok = t->response(r->pool, ctx->relay.resp.data, ctx->relay.resp.len,
+                             &ctx->route.tc, &out);
         }
     }
 
@@ -412,7 +418,7 @@ ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
                       "ai_gateway: %V response could not be translated",
                       &t->name);
 
-        ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+        ctx->relay.mode = NGX_HTTP_AI_GATEWAY_RELAY;
 
         if (ok == NGX_DECLINED) {
             status = ngx_http_ai_gateway_fail(r, ctx,
@@ -438,7 +444,7 @@ ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
     ngx_http_ai_gateway_relay_headers_out(r, ctx);
     r->headers_out.content_length_n = out.len;
 
-    ctx->relay = NGX_HTTP_AI_GATEWAY_RELAY;
+    ctx->relay.mode = NGX_HTTP_AI_GATEWAY_RELAY;
 
     rc = ngx_http_send_header(r);
 
@@ -500,8 +506,8 @@ ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
 
         p += size;
 
-        *ctx->out = cl;
-        ctx->out = &cl->next;
+        *ctx->relay.out = cl;
+        ctx->relay.out = &cl->next;
     }
 
     return NGX_OK;

@@ -448,9 +448,9 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
     sr->valid_unparsed_uri = (step->headers || r->valid_unparsed_uri);
 
     sctx->retry = rt;
-    sctx->attempt = 1;
-    sctx->raw = ctx->raw;
-    sctx->raw_size = ctx->raw.len;
+    sctx->kind = NGX_HTTP_AI_GATEWAY_ATTEMPT;
+    sctx->body.raw = ctx->body.raw;
+    sctx->body.raw_size = ctx->body.raw.len;
 
     if (step->headers) {
         /*
@@ -492,8 +492,8 @@ ngx_http_ai_gateway_retry_attempt(ngx_http_request_t *r,
         sr->headers_in.content_length_n = step->body.len;
         sr->headers_in.keep_alive_n = -1;
 
-        sctx->raw = step->body;
-        sctx->raw_size = step->body.len;
+        sctx->body.raw = step->body;
+        sctx->body.raw_size = step->body.len;
     }
 
     ngx_http_set_ctx(sr, sctx, ngx_http_ai_gateway_module);
@@ -537,7 +537,7 @@ ngx_http_ai_gateway_retry_armed(ngx_http_request_t *r,
 
     rt = ctx->retry;
 
-    if (!ctx->attempt || rt->conf.timeout == 0
+    if (ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT || rt->conf.timeout == 0
         || (ngx_http_ai_gateway_retry_last(rt) && rt->conf.max_attempts > 1
             && rt->step + 1 == rt->nsteps))
     {
@@ -569,7 +569,7 @@ ngx_http_ai_gateway_retry_deadline_handler(ngx_event_t *ev)
 
     sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
 
-    if (sctx && sctx->first_byte) {
+    if (sctx && sctx->relay.first_byte) {
         /* the status line came in time */
         return;
     }
@@ -646,9 +646,9 @@ ngx_http_ai_gateway_retry_done(ngx_http_request_t *sr, void *data,
     sctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
 
     if (ctx && sctx) {
-        ctx->cache = sctx->cache;
-        ctx->cache_status = sctx->cache_status;
-        ctx->cached = sctx->cached;
+        ctx->cache.state = sctx->cache.state;
+        ctx->cache.status = sctx->cache.status;
+        ctx->cache.hit = sctx->cache.hit;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
@@ -967,5 +967,6 @@ ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
 ngx_http_request_t *
 ngx_http_ai_gateway_retry_request(ngx_http_ai_gateway_ctx_t *ctx)
 {
-    return (ctx->retry && !ctx->attempt) ? ctx->retry->sr : NULL;
+    return (ctx->retry && ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT)
+           ? ctx->retry->sr : NULL;
 }

@@ -51,7 +51,7 @@ ngx_int_t
 ngx_http_ai_gateway_universal_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ctx->universal = 1;
+    ctx->route.universal = 1;
 
     if (r->method != NGX_HTTP_POST) {
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -85,15 +85,15 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     s.known = ngx_http_ai_gateway_universal_known;
     s.data = r;
 
-    rc = ngx_http_ai_gateway_steps_parse(r->pool, ctx->raw.data, ctx->raw.len,
-                                         &s);
+    rc = ngx_http_ai_gateway_steps_parse(r->pool, ctx->body.raw.data,
+                                         ctx->body.raw.len, &s);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
         if (s.unknown) {
-            ctx->provider = s.provider;   /* for $ai_gateway_provider */
+            ctx->route.provider = s.provider;   /* for $ai_gateway_provider */
         }
 
         return ngx_http_ai_gateway_fail(r, ctx,
@@ -245,7 +245,7 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
     rc = ngx_http_ai_gateway_retry_settings(r, &own, &st->conf);
 
     if (rc != NGX_OK) {
-        value = ctx->err_message;
+        value = ctx->error.message;
 
         return ngx_http_ai_gateway_fail(r, ctx,
                                         NGX_HTTP_AI_GATEWAY_ERR_BAD_HEADER,
@@ -315,8 +315,8 @@ ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
     u_char  *p, *q, *dst, *src;
     size_t   len;
 
-    len = sizeof("/v1///") - 1 + ctx->account_id.len + ctx->gateway_id.len
-          + provider->len + 1 + endpoint->len;
+    len = sizeof("/v1///") - 1 + ctx->route.account_id.len
+          + ctx->route.gateway_id.len + provider->len + 1 + endpoint->len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -324,8 +324,8 @@ ngx_http_ai_gateway_universal_uri(ngx_http_request_t *r,
     }
 
     st->unparsed.data = p;
-    st->unparsed.len = ngx_sprintf(p, "/v1/%V/%V/%V/%V", &ctx->account_id,
-                                   &ctx->gateway_id, provider, endpoint)
+    st->unparsed.len = ngx_sprintf(p, "/v1/%V/%V/%V/%V", &ctx->route.account_id,
+                                   &ctx->route.gateway_id, provider, endpoint)
                        - p;
 
     q = ngx_strlchr(p, p + st->unparsed.len, '?');

@@ -106,7 +106,7 @@ ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     }
 
     u = r->upstream;
-    t = &ctx->target;
+    t = &ctx->route.target;
 
     u->resolved = ngx_pcalloc(r->pool, sizeof(ngx_http_upstream_resolved_t));
     if (u->resolved == NULL) {
@@ -144,7 +144,7 @@ ngx_http_ai_gateway_upstream_create(ngx_http_request_t *r,
     u->input_filter = ngx_http_ai_gateway_copy_filter;
     u->input_filter_ctx = r;
 
-    ctx->head = (r->method == NGX_HTTP_HEAD);
+    ctx->relay.head = (r->method == NGX_HTTP_HEAD);
 
     return NGX_OK;
 }
@@ -171,7 +171,7 @@ ngx_http_ai_gateway_upstream_init(ngx_http_request_t *r,
         return rc;
     }
 
-    ctx->start = ngx_current_msec;
+    ctx->relay.start = ngx_current_msec;
 
     ngx_http_upstream_init(r);
 
@@ -188,11 +188,11 @@ ngx_http_ai_gateway_create_request(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || ctx->request == NULL) {
+    if (ctx == NULL || ctx->relay.request == NULL) {
         return NGX_ERROR;
     }
 
-    r->upstream->request_bufs = ctx->request;
+    r->upstream->request_bufs = ctx->relay.request;
 
     return NGX_OK;
 }
@@ -217,18 +217,19 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
     ngx_array_t                    copy;
     ngx_chain_t                   *cl, *body, **ll;
     ngx_list_part_t               *part;
-    ngx_str_t                     *method;
+    ngx_str_t                     *method, *credential;
+    ngx_keyval_t                  *version;
     ngx_table_elt_t               *h, *connection, **hp;
     ngx_http_ai_gateway_target_t  *t;
 
-    t = &ctx->target;
+    t = &ctx->route.target;
 
-    method = ctx->method.len ? &ctx->method : &r->method_name;
+    method = ctx->route.method.len ? &ctx->route.method : &r->method_name;
 
     body_len = 0;
     body = r->request_body ? r->request_body->bufs : NULL;
 
-    if (ctx->body_set) {
+    if (ctx->body.set) {
         /* a body of the gateway's own (the Unified API) */
 
         b = ngx_calloc_buf(r->pool);
@@ -237,8 +238,8 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        b->pos = ctx->body.data;
-        b->last = b->pos + ctx->body.len;
+        b->pos = ctx->body.sent.data;
+        b->last = b->pos + ctx->body.sent.len;
         b->start = b->pos;
         b->end = b->last;
         b->memory = 1;
@@ -314,13 +315,15 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
 
     /* the length, and the client's headers to copy, in order */
 
-    len = (ctx->credential.len ? t->origin->auth.len + sizeof(": ") - 1
-                                 + ctx->credential.len + sizeof(CRLF) - 1
-                               : 0)
-          + (ctx->version.key.len ? ctx->version.key.len + sizeof(": ") - 1
-                                    + ctx->version.value.len
-                                    + sizeof(CRLF) - 1
-                                  : 0)
+    credential = &ctx->route.credential;
+    version = &ctx->route.version;
+
+    len = (credential->len ? t->origin->auth.len + sizeof(": ") - 1
+                             + credential->len + sizeof(CRLF) - 1
+                           : 0)
+          + (version->key.len ? version->key.len + sizeof(": ") - 1
+                                + version->value.len + sizeof(CRLF) - 1
+                              : 0)
           + method->len + 1 + t->path.len
           + (t->args.len ? 1 + t->args.len : 0)
           + sizeof(" HTTP/1.1" CRLF) - 1
@@ -374,13 +377,13 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
 
     /* the gateway's own headers; a client's version header has won */
 
-    if ((ctx->version.key.len
-         && ngx_http_ai_gateway_header_check(r, ctx, &ctx->version.key,
-                                             &ctx->version.value)
+    if ((ctx->route.version.key.len
+         && ngx_http_ai_gateway_header_check(r, ctx, &ctx->route.version.key,
+                                             &ctx->route.version.value)
             != NGX_OK)
-        || (ctx->credential.len
+        || (ctx->route.credential.len
             && ngx_http_ai_gateway_header_check(r, ctx, &t->origin->auth,
-                                                &ctx->credential)
+                                                &ctx->route.credential)
                != NGX_OK))
     {
         return NGX_HTTP_BAD_REQUEST;
@@ -416,15 +419,15 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
         *b->last++ = CR; *b->last++ = LF;
     }
 
-    if (ctx->version.key.len) {
-        b->last = ngx_sprintf(b->last, "%V: %V" CRLF, &ctx->version.key,
-                              &ctx->version.value);
+    if (ctx->route.version.key.len) {
+        b->last = ngx_sprintf(b->last, "%V: %V" CRLF, &ctx->route.version.key,
+                              &ctx->route.version.value);
     }
 
-    if (ctx->credential.len) {
+    if (ctx->route.credential.len) {
         /* the Unified API: the provider key in the provider's header */
         b->last = ngx_sprintf(b->last, "%V: %V" CRLF, &t->origin->auth,
-                              &ctx->credential);
+                              &ctx->route.credential);
     }
 
     if (has_body) {
@@ -449,7 +452,7 @@ ngx_http_ai_gateway_build_request(ngx_http_request_t *r,
     b->flush = 1;
 
     cl->buf = b;
-    ctx->request = cl;
+    ctx->relay.request = cl;
     ll = &cl->next;
 
     /*
@@ -518,31 +521,31 @@ ngx_http_ai_gateway_skip_header(ngx_http_ai_gateway_ctx_t *ctx,
     u_char      *p, *last, *q;
     ngx_str_t   *s;
 
-    if (ctx->exchange) {
+    if (ctx->kind == NGX_HTTP_AI_GATEWAY_EXCHANGE) {
         /* a token request of the gateway's own: none of the client's */
         return 1;
     }
 
     /* the Unified API sets these itself */
 
-    if (ctx->credential.len && h->key.len == 13
+    if (ctx->route.credential.len && h->key.len == 13
         && ngx_strncmp(h->lowcase_key, "authorization", 13) == 0)
     {
         return 1;
     }
 
-    if (ctx->no_encoding && h->key.len == 15
+    if (ctx->route.no_encoding && h->key.len == 15
         && ngx_strncmp(h->lowcase_key, "accept-encoding", 15) == 0)
     {
         return 1;
     }
 
-    if (ctx->version.key.len == h->key.len
-        && ngx_strncmp(h->lowcase_key, ctx->version.key.data, h->key.len)
+    if (ctx->route.version.key.len == h->key.len
+        && ngx_strncmp(h->lowcase_key, ctx->route.version.key.data, h->key.len)
            == 0)
     {
         /* the client's own version wins */
-        ctx->version.key.len = 0;
+        ctx->route.version.key.len = 0;
     }
 
     if (h->key.len > 7
@@ -603,12 +606,12 @@ ngx_http_ai_gateway_reinit_request(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    ctx->status.code = 0;
-    ctx->status.count = 0;
-    ctx->status.start = NULL;
-    ctx->status.end = NULL;
-    ctx->chunked.state = 0;
-    ctx->first_byte = 0;
+    ctx->relay.status.code = 0;
+    ctx->relay.status.count = 0;
+    ctx->relay.status.start = NULL;
+    ctx->relay.status.end = NULL;
+    ctx->relay.chunked.state = 0;
+    ctx->relay.first_byte = 0;
 
     r->upstream->process_header = ngx_http_ai_gateway_process_status_line;
     r->upstream->input_filter = ngx_http_ai_gateway_copy_filter;
@@ -633,12 +636,12 @@ ngx_http_ai_gateway_process_status_line(ngx_http_request_t *r)
 
     u = r->upstream;
 
-    if (!ctx->first_byte) {
-        ctx->first_byte = 1;
-        ctx->ttfb = ngx_current_msec - ctx->start;
+    if (!ctx->relay.first_byte) {
+        ctx->relay.first_byte = 1;
+        ctx->relay.ttfb = ngx_current_msec - ctx->relay.start;
     }
 
-    rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->status);
+    rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->relay.status);
 
     if (rc == NGX_AGAIN) {
         return rc;
@@ -652,12 +655,12 @@ ngx_http_ai_gateway_process_status_line(ngx_http_request_t *r)
     }
 
     if (u->state && u->state->status == 0) {
-        u->state->status = ctx->status.code;
+        u->state->status = ctx->relay.status.code;
     }
 
-    u->headers_in.status_n = ctx->status.code;
+    u->headers_in.status_n = ctx->relay.status.code;
 
-    len = ctx->status.end - ctx->status.start;
+    len = ctx->relay.status.end - ctx->relay.status.start;
     u->headers_in.status_line.len = len;
 
     u->headers_in.status_line.data = ngx_pnalloc(r->pool, len);
@@ -665,13 +668,13 @@ ngx_http_ai_gateway_process_status_line(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    ngx_memcpy(u->headers_in.status_line.data, ctx->status.start, len);
+    ngx_memcpy(u->headers_in.status_line.data, ctx->relay.status.start, len);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway status %ui \"%V\"",
                    u->headers_in.status_n, &u->headers_in.status_line);
 
-    if (ctx->status.http_version < NGX_HTTP_VERSION_11) {
+    if (ctx->relay.status.http_version < NGX_HTTP_VERSION_11) {
         u->headers_in.connection_close = 1;
     }
 
@@ -768,7 +771,7 @@ ngx_http_ai_gateway_process_header(ngx_http_request_t *r)
 
             if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
                 || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
-                || ctx->head
+                || ctx->relay.head
                 || (!u->headers_in.chunked
                     && u->headers_in.content_length_n == 0))
             {
@@ -839,10 +842,10 @@ ngx_http_ai_gateway_interim(ngx_http_request_t *r,
         u->state->status = 0;
     }
 
-    ctx->status.code = 0;
-    ctx->status.count = 0;
-    ctx->status.start = NULL;
-    ctx->status.end = NULL;
+    ctx->relay.status.code = 0;
+    ctx->relay.status.count = 0;
+    ctx->relay.status.start = NULL;
+    ctx->relay.status.end = NULL;
 
     u->process_header = ngx_http_ai_gateway_process_status_line;
 
@@ -912,12 +915,12 @@ ngx_http_ai_gateway_input_filter_init(void *data)
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway filter init s:%ui h:%d c:%d l:%O",
-                   u->headers_in.status_n, ctx->head, u->headers_in.chunked,
-                   u->headers_in.content_length_n);
+                   u->headers_in.status_n, ctx->relay.head,
+                   u->headers_in.chunked, u->headers_in.content_length_n);
 
     if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
         || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
-        || ctx->head)
+        || ctx->relay.head)
     {
         u->length = 0;
         u->keepalive = !u->headers_in.connection_close;
@@ -1008,7 +1011,7 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
 
     for ( ;; ) {
 
-        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+        rc = ngx_http_parse_chunked(r, buf, &ctx->relay.chunked);
 
         if (rc == NGX_OK) {
 
@@ -1016,12 +1019,12 @@ ngx_http_ai_gateway_chunked_filter(void *data, ssize_t bytes)
 
             p = buf->pos;
 
-            if (buf->last - buf->pos >= ctx->chunked.size) {
-                buf->pos += (size_t) ctx->chunked.size;
-                ctx->chunked.size = 0;
+            if (buf->last - buf->pos >= ctx->relay.chunked.size) {
+                buf->pos += (size_t) ctx->relay.chunked.size;
+                ctx->relay.chunked.size = 0;
 
             } else {
-                ctx->chunked.size -= buf->last - buf->pos;
+                ctx->relay.chunked.size -= buf->last - buf->pos;
                 buf->pos = buf->last;
             }
 

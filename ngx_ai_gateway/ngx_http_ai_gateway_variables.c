@@ -46,22 +46,22 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
 
     { ngx_string("ai_gateway_id"), NULL,
       ngx_http_ai_gateway_str_variable,
-      offsetof(ngx_http_ai_gateway_ctx_t, gateway_id),
+      offsetof(ngx_http_ai_gateway_ctx_t, route.gateway_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_gateway_account_id"), NULL,
       ngx_http_ai_gateway_str_variable,
-      offsetof(ngx_http_ai_gateway_ctx_t, account_id),
+      offsetof(ngx_http_ai_gateway_ctx_t, route.account_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_gateway_provider"), NULL,
       ngx_http_ai_gateway_str_variable,
-      offsetof(ngx_http_ai_gateway_ctx_t, provider),
+      offsetof(ngx_http_ai_gateway_ctx_t, route.provider),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_gateway_tls_name"), NULL,
       ngx_http_ai_gateway_str_variable,
-      offsetof(ngx_http_ai_gateway_ctx_t, target.tls_name),
+      offsetof(ngx_http_ai_gateway_ctx_t, route.target.tls_name),
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
 
     { ngx_string("ai_gateway_model"), NULL,
@@ -221,20 +221,22 @@ ngx_http_ai_gateway_model_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (!ctx->model_done) {
-        ctx->model_done = 1;
+    if (!ctx->route.model_done) {
+        ctx->route.model_done = 1;
 
         if (r->request_body && r->request_body->bufs
-            && (!ctx->attempt || r->upstream || ctx->compat))
+            && (ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT || r->upstream
+                || ctx->route.compat))
         {
             (void) ngx_http_ai_gateway_json_top_string(r->pool,
                                                        r->request_body->bufs,
-                                                       "model", &ctx->model);
+                                                       "model",
+                                                       &ctx->route.model);
         }
     }
 
     return ngx_http_ai_gateway_str_variable(r, v,
-                                   offsetof(ngx_http_ai_gateway_ctx_t, model));
+                             offsetof(ngx_http_ai_gateway_ctx_t, route.model));
 }
 
 
@@ -254,8 +256,8 @@ ngx_http_ai_gateway_log_id_variable(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->len = sizeof(ctx->log_id);
-    v->data = ctx->log_id;
+    v->len = sizeof(ctx->ids.log_id);
+    v->data = ctx->ids.log_id;
 
     return NGX_OK;
 }
@@ -275,8 +277,8 @@ ngx_http_ai_gateway_event_id_variable(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->len = ctx->event_id.len;
-    v->data = ctx->event_id.data;
+    v->len = ctx->ids.event_id.len;
+    v->data = ctx->ids.event_id.data;
 
     return NGX_OK;
 }
@@ -336,7 +338,7 @@ ngx_http_ai_gateway_ttfb_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || !ctx->first_byte) {
+    if (ctx == NULL || !ctx->relay.first_byte) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -346,8 +348,8 @@ ngx_http_ai_gateway_ttfb_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(v->data, "%T.%03M", (time_t) ctx->ttfb / 1000,
-                         ctx->ttfb % 1000)
+    v->len = ngx_sprintf(v->data, "%T.%03M", (time_t) ctx->relay.ttfb / 1000,
+                         ctx->relay.ttfb % 1000)
              - v->data;
     v->valid = 1;
     v->no_cacheable = 1;
@@ -371,12 +373,12 @@ ngx_http_ai_gateway_url_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx == NULL || ctx->target.origin == NULL) {
+    if (ctx == NULL || ctx->route.target.origin == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    t = &ctx->target;
+    t = &ctx->route.target;
 
     p = ngx_pnalloc(r->pool, sizeof("https://") - 1 + t->host_header.len
                              + t->path.len);
@@ -406,12 +408,12 @@ ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
-    if (ctx && ctx->err_code == 0) {
+    if (ctx && ctx->error.code == 0) {
         ctx = ngx_http_get_module_ctx(ngx_http_ai_gateway_var_request(r),
                                       ngx_http_ai_gateway_module);
     }
 
-    if (ctx == NULL || ctx->err_code == 0) {
+    if (ctx == NULL || ctx->error.code == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -421,7 +423,7 @@ ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(v->data, "%ui", ctx->err_code) - v->data;
+    v->len = ngx_sprintf(v->data, "%ui", ctx->error.code) - v->data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -71,7 +71,7 @@ static ngx_str_t  ngx_http_ai_gateway_vertex_form_type =
 
 
 /*
- * The client's Authorization header: NGX_OK with ctx->sa set when it is a
+ * The client's Authorization header: NGX_OK with ctx->route.sa set when it is a
  * service-account key, NGX_OK without when it is not (a native request
  * then sends it as it is), or an error status.  The Unified API requires
  * a key with a region (need_region).
@@ -119,7 +119,7 @@ ngx_http_ai_gateway_vertex_credential(ngx_http_request_t *r,
                                         "for example \"us-central1\"");
         }
 
-        ctx->sa = sa;
+        ctx->route.sa = sa;
         return NGX_OK;
     }
 
@@ -267,7 +267,7 @@ ngx_http_ai_gateway_vertex_decode(ngx_http_request_t *r, ngx_str_t *value,
 
 /*
  * Before the provider request: NGX_OK when it can go (no key, or a token
- * from the cache is in ctx->credential), NGX_AGAIN while the token is
+ * from the cache is in ctx->route.credential), NGX_AGAIN while the token is
  * fetched (nginx posts the request when the subrequest is over, and this
  * is called again), or an error status.
  */
@@ -285,9 +285,9 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
     ngx_http_post_subrequest_t            *ps;
     ngx_http_ai_gateway_vertex_token_t    *t;
 
-    sa = ctx->sa;
+    sa = ctx->route.sa;
 
-    if (sa == NULL || ctx->credential.len) {
+    if (sa == NULL || ctx->route.credential.len) {
         return NGX_OK;
     }
 
@@ -329,7 +329,7 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    body = &sctx->body;
+    body = &sctx->body.sent;
     body->len = sizeof("grant_type=urn%3Aietf%3Aparams%3Aoauth%3A"
                        "grant-type%3Ajwt-bearer&assertion=") - 1 + jwt.len;
     body->data = ngx_pnalloc(r->pool, body->len);
@@ -340,11 +340,12 @@ ngx_http_ai_gateway_vertex_token(ngx_http_request_t *r,
     ngx_sprintf(body->data, "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3A"
                 "grant-type%%3Ajwt-bearer&assertion=%V", &jwt);
 
-    sctx->body_set = 1;
-    sctx->exchange = sa;
-    sctx->version.key.data = (u_char *) "Content-Type";
-    sctx->version.key.len = sizeof("Content-Type") - 1;
-    sctx->version.value = ngx_http_ai_gateway_vertex_form_type;
+    sctx->body.set = 1;
+    sctx->kind = NGX_HTTP_AI_GATEWAY_EXCHANGE;
+    sctx->route.sa = sa;
+    sctx->route.version.key.data = (u_char *) "Content-Type";
+    sctx->route.version.key.len = sizeof("Content-Type") - 1;
+    sctx->route.version.value = ngx_http_ai_gateway_vertex_form_type;
 
     ps->handler = ngx_http_ai_gateway_vertex_done;
     ps->data = sa;
@@ -380,14 +381,14 @@ ngx_http_ai_gateway_vertex_exchange(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_gateway_module);
 
-    ngx_str_set(&ctx->method, "POST");
+    ngx_str_set(&ctx->route.method, "POST");
 
     rc = ngx_http_ai_gateway_route_origin(r, ctx, amcf->token_origin, NULL);
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&ctx->target.args);
+    ngx_str_null(&ctx->route.target.args);
 
     return NGX_OK;
 }
@@ -464,9 +465,9 @@ ngx_http_ai_gateway_vertex_done(ngx_http_request_t *r, void *data,
 
     tree = NULL;
 
-    if (sctx->resp.len
-        && ngx_http_ai_gateway_json_parse(r->pool, sctx->resp.data,
-                                          sctx->resp.len, &tree)
+    if (sctx->relay.resp.len
+        && ngx_http_ai_gateway_json_parse(r->pool, sctx->relay.resp.data,
+                                          sctx->relay.resp.len, &tree)
            != NGX_OK)
     {
         tree = NULL;
@@ -586,10 +587,10 @@ ngx_http_ai_gateway_vertex_bearer(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->credential.data = p;
+    ctx->route.credential.data = p;
     p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
     p = ngx_cpymem(p, token, len);
-    ctx->credential.len = p - ctx->credential.data;
+    ctx->route.credential.len = p - ctx->route.credential.data;
 
     return NGX_OK;
 }
