@@ -313,13 +313,13 @@ ngx_int_t
 ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx)
 {
-    time_t                        ttl;
-    ngx_int_t                     rc;
-    ngx_uint_t                    i, skip;
-    ngx_list_part_t              *part;
-    ngx_table_elt_t              *h, *ttl_h, *legacy_ttl_h, *key_h;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_ai_gateway_cache_t  *c;
+    time_t                          ttl;
+    ngx_int_t                       rc;
+    ngx_uint_t                      skip;
+    ngx_table_elt_t                *ttl_h, *legacy_ttl_h, *key_h;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_ai_gateway_cache_t    *c;
+    ngx_http_ai_gateway_headers_t  *hs;
 
     if (alcf->cache.zone == NULL && alcf->cache.redis == NULL) {
         return NGX_OK;
@@ -329,64 +329,17 @@ ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ttl = 0;
-    ttl_h = NULL;
-    legacy_ttl_h = NULL;
-    key_h = NULL;
-    skip = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len < 12
-            || ngx_strncmp(h[i].lowcase_key, "cf-", 3) != 0)
-        {
-            continue;
-        }
-
-        if (h[i].key.len == 16
-            && ngx_strncmp(h[i].lowcase_key, "cf-aig-cache-ttl", 16) == 0)
-        {
-            ttl_h = &h[i];
-
-        } else if (h[i].key.len == 12
-                   && ngx_strncmp(h[i].lowcase_key, "cf-cache-ttl", 12) == 0)
-        {
-            legacy_ttl_h = &h[i];
-
-        } else if (h[i].key.len == 16
-                   && ngx_strncmp(h[i].lowcase_key, "cf-aig-cache-key", 16)
-                      == 0)
-        {
-            key_h = &h[i];
-
-        } else if ((h[i].key.len == 17
-                    && ngx_strncmp(h[i].lowcase_key, "cf-aig-skip-cache", 17)
-                       == 0)
-                   || (h[i].key.len == 13
-                       && ngx_strncmp(h[i].lowcase_key, "cf-skip-cache", 13)
-                          == 0))
-        {
-            if (h[i].value.len == 4
-                && ngx_strncasecmp(h[i].value.data, (u_char *) "true", 4)
-                   == 0)
-            {
-                skip = 1;
-            }
-        }
+    hs = ngx_http_ai_gateway_headers(r, ctx);
+    if (hs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ttl = 0;
+    ttl_h = hs->cache_ttl;
+    legacy_ttl_h = hs->legacy_cache_ttl;
+    key_h = hs->cache_key;
+    skip = ngx_http_ai_gateway_headers_true(hs->skip_cache)
+           || ngx_http_ai_gateway_headers_true(hs->legacy_skip_cache);
 
     if (ttl_h == NULL) {
         ttl_h = legacy_ttl_h;

@@ -118,6 +118,7 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
 {
     ngx_int_t                         rc, split;
     ngx_str_t                         seg[3], rest;
+    ngx_http_ai_gateway_headers_t    *hs;
     ngx_http_ai_gateway_provider_t   *provider;
     ngx_http_ai_gateway_retry_conf_t  s;
 
@@ -130,8 +131,12 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
 
         s = alcf->retry;
 
-        rc = ngx_http_ai_gateway_retry_settings(r, &r->headers_in.headers,
-                                                &s);
+        hs = ngx_http_ai_gateway_headers(r, ctx);
+        if (hs == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_ai_gateway_retry_settings(r, hs, &s);
         if (rc != NGX_OK) {
             return rc;
         }

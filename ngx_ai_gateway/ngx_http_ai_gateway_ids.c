@@ -24,10 +24,6 @@
 static void ngx_http_ai_gateway_random(u_char *buf, size_t len);
 
 
-static ngx_str_t  ngx_http_ai_gateway_event_header =
-    ngx_string("cf-aig-event-id");
-
-
 /*
  * A ULID: 48 bits of milliseconds since the epoch and 80 random bits,
  * in Crockford's base32.
@@ -85,10 +81,10 @@ ngx_int_t
 ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    u_char           *p, rnd[16];
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char                         *p, rnd[16];
+    ngx_uint_t                      n;
+    ngx_table_elt_t                *h;
+    ngx_http_ai_gateway_headers_t  *hs;
 
     static u_char  hex[] = "0123456789abcdef";
 
@@ -96,38 +92,23 @@ ngx_http_ai_gateway_event_id(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    hs = ngx_http_ai_gateway_headers(r, ctx);
+    if (hs == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (i = 0; /* void */; i++) {
+    h = hs->event_id;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    if (h && h->value.len && h->value.len <= 128) {
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != ngx_http_ai_gateway_event_header.len
-            || ngx_strncasecmp(h[i].key.data,
-                               ngx_http_ai_gateway_event_header.data,
-                               h[i].key.len) != 0
-            || h[i].value.len == 0 || h[i].value.len > 128)
-        {
-            continue;
-        }
-
-        for (p = h[i].value.data; p < h[i].value.data + h[i].value.len; p++) {
+        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
             if (*p <= ' ' || *p >= 0x7f || *p == '"' || *p == '\\') {
                 break;
             }
         }
 
-        if (p == h[i].value.data + h[i].value.len) {
-            ctx->ids.event_id = h[i].value;
+        if (p == h->value.data + h->value.len) {
+            ctx->ids.event_id = h->value;
             return NGX_OK;
         }
     }

@@ -284,6 +284,24 @@ typedef struct {
 } ngx_http_ai_gateway_ids_t;
 
 
+/* the gateway's request headers: headers.c */
+
+typedef struct {
+    ngx_table_elt_t                   *cache_ttl;
+    ngx_table_elt_t                   *legacy_cache_ttl;
+    ngx_table_elt_t                   *cache_key;
+    ngx_table_elt_t                   *skip_cache;
+    ngx_table_elt_t                   *legacy_skip_cache;
+    ngx_table_elt_t                   *request_timeout;
+    ngx_table_elt_t                   *max_attempts;
+    ngx_table_elt_t                   *retry_delay;
+    ngx_table_elt_t                   *backoff;
+    ngx_table_elt_t                   *event_id;
+    ngx_array_t                        all;             /* every cf-* one */
+    unsigned                           parsed:1;
+} ngx_http_ai_gateway_headers_t;
+
+
 /* the cache: cache.c */
 
 typedef struct {
@@ -297,6 +315,7 @@ typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
 
+    ngx_http_ai_gateway_headers_t      headers;
     ngx_http_ai_gateway_route_t        route;
     ngx_http_ai_gateway_body_t         body;
     ngx_http_ai_gateway_relay_t        relay;
@@ -322,6 +341,14 @@ typedef struct {
 ngx_int_t ngx_http_ai_gateway_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_gateway_handler_init(ngx_conf_t *cf);
 ngx_http_ai_gateway_ctx_t *ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_ai_gateway_headers.c */
+
+ngx_http_ai_gateway_headers_t *ngx_http_ai_gateway_headers(
+    ngx_http_request_t *r, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_headers_parse(ngx_pool_t *pool,
+    ngx_list_t *list, ngx_http_ai_gateway_headers_t *hs);
+ngx_uint_t ngx_http_ai_gateway_headers_true(ngx_table_elt_t *h);
 
 /* ngx_http_ai_gateway_provider.c */
 
@@ -437,7 +464,7 @@ char *ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
     ngx_http_ai_gateway_retry_conf_t *prev,
     ngx_http_ai_gateway_retry_conf_t *conf);
 ngx_int_t ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
-    ngx_list_t *headers, ngx_http_ai_gateway_retry_conf_t *s);
+    ngx_http_ai_gateway_headers_t *hs, ngx_http_ai_gateway_retry_conf_t *s);
 ngx_msec_t ngx_http_ai_gateway_retry_wait(
     ngx_http_ai_gateway_retry_conf_t *s, ngx_uint_t n);
 ngx_int_t ngx_http_ai_gateway_retry_plan(ngx_http_request_t *r,

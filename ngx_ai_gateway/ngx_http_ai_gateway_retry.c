@@ -146,42 +146,30 @@ ngx_http_ai_gateway_retry_merge_conf(ngx_conf_t *cf,
 
 
 /*
- * Settings from a list of headers over those in s (the gateway's
- * directives, or settings of a lower level).  NGX_OK, or the status of a
- * 400 for a bad value.
+ * Settings from the gateway's headers (headers.c) over those in s (the
+ * gateway's directives, or settings of a lower level).  NGX_OK, or the
+ * status of a 400 for a bad value.
  */
 
 ngx_int_t
-ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r, ngx_list_t *headers,
-    ngx_http_ai_gateway_retry_conf_t *s)
+ngx_http_ai_gateway_retry_settings(ngx_http_request_t *r,
+    ngx_http_ai_gateway_headers_t *hs, ngx_http_ai_gateway_retry_conf_t *s)
 {
-    ngx_int_t         rc;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_int_t          rc;
+    ngx_uint_t         i;
+    ngx_table_elt_t   *h[4];
 
-    part = &headers->part;
-    h = part->elts;
+    h[0] = hs->request_timeout;
+    h[1] = hs->max_attempts;
+    h[2] = hs->retry_delay;
+    h[3] = hs->backoff;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len < 14
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "cf-aig-", 7) != 0)
-        {
+    for (i = 0; i < 4; i++) {
+        if (h[i] == NULL) {
             continue;
         }
 
-        rc = ngx_http_ai_gateway_retry_value(r, &h[i].key, &h[i].value, s);
+        rc = ngx_http_ai_gateway_retry_value(r, &h[i]->key, &h[i]->value, s);
 
         if (rc != NGX_OK) {
             return rc;

@@ -77,6 +77,7 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
     ngx_uint_t                        i;
     ngx_http_ai_gateway_step_t       *st;
     ngx_http_ai_gateway_steps_t       s;
+    ngx_http_ai_gateway_headers_t    *hs;
     ngx_http_ai_gateway_loc_conf_t   *alcf;
     ngx_http_ai_gateway_retry_conf_t  outer;
 
@@ -107,7 +108,12 @@ ngx_http_ai_gateway_universal_steps(ngx_http_request_t *r,
 
     outer = alcf->retry;
 
-    rc = ngx_http_ai_gateway_retry_settings(r, &r->headers_in.headers, &outer);
+    hs = ngx_http_ai_gateway_headers(r, ctx);
+    if (hs == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ai_gateway_retry_settings(r, hs, &outer);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -184,13 +190,13 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_step_spec_t *spec,
     ngx_uint_t i, ngx_http_ai_gateway_step_t *st)
 {
-    ngx_int_t          rc;
-    ngx_str_t          value;
-    ngx_uint_t         j, k, m, found;
-    ngx_list_t        *list, own;
-    ngx_keyval_t      *kv;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h, *oh;
+    ngx_int_t                       rc;
+    ngx_str_t                       value;
+    ngx_uint_t                      j, k, m, found;
+    ngx_list_t                     *list;
+    ngx_keyval_t                   *kv;
+    ngx_table_elt_t                *h, **oh;
+    ngx_http_ai_gateway_headers_t   sh;
 
     static ngx_str_t  authorization = ngx_string("Authorization");
     static ngx_str_t  content_type = ngx_string("Content-Type");
@@ -236,13 +242,11 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
 
     /* the step's own settings are the strongest */
 
-    own = *list;
-
-    if (own.last == &list->part) {
-        own.last = &own.part;
+    if (ngx_http_ai_gateway_headers_parse(r->pool, list, &sh) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_ai_gateway_retry_settings(r, &own, &st->conf);
+    rc = ngx_http_ai_gateway_retry_settings(r, &sh, &st->conf);
 
     if (rc != NGX_OK) {
         value = ctx->error.message;
@@ -253,35 +257,19 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
                                         "\"headers\": %V", i, &value);
     }
 
+    /* the outer request's cf-* headers that the step does not set */
+
     m = list->part.nelts;
+    oh = ctx->headers.all.elts;
 
-    part = &r->headers_in.headers.part;
-    oh = part->elts;
-
-    for (j = 0; /* void */; j++) {
-
-        if (j >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            oh = part->elts;
-            j = 0;
-        }
-
-        if (oh[j].key.len < 4
-            || ngx_strncmp(oh[j].lowcase_key, "cf-", 3) != 0)
-        {
-            continue;
-        }
+    for (j = 0; j < ctx->headers.all.nelts; j++) {
 
         found = 0;
         h = list->part.elts;
 
         for (k = 0; k < m; k++) {
-            if (h[k].key.len == oh[j].key.len
-                && ngx_strncmp(h[k].lowcase_key, oh[j].lowcase_key,
+            if (h[k].key.len == oh[j]->key.len
+                && ngx_strncmp(h[k].lowcase_key, oh[j]->lowcase_key,
                                h[k].key.len) == 0)
             {
                 found = 1;
@@ -295,7 +283,7 @@ ngx_http_ai_gateway_universal_headers(ngx_http_request_t *r,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            *h = oh[j];
+            *h = *oh[j];
         }
     }
 
