@@ -310,7 +310,24 @@ static ngx_int_t
 ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t                        rc;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    /*
+     * ai_gateway_max_body_size, besides nginx's client_max_body_size: a
+     * chunked body is counted by the request body filter as it comes
+     */
+
+    if (alcf->max_body_size
+        && r->headers_in.content_length_n > alcf->max_body_size)
+    {
+        return ngx_http_ai_gateway_send_error(r, ctx,
+                   ngx_http_ai_gateway_fail(r, ctx,
+                                            NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE,
+                                            NULL));
+    }
 
     if (r->headers_in.content_length_n > 0 && ctx->body.raw.data == NULL
         && (ctx->route.compat || ctx->route.universal || ctx->cache.state
@@ -616,18 +633,35 @@ static ngx_int_t
 ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in)
 {
-    u_char                     *p;
-    size_t                      size, need;
-    ngx_chain_t                *cl;
-    ngx_http_ai_gateway_ctx_t  *ctx;
+    u_char                          *p;
+    size_t                           size, need;
+    ngx_chain_t                     *cl;
+    ngx_http_ai_gateway_ctx_t       *ctx;
+    ngx_http_ai_gateway_loc_conf_t  *alcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
 
+    if (ctx == NULL) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    for (cl = in; cl; cl = cl->next) {
+        ctx->body.received += cl->buf->last - cl->buf->pos;
+    }
+
+    if (alcf->max_body_size && ctx->body.received > alcf->max_body_size) {
+        (void) ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE,
+                                        NULL);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
     /* the cache key needs the body too */
 
-    if (ctx == NULL
-        || (!ctx->route.compat && !ctx->route.universal
-            && ctx->cache.state == NULL && ctx->retry == NULL))
+    if (!ctx->route.compat && !ctx->route.universal
+        && ctx->cache.state == NULL && ctx->retry == NULL)
     {
         return ngx_http_next_request_body_filter(r, in);
     }

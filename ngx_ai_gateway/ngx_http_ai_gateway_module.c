@@ -432,8 +432,6 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ai_gateway_loc_conf_t *prev = parent;
     ngx_http_ai_gateway_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
     /* nested locations (limit_except too) belong to the same gateway */
 
     if (conf->gateway_id.data == NULL) {
@@ -459,17 +457,6 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_http_ai_gateway_upstream_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    if (conf->gateway_id.len) {
-        /*
-         * the gateway's own limit replaces client_max_body_size; a body
-         * over it is answered by nginx with 413, which the error filter
-         * turns into the gateway's JSON envelope
-         */
-
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-        clcf->client_max_body_size = conf->max_body_size;
     }
 
     return NGX_CONF_OK;

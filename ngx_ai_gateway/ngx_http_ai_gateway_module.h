@@ -233,6 +233,7 @@ typedef struct {
     ngx_str_t                          raw;             /* as read */
     size_t                             raw_size;
     void                              *tree;            /* compat: parsed */
+    off_t                              received;        /* bytes read */
     ngx_str_t                          sent;            /* sent instead */
     unsigned                           set:1;           /* sent is set */
 } ngx_http_ai_gateway_body_t;

@@ -159,6 +159,36 @@ main::envelope(413, 2202, "Request body too large")
 
 
 
+=== TEST 8a: the user's client_max_body_size is kept: the smaller limit counts
+--- config
+    location /v1/ {
+        ai_gateway gw;
+        client_max_body_size 100;
+        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+"POST /v1/acct/gw/openai/chat/completions\n" . ("x" x 200)
+--- error_code: 413
+--- response_body eval
+main::envelope(413, 2202, "Request body too large")
+--- no_error_log
+[alert]
+
+
+
+=== TEST 8b: a client_max_body_size larger than nginx's default is kept too
+--- config
+    location /v1/ {
+        ai_gateway gw;
+        client_max_body_size 3m;
+        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+"POST /v1/acct/gw/openai/chat/completions\n" . ("x" x 2_000_000)
+--- response_body_like: "body_len":2000000
+
+
+
 === TEST 9: provider unreachable: 502, 2005
 --- config
     location /v1/ {

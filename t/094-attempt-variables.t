@@ -190,10 +190,10 @@ END
     $block->set_value("no_error_log", "[alert]\n[crit]\n[emerg]\n");
 });
 
-# a body over the limit: refused by nginx before the gateway sees the
-# request when its Content-Length says so, in every mode alike; a chunked
-# one is refused while it is read, and a request with attempts reads its
-# body before routing it (the documented difference)
+# a body over ai_gateway_max_body_size: refused by the gateway once the
+# request is routed when its Content-Length says so, and while it is read
+# when it is chunked; a request with attempts reads its body before
+# routing it (the documented difference)
 
 sub body_too_large {
     my $big = $J->encode({ model => 'gpt-4o', q => 'x' x 2000 });
@@ -202,7 +202,7 @@ sub body_too_large {
     my $routed = "gw|acct|openai|http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT}"
                  . "/v1/chat/completions|2202";
 
-    for my $c (['direct', {}, 0, '||||2202'],
+    for my $c (['direct', {}, 0, $routed],
                ['retries', { 'cf-aig-max-attempts' => 2 }, 0, '||||2202'],
                ['direct', {}, 1, $routed],
                ['retries', { 'cf-aig-max-attempts' => 2 }, 1, '||||2202'])
