@@ -164,11 +164,11 @@ ngx_int_t
 ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    ngx_int_t                        rc;
-    ngx_buf_t                       *b;
-    ngx_str_t                        body;
-    ngx_chain_t                      out;
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
+    ngx_int_t                         rc;
+    ngx_http_complex_value_t          cv;
+    ngx_http_ai_gateway_loc_conf_t   *alcf;
+
+    static ngx_str_t  json = ngx_string("application/json");
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
@@ -177,38 +177,15 @@ ngx_http_ai_gateway_compat_models(ngx_http_request_t *r,
         return rc;
     }
 
-    if (ngx_http_ai_gateway_json_models(r->pool, alcf->models, &body)
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+
+    if (ngx_http_ai_gateway_json_models(r->pool, alcf->models, &cv.value)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = body.len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body.data;
-    b->last = body.data + body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_send_response(r, NGX_HTTP_OK, &json, &cv);
 }
 
 

@@ -658,7 +658,9 @@ ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
     rt = ctx->retry;
 
-    if (rt->finished || rt->delay.timer_set || !rt->sr->done) {
+    if (rt->finished || rt->delay.timer_set || rt->delay.posted
+        || !rt->sr->done)
+    {
         return;
     }
 
@@ -678,7 +680,7 @@ ngx_http_ai_gateway_retry_next(ngx_http_request_t *r)
         rt->started = 0;
         rt->conf = rt->steps[rt->step].conf;
 
-        ngx_add_timer(&rt->delay, 0);
+        ngx_post_event(&rt->delay, &ngx_posted_events);
         return;
     }
 
@@ -749,6 +751,10 @@ ngx_http_ai_gateway_retry_cleanup(void *data)
 
     if (rt->delay.timer_set) {
         ngx_del_timer(&rt->delay);
+    }
+
+    if (rt->delay.posted) {
+        ngx_delete_posted_event(&rt->delay);
     }
 
     if (rt->deadline.timer_set) {
