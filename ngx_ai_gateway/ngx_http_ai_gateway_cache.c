@@ -1170,8 +1170,6 @@ static ngx_int_t
 ngx_http_ai_gateway_cache_append(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, u_char *p, size_t len)
 {
-    u_char                          *n;
-    size_t                           size;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
     if (len == 0) {
@@ -1187,19 +1185,11 @@ ngx_http_ai_gateway_cache_append(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (c->len + len > c->size) {
-        size = ngx_max(c->len + len, 2 * c->size);
-
-        n = ngx_palloc(r->pool, size);
-        if (n == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(n, c->buf, c->len);
-        ngx_pfree(r->pool, c->buf);
-
-        c->buf = n;
-        c->size = size;
+    if (ngx_http_ai_gateway_reserve(r->pool, &c->buf, &c->size, c->len,
+                                    c->len + len, 0, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     ngx_memcpy(c->buf + c->len, p, len);

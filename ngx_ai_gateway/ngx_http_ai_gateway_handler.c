@@ -633,8 +633,7 @@ static ngx_int_t
 ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in)
 {
-    u_char                          *p;
-    size_t                           size, need;
+    size_t                           size;
     ngx_chain_t                     *cl;
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
@@ -673,21 +672,16 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
             continue;
         }
 
-        need = ctx->body.raw.len + size + 1;
+        /* a chunked body grows, a NUL follows for the parsers */
 
-        if (need > ctx->body.raw_size) {
-            /* a chunked body: grow by doubling */
-
-            ctx->body.raw_size = ngx_max(need, 2 * ctx->body.raw_size);
-            ctx->body.raw_size = ngx_max(ctx->body.raw_size, 4096);
-
-            p = ngx_pnalloc(r->pool, ctx->body.raw_size);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_memcpy(p, ctx->body.raw.data, ctx->body.raw.len);
-            ctx->body.raw.data = p;
+        if (ngx_http_ai_gateway_reserve(r->pool, &ctx->body.raw.data,
+                                        &ctx->body.raw_size,
+                                        ctx->body.raw.len,
+                                        ctx->body.raw.len + size + 1,
+                                        4096, 0)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ngx_memcpy(ctx->body.raw.data + ctx->body.raw.len, cl->buf->pos, size);

@@ -16,6 +16,7 @@
 #include "ngx_http_ai_gateway_translate.h"
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
+#include "ngx_http_ai_gateway_buf.h"
 
 
 /* gateway error codes, see docs/errors.md */

@@ -198,9 +198,6 @@ static ngx_int_t
 ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
 {
-    u_char  *n;
-    size_t   size;
-
     if (ctx->relay.resp.len + len > NGX_HTTP_AI_GATEWAY_MAX_RESPONSE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai_gateway: provider response too large to "
@@ -208,18 +205,13 @@ ngx_http_ai_gateway_relay_keep(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ctx->relay.resp.len + len > ctx->relay.resp_size) {
-        size = ngx_max(ctx->relay.resp.len + len, 2 * ctx->relay.resp_size);
-        size = ngx_max(size, 16384);
-
-        n = ngx_pnalloc(r->pool, size);
-        if (n == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(n, ctx->relay.resp.data, ctx->relay.resp.len);
-        ctx->relay.resp.data = n;
-        ctx->relay.resp_size = size;
+    if (ngx_http_ai_gateway_reserve(r->pool, &ctx->relay.resp.data,
+                                    &ctx->relay.resp_size,
+                                    ctx->relay.resp.len,
+                                    ctx->relay.resp.len + len, 16384, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     ngx_memcpy(ctx->relay.resp.data + ctx->relay.resp.len, p, len);

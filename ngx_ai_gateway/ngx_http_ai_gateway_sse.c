@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_ai_gateway_buf.h"
 #include "ngx_http_ai_gateway_sse.h"
 
 
@@ -185,37 +186,10 @@ ngx_http_ai_gateway_sse_next(ngx_http_ai_gateway_sse_t *sse)
 static ngx_int_t
 ngx_http_ai_gateway_sse_reserve(ngx_http_ai_gateway_sse_t *sse, size_t need)
 {
-    u_char  *p;
-    size_t   size;
-
-    if (need <= sse->size) {
-        return NGX_OK;
-    }
-
-    size = sse->size ? sse->size * 2 : NGX_HTTP_AI_GATEWAY_SSE_BUF;
-
-    while (size < need) {
-        size *= 2;
-    }
-
-    if (size > NGX_HTTP_AI_GATEWAY_MAX_EVENT + 2) {
-        size = NGX_HTTP_AI_GATEWAY_MAX_EVENT + 2;
-    }
-
-    p = ngx_pnalloc(sse->pool, size);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (sse->buf != NULL) {
-        ngx_memcpy(p, sse->buf, sse->data + sse->line);
-        ngx_pfree(sse->pool, sse->buf);
-    }
-
-    sse->buf = p;
-    sse->size = size;
-
-    return NGX_OK;
+    return ngx_http_ai_gateway_reserve(sse->pool, &sse->buf, &sse->size,
+                                       sse->data + sse->line, need,
+                                       NGX_HTTP_AI_GATEWAY_SSE_BUF,
+                                       NGX_HTTP_AI_GATEWAY_MAX_EVENT + 2);
 }
 
 

@@ -11,6 +11,7 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
+#include "ngx_http_ai_gateway_buf.h"
 #include "ngx_http_ai_gateway_json.h"
 
 
@@ -139,33 +140,17 @@ void
 ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
-    u_char  *buf;
-    size_t   size;
-
     if (gen->nomem || len == 0) {
         return;
     }
 
-    if (gen->size - gen->len < len) {
-        size = ngx_max(gen->size * 2, NGX_HTTP_AI_GATEWAY_GEN_BUF);
-
-        while (size - gen->len < len) {
-            size *= 2;
-        }
-
-        buf = ngx_pnalloc(gen->pool, size);
-        if (buf == NULL) {
-            gen->nomem = 1;
-            return;
-        }
-
-        if (gen->buf != NULL) {
-            ngx_memcpy(buf, gen->buf, gen->len);
-            ngx_pfree(gen->pool, gen->buf);
-        }
-
-        gen->buf = buf;
-        gen->size = size;
+    if (ngx_http_ai_gateway_reserve(gen->pool, &gen->buf, &gen->size,
+                                    gen->len, gen->len + len,
+                                    NGX_HTTP_AI_GATEWAY_GEN_BUF, 0)
+        != NGX_OK)
+    {
+        gen->nomem = 1;
+        return;
     }
 
     ngx_memcpy(gen->buf + gen->len, p, len);

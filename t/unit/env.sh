@@ -27,6 +27,7 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_gemini.c
       ngx_ai_gateway/ngx_http_ai_gateway_translate.c
       ngx_ai_gateway/ngx_http_ai_gateway_check.c
+      ngx_ai_gateway/ngx_http_ai_gateway_buf.c
       ngx_ai_gateway/ngx_http_ai_gateway_steps.c
       ngx_ai_gateway/ngx_http_ai_gateway_cache_entry.c
       t/unit/shim.c"
