@@ -46,10 +46,7 @@ static ngx_int_t ngx_http_ai_gateway_cache_ttl(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_table_elt_t *h, time_t *ttl);
 static void ngx_http_ai_gateway_cache_get(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
-static ngx_int_t ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
-    ngx_http_ai_gateway_cache_t *c, ngx_str_t *key);
-static void ngx_http_ai_gateway_cache_redis_done(void *data,
-    ngx_http_ai_gateway_redis_reply_t *reply);
+static void ngx_http_ai_gateway_cache_fetched(void *data, ngx_str_t *entry);
 static void ngx_http_ai_gateway_cache_resume(ngx_http_request_t *r);
 static void ngx_http_ai_gateway_cache_miss(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c);
@@ -299,6 +296,12 @@ ngx_http_ai_gateway_cache_merge_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* Redis, when both are given */
+
+    conf->store = conf->redis ? &ngx_http_ai_gateway_cache_redis_store
+                  : conf->zone ? &ngx_http_ai_gateway_cache_shm_store
+                  : NULL;
+
     return NGX_CONF_OK;
 }
 
@@ -321,7 +324,7 @@ ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t    *c;
     ngx_http_ai_gateway_headers_t  *hs;
 
-    if (alcf->cache.zone == NULL && alcf->cache.redis == NULL) {
+    if (alcf->cache.store == NULL) {
         return NGX_OK;
     }
 
@@ -384,6 +387,7 @@ ngx_http_ai_gateway_cache_headers(ngx_http_request_t *r,
     cln->data = c;
 
     c->request = r;
+    c->conf = &alcf->cache;
     c->ttl = ttl;
     c->skip = skip;
 
@@ -483,7 +487,7 @@ ngx_http_ai_gateway_cache_lookup(ngx_http_request_t *r,
             ngx_http_ai_gateway_cache_get(r, c);
             break;
 
-        case NGX_HTTP_AI_GATEWAY_CACHE_REDIS:
+        case NGX_HTTP_AI_GATEWAY_CACHE_FETCHING:
         case NGX_HTTP_AI_GATEWAY_CACHE_LOCKED:
             /* still waiting: the answer or a timer changes the state */
             return NGX_AGAIN;
@@ -519,36 +523,20 @@ static void
 ngx_http_ai_gateway_cache_get(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
-    ngx_int_t                        rc;
-    ngx_str_t                        entry, argv[2];
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+    ngx_int_t   rc;
+    ngx_str_t   entry;
 
     c->state = NGX_HTTP_AI_GATEWAY_CACHE_NONE;
 
-    if (alcf->cache.redis) {
-        ngx_str_set(&argv[0], "GET");
+    rc = c->conf->store->get(c->conf, c->key, r->pool, &entry,
+                             ngx_http_ai_gateway_cache_fetched, c, &c->op,
+                             r->connection->log);
 
-        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) != NGX_OK) {
-            return;
-        }
-
-        c->op = ngx_http_ai_gateway_redis_command(alcf->cache.redis, 2, argv,
-                                        NGX_HTTP_AI_GATEWAY_REDIS_NIL
-                                        |NGX_HTTP_AI_GATEWAY_REDIS_STRING,
-                                        ngx_http_ai_gateway_cache_redis_done,
-                                        c, r->connection->log);
-        if (c->op) {
-            /* the answer or the timeout calls back */
-            c->state = NGX_HTTP_AI_GATEWAY_CACHE_REDIS;
-        }
-
+    if (rc == NGX_AGAIN) {
+        /* the answer, or the store's timeout, calls back */
+        c->state = NGX_HTTP_AI_GATEWAY_CACHE_FETCHING;
         return;
     }
-
-    rc = ngx_http_ai_gateway_shm_get(alcf->cache.zone, c->key, r->pool,
-                                     &entry);
 
     if (rc == NGX_OK) {
         ngx_http_ai_gateway_cache_found(r, c, &entry);
@@ -556,61 +544,21 @@ ngx_http_ai_gateway_cache_get(ngx_http_request_t *r,
 }
 
 
-/* the entry's Redis key: the prefix and the hex key */
-
-static ngx_int_t
-ngx_http_ai_gateway_cache_redis_key(ngx_http_request_t *r,
-    ngx_http_ai_gateway_cache_t *c, ngx_str_t *key)
-{
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
-
-    key->len = alcf->cache.redis_prefix.len + sizeof(c->hex);
-
-    key->data = ngx_pnalloc(r->pool, key->len);
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ngx_cpymem(key->data, alcf->cache.redis_prefix.data,
-                          alcf->cache.redis_prefix.len),
-               c->hex, sizeof(c->hex));
-
-    return NGX_OK;
-}
-
-
-/* Redis answered (a string or nil) or failed (NULL): the request goes on */
+/* the store answered later (an entry, or NULL): the request goes on */
 
 static void
-ngx_http_ai_gateway_cache_redis_done(void *data,
-    ngx_http_ai_gateway_redis_reply_t *reply)
+ngx_http_ai_gateway_cache_fetched(void *data, ngx_str_t *entry)
 {
     ngx_http_ai_gateway_cache_t *c = data;
-
-    ngx_str_t            copy;
-    ngx_http_request_t  *r;
-
-    r = c->request;
 
     c->op = NULL;
     c->state = NGX_HTTP_AI_GATEWAY_CACHE_NONE;
 
-    if (reply && reply->type == NGX_HTTP_AI_GATEWAY_REDIS_STRING) {
-        /* hiredis frees its reply: the response needs its own copy */
-
-        copy.data = ngx_pnalloc(r->pool, reply->str.len);
-
-        if (copy.data) {
-            copy.len = reply->str.len;
-            ngx_memcpy(copy.data, reply->str.data, reply->str.len);
-
-            ngx_http_ai_gateway_cache_found(r, c, &copy);
-        }
+    if (entry) {
+        ngx_http_ai_gateway_cache_found(c->request, c, entry);
     }
 
-    ngx_http_ai_gateway_cache_resume(r);
+    ngx_http_ai_gateway_cache_resume(c->request);
 }
 
 
@@ -739,11 +687,7 @@ ngx_http_ai_gateway_cache_invalid(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c, ngx_str_t *entry,
     ngx_http_ai_gateway_cache_entry_t *e)
 {
-    u_char                           at[32], *p;
-    ngx_str_t                        argv[2], *name;
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+    u_char  at[32], buf[NGX_MAX_ERROR_STR], *p, *where;
 
     p = at;
 
@@ -753,31 +697,16 @@ ngx_http_ai_gateway_cache_invalid(ngx_http_request_t *r,
 
     *p = '\0';
 
-    if (alcf->cache.redis) {
-        name = ngx_http_ai_gateway_redis_name(alcf->cache.redis);
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_gateway: invalid cache entry %*s in Redis %V: "
-                      "%s%s, deleted, the request goes to the provider",
-                      sizeof(c->hex), c->hex, name, e->error, at);
-
-        ngx_str_set(&argv[0], "DEL");
-
-        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) == NGX_OK) {
-            ngx_http_ai_gateway_redis_send(alcf->cache.redis, 2, argv,
-                                           r->connection->log);
-        }
-
-        return;
-    }
+    where = c->conf->store->where(c->conf, buf, sizeof(buf) - 1);
+    *where = '\0';
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "ai_gateway: invalid cache entry %*s in zone \"%V\": "
-                  "%s%s, deleted, the request goes to the provider",
-                  sizeof(c->hex), c->hex, &alcf->cache.zone->shm.name,
-                  e->error, at);
+                  "ai_gateway: invalid cache entry %*s in %s: %s%s, deleted, "
+                  "the request goes to the provider",
+                  sizeof(c->hex), c->hex, buf, e->error, at);
 
-    ngx_http_ai_gateway_shm_remove(alcf->cache.zone, c->key, entry);
+    c->conf->store->remove(c->conf, c->key, entry, r->pool,
+                           r->connection->log);
 }
 
 
@@ -950,7 +879,7 @@ ngx_http_ai_gateway_cache_cleanup(void *data)
     ngx_http_ai_gateway_cache_t *c = data;
 
     if (c->op) {
-        ngx_http_ai_gateway_redis_cancel(c->op);
+        c->conf->store->cancel(c->op);
         c->op = NULL;
     }
 
@@ -1222,10 +1151,6 @@ static void
 ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_t *c)
 {
-    u_char                           px[NGX_TIME_T_LEN];
-    ngx_str_t                        argv[5];
-    ngx_http_ai_gateway_loc_conf_t  *alcf;
-
     if (!c->complete) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ai_gateway: incomplete response not cached");
@@ -1248,25 +1173,8 @@ ngx_http_ai_gateway_cache_store(ngx_http_request_t *r,
     ngx_http_ai_gateway_cache_entry_set_body(c->buf, c->head_size,
                                              c->len - c->head_size);
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
-
-    if (alcf->cache.redis) {
-        ngx_str_set(&argv[0], "SET");
-        argv[2].data = c->buf;
-        argv[2].len = c->len;
-        ngx_str_set(&argv[3], "PX");
-        argv[4].data = px;
-        argv[4].len = ngx_sprintf(px, "%T", c->ttl * 1000) - px;
-
-        if (ngx_http_ai_gateway_cache_redis_key(r, c, &argv[1]) == NGX_OK) {
-            ngx_http_ai_gateway_redis_send(alcf->cache.redis, 5, argv,
-                                           r->connection->log);
-        }
-
-    } else {
-        ngx_http_ai_gateway_shm_put(alcf->cache.zone, c->key, c->buf, c->len,
-                                    c->ttl, r->connection->log);
-    }
+    c->conf->store->put(c->conf, c->key, c->buf, c->len, c->ttl, r->pool,
+                        r->connection->log);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai gateway cache stored: %uz bytes, ttl %T",

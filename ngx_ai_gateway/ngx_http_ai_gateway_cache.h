@@ -29,9 +29,14 @@ typedef struct ngx_http_ai_gateway_cache_lock_s
     ngx_http_ai_gateway_cache_lock_t;
 
 
+typedef struct ngx_http_ai_gateway_cache_store_s
+    ngx_http_ai_gateway_cache_store_t;
+
+
 /* the cache settings of a location */
 
 typedef struct {
+    ngx_http_ai_gateway_cache_store_t  *store;  /* NULL: no cache */
     ngx_shm_zone_t                *zone;       /* ai_gateway_cache */
     ngx_http_ai_gateway_redis_t   *redis;      /* ai_gateway_cache_redis */
     ngx_str_t                      redis_prefix;
@@ -42,11 +47,47 @@ typedef struct {
 } ngx_http_ai_gateway_cache_conf_t;
 
 
+/*
+ * A cache store, by key (NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN bytes): the
+ * shared memory zone (cache_shm.c) or Redis (cache_redis.c).  get()
+ * returns NGX_OK with a copy of the entry in the pool, NGX_DECLINED when
+ * there is none (or the store cannot be reached: a miss), or NGX_AGAIN
+ * when it has asked: done(data, entry) follows, entry NULL for none,
+ * unless cancel(*op) is called first.  put() and remove() never fail
+ * loudly.
+ */
+
+typedef void (*ngx_http_ai_gateway_cache_done_pt)(void *data,
+    ngx_str_t *entry);
+
+struct ngx_http_ai_gateway_cache_store_s {
+    ngx_int_t   (*get)(ngx_http_ai_gateway_cache_conf_t *conf, u_char *key,
+                    ngx_pool_t *pool, ngx_str_t *entry,
+                    ngx_http_ai_gateway_cache_done_pt done, void *data,
+                    void **op, ngx_log_t *log);
+    void        (*put)(ngx_http_ai_gateway_cache_conf_t *conf, u_char *key,
+                    u_char *p, size_t len, time_t ttl, ngx_pool_t *pool,
+                    ngx_log_t *log);
+    void        (*remove)(ngx_http_ai_gateway_cache_conf_t *conf,
+                    u_char *key, ngx_str_t *entry, ngx_pool_t *pool,
+                    ngx_log_t *log);
+    void        (*cancel)(void *op);
+    u_char     *(*where)(ngx_http_ai_gateway_cache_conf_t *conf, u_char *buf,
+                    size_t len);
+};
+
+
+extern ngx_http_ai_gateway_cache_store_t  ngx_http_ai_gateway_cache_shm_store;
+extern ngx_http_ai_gateway_cache_store_t
+    ngx_http_ai_gateway_cache_redis_store;
+
+
 /* where a request's lookup stands (ngx_http_ai_gateway_cache_lookup()) */
 
 typedef enum {
     NGX_HTTP_AI_GATEWAY_CACHE_START = 0,
-    NGX_HTTP_AI_GATEWAY_CACHE_REDIS,           /* a GET under way */
+    NGX_HTTP_AI_GATEWAY_CACHE_FETCHING,        /* the store's get under
+                                                  way */
     NGX_HTTP_AI_GATEWAY_CACHE_NONE,            /* nothing found */
     NGX_HTTP_AI_GATEWAY_CACHE_LOCKED,          /* an identical request
                                                   is on its way */
@@ -59,6 +100,7 @@ typedef enum {
 
 typedef struct {
     ngx_http_request_t            *request;
+    ngx_http_ai_gateway_cache_conf_t  *conf;
     ngx_http_ai_gateway_cache_state_e  state;
     ngx_http_ai_gateway_cache_entry_t *entry;  /* FOUND: decoded */
     u_char                         key[NGX_HTTP_AI_GATEWAY_CACHE_KEY_LEN];
@@ -74,7 +116,7 @@ typedef struct {
     ngx_http_ai_gateway_cache_lock_t  *lock;   /* leader or waiter of */
     ngx_queue_t                    queue;      /* in lock->waiters */
     ngx_event_t                    wait;
-    ngx_http_ai_gateway_redis_op_t *op;        /* a Redis GET under way */
+    void                          *op;         /* a store's get under way */
 
     unsigned                       skip:1;     /* no lookup */
     unsigned                       keyed:1;
@@ -111,12 +153,6 @@ void ngx_http_ai_gateway_cache_exit_process(void);
 
 char *ngx_http_ai_gateway_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
-    ngx_pool_t *pool, ngx_str_t *entry);
-void ngx_http_ai_gateway_shm_put(ngx_shm_zone_t *zone, u_char *key,
-    u_char *data, size_t len, time_t ttl, ngx_log_t *log);
-void ngx_http_ai_gateway_shm_remove(ngx_shm_zone_t *zone, u_char *key,
-    ngx_str_t *entry);
 
 
 #endif /* _NGX_HTTP_AI_GATEWAY_CACHE_H_INCLUDED_ */

@@ -54,6 +54,18 @@ static void ngx_http_ai_gateway_shm_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_ai_gateway_shm_node_t *ngx_http_ai_gateway_shm_find(
     ngx_http_ai_gateway_shm_ctx_t *ctx, u_char *key);
+static ngx_int_t ngx_http_ai_gateway_shm_get(
+    ngx_http_ai_gateway_cache_conf_t *conf, u_char *key, ngx_pool_t *pool,
+    ngx_str_t *entry, ngx_http_ai_gateway_cache_done_pt done, void *data,
+    void **op, ngx_log_t *log);
+static void ngx_http_ai_gateway_shm_put(ngx_http_ai_gateway_cache_conf_t *conf,
+    u_char *key, u_char *data, size_t len, time_t ttl, ngx_pool_t *pool,
+    ngx_log_t *log);
+static void ngx_http_ai_gateway_shm_remove(
+    ngx_http_ai_gateway_cache_conf_t *conf, u_char *key, ngx_str_t *entry,
+    ngx_pool_t *pool, ngx_log_t *log);
+static u_char *ngx_http_ai_gateway_shm_where(
+    ngx_http_ai_gateway_cache_conf_t *conf, u_char *buf, size_t len);
 static void ngx_http_ai_gateway_shm_delete(ngx_http_ai_gateway_shm_ctx_t *ctx,
     ngx_http_ai_gateway_shm_node_t *sn);
 
@@ -298,14 +310,16 @@ ngx_http_ai_gateway_shm_delete(ngx_http_ai_gateway_shm_ctx_t *ctx,
  * there is none (or it expired), NGX_ERROR.
  */
 
-ngx_int_t
-ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
-    ngx_pool_t *pool, ngx_str_t *entry)
+static ngx_int_t
+ngx_http_ai_gateway_shm_get(ngx_http_ai_gateway_cache_conf_t *conf,
+    u_char *key, ngx_pool_t *pool, ngx_str_t *entry,
+    ngx_http_ai_gateway_cache_done_pt done, void *data, void **op,
+    ngx_log_t *log)
 {
     ngx_http_ai_gateway_shm_ctx_t   *ctx;
     ngx_http_ai_gateway_shm_node_t  *sn;
 
-    ctx = zone->data;
+    ctx = conf->zone->data;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -328,7 +342,7 @@ ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
     entry->data = ngx_pnalloc(pool, sn->len);
     if (entry->data == NULL) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     entry->len = sn->len;
@@ -345,14 +359,14 @@ ngx_http_ai_gateway_shm_get(ngx_shm_zone_t *zone, u_char *key,
  * invalid): an entry stored meanwhile in its place stays.
  */
 
-void
-ngx_http_ai_gateway_shm_remove(ngx_shm_zone_t *zone, u_char *key,
-    ngx_str_t *entry)
+static void
+ngx_http_ai_gateway_shm_remove(ngx_http_ai_gateway_cache_conf_t *conf,
+    u_char *key, ngx_str_t *entry, ngx_pool_t *pool, ngx_log_t *log)
 {
     ngx_http_ai_gateway_shm_ctx_t   *ctx;
     ngx_http_ai_gateway_shm_node_t  *sn;
 
-    ctx = zone->data;
+    ctx = conf->zone->data;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -370,10 +384,13 @@ ngx_http_ai_gateway_shm_remove(ngx_shm_zone_t *zone, u_char *key,
 
 /* stores an entry, replacing the key's previous one; never fails loudly */
 
-void
-ngx_http_ai_gateway_shm_put(ngx_shm_zone_t *zone, u_char *key, u_char *data,
-    size_t len, time_t ttl, ngx_log_t *log)
+static void
+ngx_http_ai_gateway_shm_put(ngx_http_ai_gateway_cache_conf_t *conf,
+    u_char *key, u_char *data, size_t len, time_t ttl, ngx_pool_t *pool,
+    ngx_log_t *log)
 {
+    ngx_shm_zone_t                  *zone;
+
     size_t                           size;
     ngx_uint_t                       evicted;
     ngx_queue_t                     *q;
@@ -381,6 +398,7 @@ ngx_http_ai_gateway_shm_put(ngx_shm_zone_t *zone, u_char *key, u_char *data,
     ngx_http_ai_gateway_shm_ctx_t   *ctx;
     ngx_http_ai_gateway_shm_node_t  *sn;
 
+    zone = conf->zone;
     ctx = zone->data;
 
     size = offsetof(ngx_rbtree_node_t, color)
@@ -447,3 +465,20 @@ ngx_http_ai_gateway_shm_put(ngx_shm_zone_t *zone, u_char *key, u_char *data,
                        "ai gateway cache: %ui entries evicted", evicted);
     }
 }
+
+
+static u_char *
+ngx_http_ai_gateway_shm_where(ngx_http_ai_gateway_cache_conf_t *conf,
+    u_char *buf, size_t len)
+{
+    return ngx_snprintf(buf, len, "zone \"%V\"", &conf->zone->shm.name);
+}
+
+
+ngx_http_ai_gateway_cache_store_t  ngx_http_ai_gateway_cache_shm_store = {
+    ngx_http_ai_gateway_shm_get,
+    ngx_http_ai_gateway_shm_put,
+    ngx_http_ai_gateway_shm_remove,
+    NULL,
+    ngx_http_ai_gateway_shm_where
+};
