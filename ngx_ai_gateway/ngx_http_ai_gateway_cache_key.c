@@ -52,7 +52,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_cache_t *c)
 {
     u_char                          *p, tag;
-    ngx_str_t                       *s, body, *auth;
+    ngx_str_t                       *s, body, *auth, *model;
     ngx_int_t                        rc;
     ngx_uint_t                       i, stream;
     unsigned int                     len;
@@ -157,9 +157,16 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
     tag = '-';
     EVP_DigestUpdate(md, &tag, 1);
 
-    /* the body, canonical when it is JSON */
+    /* the body, canonical when it is JSON; its "model" for the logs */
 
     stream = 0;
+
+    model = NULL;
+
+    if (!ctx->route.compat && !ctx->route.model_done) {
+        ctx->route.model_done = 1;
+        model = &ctx->route.model;
+    }
 
     rc = NGX_DECLINED;
 
@@ -169,7 +176,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
         rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
                                                 body.len,
                                                 ngx_http_ai_gateway_cache_void,
-                                                NULL, &stream);
+                                                NULL, &stream, model);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -181,7 +188,7 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
         rc = ngx_http_ai_gateway_canonical_json(r->pool, body.data,
                                                 body.len,
                                                 ngx_http_ai_gateway_cache_print,
-                                                md, &stream);
+                                                md, &stream, model);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }

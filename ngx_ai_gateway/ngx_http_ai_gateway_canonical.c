@@ -101,13 +101,14 @@ static void      *ngx_http_ai_gateway_canonical_data;
 /*
  * print() gets the canonical text in pieces.  Returns NGX_OK, NGX_DECLINED
  * when the text is not JSON (or nests deeper than 64 levels), NGX_ERROR.
- * *stream is set when the text is an object with "stream": true.
+ * *stream is set when the text is an object with "stream": true, and
+ * *model (if not NULL) to its "model" string, from the same parse.
  */
 
 ngx_int_t
 ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
     void (*print)(void *data, const char *s, size_t len), void *data,
-    ngx_uint_t *stream)
+    ngx_uint_t *stream, ngx_str_t *model)
 {
     yajl_gen                      g;
     yajl_handle                   h;
@@ -151,6 +152,12 @@ ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p, size_t len,
             if (m->key.len == 6 && ngx_strncmp(m->key.data, "stream", 6) == 0)
             {
                 *stream = (m->type == 't');
+
+            } else if (model && model->data == NULL && m->key.len == 5
+                       && ngx_strncmp(m->key.data, "model", 5) == 0
+                       && m->type == 's')
+            {
+                *model = m->text;
             }
         }
     }

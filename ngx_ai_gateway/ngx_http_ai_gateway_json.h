@@ -104,9 +104,8 @@ ngx_int_t ngx_http_ai_gateway_json_replace(ngx_pool_t *pool, yajl_val tree,
 /* ngx_http_ai_gateway_canonical.c */
 
 ngx_int_t ngx_http_ai_gateway_canonical_json(ngx_pool_t *pool, u_char *p,
-    size_t len,
-    void (*print)(void *data, const char *s, size_t len), void *data,
-    ngx_uint_t *stream);
+    size_t len, void (*print)(void *data, const char *s, size_t len),
+    void *data, ngx_uint_t *stream, ngx_str_t *model);
 void ngx_http_ai_gateway_canonical_exit_process(void);
 
 

@@ -596,3 +596,24 @@ cf-skip-cache: true
 --- response_headers
 cf-aig-cache-status: MISS
 --- response_body_unlike: cf-cache-ttl|cf-skip-cache|cf-aig
+
+
+
+=== TEST 22: $ai_gateway_model from the parse the cache key makes
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    ai_gateway_cache aic;
+    ai_gateway_cache_ttl 60;
+    add_header X-Model "$ai_gateway_model" always;
+}
+--- request eval
+[ qq(POST /v1/acct/gw/openai/chat/completions\n{"messages":[],"model":"gpt-4o-mini","x":{"model":"inner"}}),
+  qq(POST /v1/acct/gw/openai/chat/completions\n{"messages":[],"model":"gpt-4o-mini","x":{"model":"inner"}}),
+  qq(POST /v1/acct/gw/openai/chat/completions\nnot json) ]
+--- response_headers eval
+[ "X-Model: gpt-4o-mini\ncf-aig-cache-status: MISS",
+  "X-Model: gpt-4o-mini\ncf-aig-cache-status: HIT",
+  "X-Model: \ncf-aig-cache-status: MISS" ]
