@@ -455,7 +455,9 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ai_gateway_upstream_merge(cf, prev, conf) != NGX_CONF_OK) {
+    if (ngx_http_ai_gateway_provider_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_ai_gateway_upstream_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -1161,10 +1161,6 @@ ngx_http_ai_gateway_upstream_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ai_gateway_provider_merge(cf, prev, conf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     if (conf->gateway_id.len == 0) {
         return NGX_CONF_OK;
     }
