@@ -313,6 +313,36 @@ typedef struct {
 } ngx_http_ai_gateway_cache_part_t;
 
 
+/*
+ * What the provider's answer used, as the provider reported it: usage.c
+ * (read by cost, logs, variables, limits).  The four token counts are
+ * apart, none counted twice: tokens in = input + cached + cache_write,
+ * tokens out = output (reasoning included).
+ */
+
+typedef struct {
+    uint64_t                           input;           /* not cached */
+    uint64_t                           cached;          /* read from the
+                                                           prompt cache */
+    uint64_t                           cache_write;     /* written to it */
+    uint64_t                           output;
+    uint64_t                           reasoning;       /* of output */
+    unsigned                           known:1;         /* reported */
+    unsigned                           partial:1;       /* cut, or the
+                                                           client left */
+} ngx_http_ai_gateway_usage_t;
+
+
+/* its cost in US dollars: cost.c */
+
+typedef struct {
+    double                             value;
+    unsigned                           known:1;         /* else: no cost */
+    unsigned                           custom:1;        /* cf-aig-custom-
+                                                           cost */
+} ngx_http_ai_gateway_cost_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -324,6 +354,8 @@ typedef struct {
     ngx_http_ai_gateway_error_t        error;
     ngx_http_ai_gateway_ids_t          ids;
     ngx_http_ai_gateway_cache_part_t   cache;
+    ngx_http_ai_gateway_usage_t        usage;
+    ngx_http_ai_gateway_cost_t         cost;
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
