@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # ngx_ai_gateway: build, run and test the NGINX dynamic module.
 #
 #   make                 build build/ngx_http_ai_gateway_module.so

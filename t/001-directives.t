@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Directive parsing: what loads, and what nginx refuses to start with.
 
 use lib 't/lib';

@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (C) ngx_ai_gateway contributors
+
 # Installs the Debian packages that building, running and testing
 # ngx_ai_gateway need.  Idempotent and quiet when everything is there.
 

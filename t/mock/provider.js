@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// Copyright (C) ngx_ai_gateway contributors
+
 'use strict';
 /*
  * Mock LLM-provider upstream for the AI-gateway end-to-end tests (t/*.t).
