@@ -22,7 +22,7 @@ module=${MODULE:-$PWD/build/ngx_http_ai_gateway_module.so}
 port=${DEMO_PORT:-8080}
 mport=${DEMO_MOCK_PORT:-9001}
 dir=$PWD/build/demo
-gw=http://127.0.0.1:$port/v1/ACCOUNT/demo
+gw=http://127.0.0.1:$port/v1/ACCOUNT/default
 
 command -v node >/dev/null 2>&1 || {
     echo "demo: the mock provider needs Node.js 20 or newer" >&2
@@ -68,7 +68,7 @@ grep -q MOCK_READY "$dir/mock.out" || {
 if [ "$mode" = serve ]; then
     cat <<END
 
-ai gateway demo: the gateway "demo" in front of a mock provider on
+ai gateway demo: the gateway "default" in front of a mock provider on
 127.0.0.1:$mport (no key, no network; answers say they are the mock's)
 
     $gw/openai/chat/completions

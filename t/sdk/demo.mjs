@@ -3,11 +3,11 @@
 // make demo-try: the OpenAI SDK through the demo gateway, in front of the
 // mock provider: an answer, then a streamed one.
 //
-//   node t/sdk/demo.mjs http://127.0.0.1:8080/v1/ACCOUNT/demo
+//   node t/sdk/demo.mjs http://127.0.0.1:8080/v1/ACCOUNT/default
 
 import OpenAI from "openai";
 
-const gw = process.argv[2] || "http://127.0.0.1:8080/v1/ACCOUNT/demo";
+const gw = process.argv[2] || "http://127.0.0.1:8080/v1/ACCOUNT/default";
 
 // the key is the provider's; the demo's mock takes any
 const openai = new OpenAI({ baseURL: `${gw}/openai`, apiKey: "demo-key" });
