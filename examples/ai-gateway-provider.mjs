@@ -22,7 +22,7 @@
 //   const { text } = await generateText({
 //       model: aigateway([            // in order: the first that answers
 //           createAnthropic({ apiKey: process.env.ANTHROPIC_API_KEY })
-//               ("claude-sonnet-4-5"),
+//               ("claude-sonnet-4-6"),
 //           createOpenAI({ apiKey: process.env.OPENAI_API_KEY })
 //               .chat("gpt-4o-mini"),
 //       ]),

@@ -71,14 +71,16 @@ if [ "$mode" = serve ]; then
 ai gateway demo: the gateway "default" in front of a mock provider on
 127.0.0.1:$mport (no key, no network; answers say they are the mock's)
 
-    $gw/openai/chat/completions
-    $gw/anthropic/v1/messages
-    $gw/compat/chat/completions    (models openai/..., anthropic/...,
-                                    google-ai-studio/...)
+    GW=$gw
+
+    \$GW/openai/chat/completions
+    \$GW/anthropic/v1/messages
+    \$GW/compat/chat/completions  (models openai/..., anthropic/...,
+                                  google-ai-studio/...)
 
 e.g.
 
-    curl $gw/openai/chat/completions \\
+    curl \$GW/openai/chat/completions \\
       -H 'Content-Type: application/json' \\
       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}'
 
@@ -143,11 +145,11 @@ try "OpenAI, streamed" -N $gw/openai/chat/completions -H "$json" \
 
 try "Anthropic, provider-native" $gw/anthropic/v1/messages -H "$json" \
     -H 'anthropic-version: 2023-06-01' \
-    -d '{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}'
+    -d '{"model":"claude-sonnet-4-6","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}'
 
 try "Unified API, Anthropic translated" $gw/compat/chat/completions \
     -H "$json" \
-    -d '{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"Hi"}]}'
+    -d '{"model":"anthropic/claude-sonnet-4-6","messages":[{"role":"user","content":"Hi"}]}'
 
 try "Unified API, Gemini translated" $gw/compat/chat/completions \
     -H "$json" \

@@ -32,7 +32,7 @@ console.log(`streamed: ${text}`);
 // the Unified API, through the same SDK: Anthropic, translated
 const compat = new OpenAI({ baseURL: `${gw}/compat`, apiKey: "demo-key" });
 const c = await compat.chat.completions.create({
-    model: "anthropic/claude-sonnet-4-5",
+    model: "anthropic/claude-sonnet-4-6",
     messages: [{ role: "user", content: "Hello, Claude, through /compat" }],
 });
 console.log(`compat (anthropic): ${c.choices[0].message.content}`);
