@@ -591,15 +591,18 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
     u_char           *p;
     size_t            len;
     ssize_t           n;
-    ngx_str_t         name;
+    ngx_str_t         name, *args;
     ngx_err_t         err;
     ngx_file_t        file;
     ngx_file_info_t   fi;
 
+    args = cf->args->elts;
+
     if (path->len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty \"password_file=\", it must be the path "
-                           "of a file that holds the password");
+                           "empty \"password_file=\" in \"%V\" directive, "
+                           "it must be the path of a file that holds the "
+                           "password", &args[0]);
         return NGX_ERROR;
     }
 
@@ -620,8 +623,8 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot open the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         return NGX_ERROR;
     }
 
@@ -631,30 +634,32 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
         err = ngx_errno;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
-                           "cannot read the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot read the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         goto failed;
     }
 
     if (!ngx_is_file(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is not a "
-                           "regular file", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is not a regular file", &args[0],
+                           name.data);
         goto failed;
     }
 
     if (ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is larger than "
-                           "%d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is larger than %d bytes", &args[0],
+                           name.data, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
         goto failed;
     }
 
     if (fi.st_mode & S_IROTH) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the Redis password file \"%s\" can be read by "
-                           "every user", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" can be read by every user", &args[0],
+                           name.data);
     }
 
     p = ngx_pnalloc(cf->pool, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1);
@@ -667,16 +672,16 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (n == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot read the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         goto failed;
     }
 
     if (n > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is larger than "
-                           "%d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is larger than %d bytes", &args[0],
+                           name.data, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
         goto failed;
     }
 
@@ -700,8 +705,9 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is empty",
-                           name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is empty, it must hold the password on "
+                           "one line", &args[0], name.data);
         return NGX_ERROR;
     }
 
@@ -709,8 +715,10 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
         || ngx_strlchr(p, p + len, '\0'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" has more than "
-                           "one line or a NUL byte", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" has more than one line or a NUL byte, "
+                           "it must hold the password on one line",
+                           &args[0], name.data);
         return NGX_ERROR;
     }
 

@@ -483,3 +483,16 @@ GET /plain
 plain
 --- error_log eval
 qr/\[notice\] .*ai_gateway: ngx_ai_gateway\/\d+\.\d+\.\d+$/
+
+
+
+=== TEST 36: a Redis password file that cannot be opened: the directive and the file
+--- http_config
+    ai_gateway_redis r 127.0.0.1:6379 password_file=/nonexistent/redis.pass;
+--- config
+    location /v1/ {
+        ai_gateway gw;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"ai_gateway_redis" directive: cannot open the Redis password file "\/nonexistent\/redis\.pass" \(2: No such file or directory\)/
