@@ -1,12 +1,21 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # ngx_ai_gateway: build, run and test the NGINX dynamic module.
 #
 #   make                 build build/ngx_http_ai_gateway_module.so
 #   make run             a gateway on 127.0.0.1:8080 (examples/nginx.conf)
+#   make demo            a gateway in front of a local mock provider: no
+#                        provider key, no network (make demo-try: curl and
+#                        the OpenAI SDK against one, then stopped)
+#   make deb             the Debian package libnginx-mod-http-ai-gateway,
+#                        in build/deb/, checked by lintian
 #   make test            the whole test suite
 #   make test-valgrind   the same suite under valgrind
 #   make unit            C unit tests of the translators (ASan, UBSan)
 #   make fuzz            the translators' libFuzzer targets (FUZZ_SECONDS)
-#   make deps            install the Debian packages needed
+#   make deps            install the Debian packages building and running
+#                        need (make deps-test: and the test toolchain;
+#                        make deps-deb: and the packaging tools)
 #
 # NGINX_SRC=/path/to/nginx builds against another nginx source tree; by
 # default the tree of Debian's nginx-dev package, with Debian's configure
@@ -25,16 +34,36 @@ T            ?= t/
 
 SHELL := /bin/bash
 
+# the one version, from the sources
+VERSION := $(shell sed -n 's/^\#define NGX_HTTP_AI_GATEWAY_VERSION  *"\(.*\)"/\1/p' \
+                   ngx_ai_gateway/ngx_http_ai_gateway_version.h)
+
+# the gateway "make run" serves: its address and its gateway id, read from
+# the configuration itself
+RUN_CONF     := examples/nginx.conf
+RUN_LISTEN   := $(shell sed -n 's/^ *listen  *\([^ ;]*\).*/\1/p' $(RUN_CONF) | head -1)
+RUN_GATEWAY  := $(shell sed -n 's/^ *ai_gateway  *\([^ ;]*\).*/\1/p' $(RUN_CONF) | head -1)
+
 SRCS := $(wildcard ngx_ai_gateway/*.c ngx_ai_gateway/*.h) config
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps run test test-valgrind unit fuzz clean style
+.PHONY: all deps deps-test deps-deb run demo demo-try deb test \
+        test-valgrind unit fuzz clean style version
 
 all: $(MODULE)
 
+version:
+	@echo $(VERSION)
+
 deps:
-	@sh util/deps.sh
+	@sh util/deps.sh run
+
+deps-test:
+	@sh util/deps.sh run test
+
+deps-deb:
+	@sh util/deps.sh run deb
 
 $(BUILD)/nginx/objs/Makefile: config util/configure.sh
 	@test -f $(NGINX_SRC)/auto/options || \
@@ -52,27 +81,44 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 
 run: deps $(MODULE)
 	mkdir -p $(BUILD)/run/logs
-	@echo "ai gateway on http://127.0.0.1:8080 (Ctrl-C stops it)"
-	$(NGINX_BIN) -p $(BUILD)/run/ -c $(CURDIR)/examples/nginx.conf \
+	@echo
+	@echo "ai gateway $(VERSION), gateway id \"$(RUN_GATEWAY)\":"
+	@echo "    http://$(RUN_LISTEN)/v1/ACCOUNT/$(RUN_GATEWAY)/{provider}/..."
+	@echo "e.g. http://$(RUN_LISTEN)/v1/ACCOUNT/$(RUN_GATEWAY)/openai/chat/completions"
+	@echo "(any account id; Ctrl-C stops it)"
+	@echo
+	$(NGINX_BIN) -p $(BUILD)/run/ -c $(CURDIR)/$(RUN_CONF) \
 	    -g "load_module $(MODULE); daemon off; pid $(BUILD)/run/nginx.pid;"
+
+# the gateway in front of t/mock/provider.js (--demo): no key, no network
+demo: deps $(MODULE)
+	@sh util/demo.sh serve
+
+demo-try: deps $(MODULE) t/sdk/node_modules/.installed
+	@sh util/demo.sh try
+
+# the package, built from a copy of the tree in build/deb/ (the version of
+# ngx_http_ai_gateway_version.h); lintian must find no error
+deb: deps-deb
+	sh util/deb.sh $(VERSION)
 
 # the real client SDKs of t/070-sdk.t, from npm
 t/sdk/node_modules/.installed: t/sdk/package.json t/sdk/package-lock.json
 	cd t/sdk && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: deps $(MODULE) t/sdk/node_modules/.installed
+test: deps-test $(MODULE) t/sdk/node_modules/.installed
 	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    $(PROVE) -I t/lib -r $(T)
 
-test-valgrind: deps $(MODULE) t/sdk/node_modules/.installed
+test-valgrind: deps-test $(MODULE) t/sdk/node_modules/.installed
 	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_NGINX_LOAD_MODULES=$(MODULE) $(PROVE) -I t/lib -r $(T)
 
-unit: deps $(MODULE)
+unit: deps-test $(MODULE)
 	sh t/unit/run.sh
 
-fuzz: deps $(MODULE)
+fuzz: deps-test $(MODULE)
 	sh fuzz/run.sh $(FUZZ_SECONDS)
 
 style:

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright (C) ngx_ai_gateway contributors
+
 #
 # bench/run.sh: throughput of the gateway's pass-through against a plain
 # nginx proxy_pass to the same mock provider, for JSON and SSE answers.

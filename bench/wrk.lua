@@ -1,3 +1,5 @@
+-- Copyright (C) ngx_ai_gateway contributors
+
 -- bench/wrk.lua: the request of bench/run.sh and a parseable summary.
 --
 --   BENCH_STREAM=1 wrk -s bench/wrk.lua URL    chat completion, "stream":true

@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (C) ngx_ai_gateway contributors
+
 # Builds the libFuzzer targets of the Unified API translators and of the
 # cache entry decoder, and runs each for SECONDS (default 20) on a seed
 # corpus made from the recorded fixtures (the translators) or from real

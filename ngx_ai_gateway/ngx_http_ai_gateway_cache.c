@@ -97,7 +97,9 @@ ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ai_gateway_loc_conf_t *alcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                        *value;
+    ngx_http_ai_gateway_cache_ref_t  *ref;
+    ngx_http_ai_gateway_main_conf_t  *amcf;
 
     if (alcf->cache.zone != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -118,7 +120,66 @@ ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_gateway_module);
+
+    if (amcf->cache_refs == NULL) {
+        amcf->cache_refs = ngx_array_create(cf->pool, 4,
+                                     sizeof(ngx_http_ai_gateway_cache_ref_t));
+        if (amcf->cache_refs == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ref = ngx_array_push(amcf->cache_refs);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->zone = alcf->cache.zone;
+    ref->file = cf->conf_file->file.name.data;
+    ref->line = cf->conf_file->line;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * At postconfiguration every "ai_gateway_cache_zone" has been read: a zone
+ * an "ai_gateway_cache" names must be one of them (its data is set there).
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_cache_check_zones(ngx_conf_t *cf)
+{
+    ngx_uint_t                        i;
+    ngx_http_ai_gateway_cache_ref_t  *ref;
+    ngx_http_ai_gateway_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_gateway_module);
+
+    if (amcf->cache_refs == NULL) {
+        return NGX_OK;
+    }
+
+    ref = amcf->cache_refs->elts;
+
+    for (i = 0; i < amcf->cache_refs->nelts; i++) {
+        if (ref[i].zone->data) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "unknown zone \"%V\" in \"ai_gateway_cache\" "
+                      "directive in %s:%ui, it must be declared with "
+                      "\"ai_gateway_cache_zone %V:size\" in http{}, or the "
+                      "cache turned off with \"ai_gateway_cache off\"",
+                      &ref[i].zone->shm.name, ref[i].file, ref[i].line,
+                      &ref[i].zone->shm.name);
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -160,7 +221,11 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty Redis server");
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty Redis server in \"ai_gateway_cache_redis\" "
+                           "directive, it must be the name of an "
+                           "\"ai_gateway_redis\", \"IPv4-address:port\" or "
+                           "\"off\"");
         return NGX_CONF_ERROR;
     }
 
@@ -200,14 +265,20 @@ ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid parameter \"%V\" in "
+                               "\"ai_gateway_cache_redis\" directive, it "
+                               "must be \"prefix=\", \"timeout=\", "
+                               "\"db=\", \"user=\" or \"password_file=\"",
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\": the parameters of a "
                            "named Redis server are those of its "
-                           "\"ai_gateway_redis\"", &value[i]);
+                           "\"ai_gateway_redis\"; after a name, "
+                           "\"ai_gateway_cache_redis\" takes \"prefix=\" "
+                           "only", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -250,7 +321,8 @@ ngx_http_ai_gateway_cache_scope(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\", use \"credential\" or "
+                       "invalid value \"%V\" in \"ai_gateway_cache_scope\" "
+                       "directive, it must be \"credential\" or "
                        "\"gateway\"", &value[1]);
 
     return NGX_CONF_ERROR;

@@ -33,6 +33,19 @@ typedef struct ngx_http_ai_gateway_cache_store_s
     ngx_http_ai_gateway_cache_store_t;
 
 
+/*
+ * An "ai_gateway_cache zone" as written, kept until every zone is known:
+ * a zone never declared is reported at this place (nginx itself would
+ * only say "zero size shared memory zone", without a place).
+ */
+
+typedef struct {
+    ngx_shm_zone_t                *zone;
+    u_char                        *file;
+    ngx_uint_t                     line;
+} ngx_http_ai_gateway_cache_ref_t;
+
+
 /* the cache settings of a location */
 
 typedef struct {
@@ -133,6 +146,7 @@ typedef struct {
 
 /* ngx_http_ai_gateway_cache.c */
 
+ngx_int_t ngx_http_ai_gateway_cache_check_zones(ngx_conf_t *cf);
 char *ngx_http_ai_gateway_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_gateway_cache_redis(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -104,8 +104,9 @@ ngx_http_ai_gateway_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (p == NULL || p == value[1].data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", use \"name:size\"",
-                           &value[1]);
+                           "invalid zone \"%V\" in \"ai_gateway_cache_zone\" "
+                           "directive, it must be \"name:size\", e.g. "
+                           "\"aigw:10m\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -119,13 +120,18 @@ ngx_http_ai_gateway_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (size == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
+                           "invalid zone size \"%V\" in "
+                           "\"ai_gateway_cache_zone\" directive, it must be "
+                           "\"name:size\", e.g. \"aigw:10m\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     if (size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
+                           "zone \"%V\" is too small in "
+                           "\"ai_gateway_cache_zone\" directive, its size "
+                           "must be at least %uzk", &value[1],
+                           8 * ngx_pagesize / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -142,7 +148,9 @@ ngx_http_ai_gateway_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
+                           "duplicate zone \"%V\" in "
+                           "\"ai_gateway_cache_zone\" directive, a zone is "
+                           "declared once", &name);
         return NGX_CONF_ERROR;
     }
 

@@ -9,11 +9,13 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_version.h"
 
 
 
 static ngx_int_t ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_gateway_init_module(ngx_cycle_t *cycle);
 static void ngx_http_ai_gateway_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf);
@@ -23,6 +25,56 @@ static char *ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ai_gateway_conf_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ai_gateway_conf_listed(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *names, size_t size);
+
+
+/*
+ * A directive set by one of nginx's slots, with an error message that
+ * names the directive, the value refused and what is allowed: nginx's
+ * slots say "invalid value" alone.  max, when not 0, is the largest
+ * time allowed (msec and sec slots), in the slot's unit.
+ */
+
+typedef struct {
+    char          *(*set)(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+    void           *post;      /* the slot's own: bounds, names */
+    char           *allowed;
+    ngx_uint_t      max;
+} ngx_http_ai_gateway_conf_slot_t;
+
+
+#define NGX_HTTP_AI_GATEWAY_TIME                                              \
+    "it must be a time, e.g. \"500ms\", \"30s\" or \"2m\""
+#define NGX_HTTP_AI_GATEWAY_SIZE                                              \
+    "it must be a size, e.g. \"16k\" or \"1m\""
+
+#define ngx_http_ai_gateway_slot(name, set, post, allowed, max)               \
+    static ngx_http_ai_gateway_conf_slot_t  ngx_http_ai_gateway_slot_##name = \
+        { set, post, allowed, max }
+
+
+ngx_http_ai_gateway_slot(size, ngx_conf_set_size_slot, NULL,
+    NGX_HTTP_AI_GATEWAY_SIZE, 0);
+ngx_http_ai_gateway_slot(off, ngx_conf_set_off_slot, NULL,
+    NGX_HTTP_AI_GATEWAY_SIZE, 0);
+ngx_http_ai_gateway_slot(msec, ngx_conf_set_msec_slot, NULL,
+    NGX_HTTP_AI_GATEWAY_TIME, 0);
+ngx_http_ai_gateway_slot(delay, ngx_conf_set_msec_slot, NULL,
+    "it must be a time from 0 to 5s, e.g. \"100ms\" or \"1s\"", 5000);
+ngx_http_ai_gateway_slot(ttl, ngx_conf_set_sec_slot, NULL,
+    "it must be a time from 0 to 30d, e.g. \"60s\", \"1h\" or \"7d\"",
+    NGX_HTTP_AI_GATEWAY_CACHE_TTL_MAX);
+ngx_http_ai_gateway_slot(depth, ngx_conf_set_num_slot, NULL,
+    "it must be a number, e.g. \"1\" or \"3\"", 0);
+ngx_http_ai_gateway_slot(attempts, ngx_conf_set_num_slot,
+    &ngx_http_ai_gateway_attempts_bounds,
+    "it must be a number from 1 to 5", 0);
+ngx_http_ai_gateway_slot(backoff, ngx_conf_set_enum_slot,
+    ngx_http_ai_gateway_backoffs,
+    "it must be \"constant\", \"linear\" or \"exponential\"", 0);
 
 
 static ngx_conf_bitmask_t  ngx_http_ai_gateway_ssl_protocols[] = {
@@ -32,6 +84,12 @@ static ngx_conf_bitmask_t  ngx_http_ai_gateway_ssl_protocols[] = {
     { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
     { ngx_null_string, 0 }
 };
+
+
+ngx_http_ai_gateway_slot(protocols, ngx_conf_set_bitmask_slot,
+    ngx_http_ai_gateway_ssl_protocols,
+    "it must be one or more of \"TLSv1\", \"TLSv1.1\", \"TLSv1.2\" and "
+    "\"TLSv1.3\"", 0);
 
 
 static ngx_command_t  ngx_http_ai_gateway_commands[] = {
@@ -59,66 +117,66 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
 
     { ngx_string("ai_gateway_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_off_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, max_body_size),
-      NULL },
+      &ngx_http_ai_gateway_slot_off },
 
     { ngx_string("ai_gateway_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.connect_timeout),
-      NULL },
+      &ngx_http_ai_gateway_slot_msec },
 
     { ngx_string("ai_gateway_send_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.send_timeout),
-      NULL },
+      &ngx_http_ai_gateway_slot_msec },
 
     { ngx_string("ai_gateway_request_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, retry.timeout),
-      NULL },
+      &ngx_http_ai_gateway_slot_msec },
 
     { ngx_string("ai_gateway_max_attempts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, retry.max_attempts),
-      &ngx_http_ai_gateway_attempts_bounds },
+      &ngx_http_ai_gateway_slot_attempts },
 
     { ngx_string("ai_gateway_retry_delay"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, retry.delay),
-      NULL },
+      &ngx_http_ai_gateway_slot_delay },
 
     { ngx_string("ai_gateway_retry_backoff"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, retry.backoff),
-      ngx_http_ai_gateway_backoffs },
+      &ngx_http_ai_gateway_slot_backoff },
 
     { ngx_string("ai_gateway_read_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.read_timeout),
-      NULL },
+      &ngx_http_ai_gateway_slot_msec },
 
     { ngx_string("ai_gateway_buffer_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, upstream.buffer_size),
-      NULL },
+      &ngx_http_ai_gateway_slot_size },
 
     { ngx_string("ai_gateway_ssl_verify"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -136,17 +194,17 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
 
     { ngx_string("ai_gateway_ssl_verify_depth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_verify_depth),
-      NULL },
+      &ngx_http_ai_gateway_slot_depth },
 
     { ngx_string("ai_gateway_ssl_protocols"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_bitmask_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_protocols),
-      &ngx_http_ai_gateway_ssl_protocols },
+      &ngx_http_ai_gateway_slot_protocols },
 
     { ngx_string("ai_gateway_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -171,24 +229,24 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
 
     { ngx_string("ai_gateway_cache_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, cache.ttl),
-      NULL },
+      &ngx_http_ai_gateway_slot_ttl },
 
     { ngx_string("ai_gateway_cache_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, cache.max_size),
-      NULL },
+      &ngx_http_ai_gateway_slot_size },
 
     { ngx_string("ai_gateway_cache_lock_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_ai_gateway_conf_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_gateway_loc_conf_t, cache.lock_timeout),
-      NULL },
+      &ngx_http_ai_gateway_slot_msec },
 
     { ngx_string("ai_gateway_cache_scope"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -222,7 +280,7 @@ ngx_module_t  ngx_http_ai_gateway_module = {
     ngx_http_ai_gateway_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_ai_gateway_init_module,       /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -230,6 +288,21 @@ ngx_module_t  ngx_http_ai_gateway_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * the version in the error log, once for each configuration the master
+ * loads: at startup, and after a reload that may have loaded a new build
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "ai_gateway: " NGX_HTTP_AI_GATEWAY_VER);
+
+    return NGX_OK;
+}
 
 
 /* what a worker made once for itself goes with it */
@@ -258,17 +331,19 @@ ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (*p == '/' || *p == '?' || *p <= ' ') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid gateway id \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
+        if (*p == '/' || *p == '?' || *p <= ' ' || *p == 0x7f) {
+            break;
         }
     }
 
-    if (value[1].len == 0 || value[1].len > 64) {
+    if (p < value[1].data + value[1].len
+        || value[1].len == 0 || value[1].len > 64)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "gateway id \"%V\" must have 1 to 64 characters",
-                           &value[1]);
+                           "invalid gateway id \"%V\" in \"ai_gateway\" "
+                           "directive, it must have 1 to 64 characters, "
+                           "none of them \"/\", \"?\", a space or a "
+                           "control character", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -279,7 +354,9 @@ ngx_http_ai_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || value[2].len == 8)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "invalid parameter \"%V\" in \"ai_gateway\" "
+                               "directive, the only parameter is "
+                               "\"account=ID\"", &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -301,7 +378,7 @@ ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_gateway_loc_conf_t *alcf = conf;
 
-    u_char      *p;
+    u_char      *p, names[NGX_MAX_CONF_ERRSTR / 2];
     ngx_str_t   *value, *m, prefix;
     ngx_uint_t   i;
 
@@ -324,14 +401,29 @@ ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         prefix.len = p ? (size_t) (p - value[i].data) : 0;
 
         if (p == NULL || prefix.len == 0
-            || (size_t) (p + 1 - value[i].data) == value[i].len
-            || (ngx_http_ai_gateway_provider_find(&prefix) == NULL
-                && !(prefix.len > 7
-                     && ngx_strncmp(prefix.data, "custom-", 7) == 0)))
+            || (size_t) (p + 1 - value[i].data) == value[i].len)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid model \"%V\", use "
-                               "\"{provider}/{model}\"", &value[i]);
+                               "invalid model \"%V\" in "
+                               "\"ai_gateway_models\" directive, it must be "
+                               "\"{provider}/{model}\", e.g. "
+                               "\"openai/gpt-4o-mini\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_ai_gateway_provider_find(&prefix) == NULL
+            && !(prefix.len > 7
+                 && ngx_strncmp(prefix.data, "custom-", 7) == 0))
+        {
+            *ngx_http_ai_gateway_provider_names(names,
+                                                names + sizeof(names) - 1)
+                = '\0';
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown provider \"%V\" of model \"%V\" in "
+                               "\"ai_gateway_models\" directive, it must be "
+                               "one of %s or \"custom-{slug}\"",
+                               &prefix, &value[i], names);
             return NGX_CONF_ERROR;
         }
 
@@ -347,6 +439,120 @@ ngx_http_ai_gateway_models(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_ai_gateway_conf_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_gateway_conf_slot_t  *slot = cmd->post;
+
+    char                   *rv;
+    u_char                 *field;
+    ngx_int_t               n;
+    ngx_uint_t              i, big;
+    ngx_str_t              *value;
+    ngx_command_t           c;
+    ngx_conf_num_bounds_t  *bounds;
+
+    value = cf->args->elts;
+
+    /* nginx's enum and bitmask slots log a bare "invalid value" first */
+
+    if (slot->set == ngx_conf_set_enum_slot
+        || slot->set == ngx_conf_set_bitmask_slot)
+    {
+        for (i = 1; i < cf->args->nelts; i++) {
+            if (ngx_http_ai_gateway_conf_listed(cf, cmd, &value[i],
+                        slot->set == ngx_conf_set_enum_slot
+                        ? sizeof(ngx_conf_enum_t)
+                        : sizeof(ngx_conf_bitmask_t))
+                != NGX_OK)
+            {
+                goto invalid;
+            }
+        }
+    }
+
+    /* and the num slot with bounds "value must be between" alone */
+
+    if (slot->set == ngx_conf_set_num_slot && slot->post) {
+        bounds = slot->post;
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n < bounds->low || n > bounds->high) {
+            i = 1;
+            goto invalid;
+        }
+    }
+
+    c = *cmd;
+    c.post = slot->post;
+
+    rv = slot->set(cf, &c, conf);
+
+    if (rv != NGX_CONF_OK) {
+        if (rv != NGX_CONF_ERROR && ngx_strcmp(rv, "is duplicate") == 0) {
+            return rv;
+        }
+
+        i = 1;
+        goto invalid;
+    }
+
+    if (slot->max == 0) {
+        return NGX_CONF_OK;
+    }
+
+    field = (u_char *) conf + cmd->offset;
+
+    if (slot->set == ngx_conf_set_msec_slot) {
+        big = (*(ngx_msec_t *) field > slot->max);
+
+    } else {
+        big = (*(time_t *) field < 0
+               || (ngx_uint_t) *(time_t *) field > slot->max);
+    }
+
+    if (!big) {
+        return NGX_CONF_OK;
+    }
+
+    i = 1;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, %s",
+                       &value[i], &cmd->name, slot->allowed);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* a name of an enum or bitmask list: both start with an ngx_str_t */
+
+static ngx_int_t
+ngx_http_ai_gateway_conf_listed(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, size_t size)
+{
+    u_char                           *p;
+    ngx_str_t                        *n;
+    ngx_http_ai_gateway_conf_slot_t  *slot = cmd->post;
+
+    for (p = slot->post; ; p += size) {
+        n = (ngx_str_t *) p;
+
+        if (n->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        if (n->len == name->len
+            && ngx_strcasecmp(n->data, name->data) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 {
@@ -357,7 +563,8 @@ ngx_http_ai_gateway_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_ai_gateway_handler_init(cf) != NGX_OK
+    if (ngx_http_ai_gateway_cache_check_zones(cf) != NGX_OK
+        || ngx_http_ai_gateway_handler_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
         || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK)
     {

@@ -185,6 +185,7 @@ typedef struct {
     ngx_resolver_t                *resolver;   /* from /etc/resolv.conf */
     ngx_http_complex_value_t      *tls_name;
     ngx_http_ai_gateway_origin_t  *token_origin; /* Google's OAuth */
+    ngx_array_t                   *cache_refs; /* "ai_gateway_cache" zones */
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -388,6 +389,7 @@ ngx_uint_t ngx_http_ai_gateway_headers_true(ngx_table_elt_t *h);
 
 ngx_http_ai_gateway_provider_t *ngx_http_ai_gateway_provider_find(
     ngx_str_t *slug);
+u_char *ngx_http_ai_gateway_provider_names(u_char *buf, u_char *last);
 ngx_int_t ngx_http_ai_gateway_provider_init(ngx_conf_t *cf);
 char *ngx_http_ai_gateway_provider_merge(ngx_conf_t *cf,
     ngx_http_ai_gateway_loc_conf_t *prev, ngx_http_ai_gateway_loc_conf_t *conf);

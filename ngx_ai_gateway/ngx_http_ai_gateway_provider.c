@@ -188,6 +188,24 @@ ngx_http_ai_gateway_provider_find(ngx_str_t *slug)
 }
 
 
+/* the built-in slugs, for error messages: "anthropic, aws-bedrock, ..." */
+
+u_char *
+ngx_http_ai_gateway_provider_names(u_char *buf, u_char *last)
+{
+    u_char                          *p;
+    ngx_http_ai_gateway_provider_t  *pr;
+
+    p = buf;
+
+    for (pr = ngx_http_ai_gateway_providers; pr->slug.len; pr++) {
+        p = ngx_slprintf(p, last, "%s%V", p == buf ? "" : ", ", &pr->slug);
+    }
+
+    return p;
+}
+
+
 ngx_int_t
 ngx_http_ai_gateway_provider_init(ngx_conf_t *cf)
 {
@@ -247,7 +265,7 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_ai_gateway_loc_conf_t *alcf = conf;
 
     char                            *err;
-    u_char                          *p;
+    u_char                          *p, names[NGX_MAX_CONF_ERRSTR / 2];
     ngx_str_t                       *value;
     ngx_url_t                        u;
     ngx_uint_t                       i;
@@ -265,9 +283,10 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                   || *p == '-'))
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid custom provider slug \"%V\", "
-                                   "use lowercase letters, digits and "
-                                   "hyphens", &value[1]);
+                                   "invalid custom provider slug \"%V\" in "
+                                   "\"%V\" directive, after \"custom-\" "
+                                   "it must have lowercase letters, digits "
+                                   "and hyphens only", &value[1], &value[0]);
                 return NGX_CONF_ERROR;
             }
         }
@@ -276,9 +295,15 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         provider = ngx_http_ai_gateway_provider_find(&value[1]);
 
         if (provider == NULL) {
+            *ngx_http_ai_gateway_provider_names(names,
+                                                names + sizeof(names) - 1)
+                = '\0';
+
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown provider \"%V\", custom providers "
-                               "are named \"custom-{slug}\"", &value[1]);
+                               "unknown provider \"%V\" in \"%V\" "
+                               "directive, it must be one of %s, or a "
+                               "custom provider named \"custom-{slug}\"",
+                               &value[1], &value[0], names);
             return NGX_CONF_ERROR;
         }
     }
@@ -296,7 +321,9 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         != NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate provider \"%V\"", &value[1]);
+                           "duplicate provider \"%V\" in \"%V\" directive, "
+                           "a provider is declared once in a location",
+                           &value[1], &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -311,7 +338,10 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\": %s", &value[2], err);
+                           "invalid URL \"%V\": %s, in \"%V\" directive; "
+                           "it must be \"http://\" or \"https://\", a host "
+                           "and an optional port and path", &value[2], err,
+                           &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -346,7 +376,9 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "it must be \"host=name\" or "
+                           "\"auth_header=name\"", &value[i], &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -355,9 +387,9 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_http_ai_gateway_check_name(o->auth.data, o->auth.len) != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"auth_header=\" name \"%V\": a header "
-                           "name is letters, digits and !#$%%&'*+-.^_`|~",
-                           &o->auth);
+                           "invalid \"auth_header=\" name \"%V\" in \"%V\" "
+                           "directive: a header name is letters, digits "
+                           "and !#$%%&'*+-.^_`|~", &o->auth, &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -366,7 +398,9 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
            != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"host=\" name \"%V\"", &o->tls_name);
+                           "invalid \"host=\" name \"%V\" in \"%V\" "
+                           "directive, it must be a host name",
+                           &o->tls_name, &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -381,9 +415,10 @@ ngx_http_ai_gateway_provider_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                    != NGX_OK)))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\": the host or the path has a "
-                           "character that cannot be sent, or a \".\" or "
-                           "\"..\" segment", &value[2]);
+                           "invalid URL \"%V\" in \"%V\" directive: the "
+                           "host or the path has a character that cannot be "
+                           "sent, or a \".\" or \"..\" segment",
+                           &value[2], &value[0]);
         return NGX_CONF_ERROR;
     }
 

@@ -242,7 +242,9 @@ ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid Redis server name \"%V\"", &value[1]);
+                           "invalid Redis server name \"%V\" in "
+                           "\"ai_gateway_redis\" directive, it must not be "
+                           "\"off\" nor have a \":\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -253,7 +255,9 @@ ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rd->declared) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate Redis server \"%V\"", &value[1]);
+                           "duplicate Redis server \"%V\" in "
+                           "\"ai_gateway_redis\" directive, a name is "
+                           "declared once", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -273,7 +277,10 @@ ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "invalid parameter \"%V\" in "
+                               "\"ai_gateway_redis\" directive, it must be "
+                               "\"timeout=\", \"db=\", \"user=\" or "
+                               "\"password_file=\"", &value[i]);
             return NGX_CONF_ERROR;
         }
     }
@@ -386,7 +393,7 @@ ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
 {
     u_char     *p;
     ngx_int_t   port;
-    ngx_str_t   host;
+    ngx_str_t   host, *value;
 
     p = ngx_strlchr(address->data, address->data + address->len, ':');
 
@@ -419,9 +426,12 @@ ngx_http_ai_gateway_redis_address(ngx_conf_t *cf,
 
 invalid:
 
+    value = cf->args->elts;
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid Redis address \"%V\", use "
-                       "\"IPv4-address:port\"", address);
+                       "invalid Redis address \"%V\" in \"%V\" directive, "
+                       "it must be \"IPv4-address:port\", e.g. "
+                       "\"127.0.0.1:6379\"", address, &value[0]);
 
     return NGX_ERROR;
 }
@@ -436,7 +446,9 @@ ngx_int_t
 ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
     ngx_http_ai_gateway_redis_t *rd, ngx_str_t *value)
 {
-    ngx_str_t  s;
+    ngx_str_t  s, *args;
+
+    args = cf->args->elts;
 
     if (value->len >= 8 && ngx_strncmp(value->data, "timeout=", 8) == 0) {
 
@@ -451,7 +463,9 @@ ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
 
         if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid timeout \"%V\"", value);
+                               "invalid timeout \"%V\" in \"%V\" directive, "
+                               "it must be a time above 0, e.g. "
+                               "\"timeout=500ms\"", value, &args[0]);
             return NGX_ERROR;
         }
 
@@ -468,7 +482,9 @@ ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
 
         if (rd->db == NGX_ERROR || rd->db > 0x7fffffff) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid database index \"%V\"", value);
+                               "invalid database index \"%V\" in \"%V\" "
+                               "directive, it must be a number from 0, e.g. "
+                               "\"db=1\"", value, &args[0]);
             return NGX_ERROR;
         }
 
@@ -486,7 +502,9 @@ ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
 
         if (rd->user.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "empty Redis user name in \"%V\"", value);
+                               "empty Redis user name in \"%V\" of \"%V\" "
+                               "directive, it must be \"user=name\"", value,
+                               &args[0]);
             return NGX_ERROR;
         }
 
@@ -511,7 +529,8 @@ ngx_http_ai_gateway_redis_parameter(ngx_conf_t *cf,
 duplicate:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "duplicate parameter \"%V\"", value);
+                       "duplicate parameter \"%V\" in \"%V\" directive, "
+                       "each is given once", value, &args[0]);
 
     return NGX_ERROR;
 }
@@ -522,12 +541,16 @@ duplicate:
 char *
 ngx_http_ai_gateway_redis_done(ngx_conf_t *cf, ngx_http_ai_gateway_redis_t *rd)
 {
-    u_char  *p;
-    size_t   len;
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *value;
 
     if (rd->user.len && rd->password.len == 0) {
+        value = cf->args->elts;
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "Redis \"user=\" needs \"password_file=\"");
+                           "Redis \"user=\" needs \"password_file=\" in "
+                           "\"%V\" directive", &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -568,14 +591,18 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
     u_char           *p;
     size_t            len;
     ssize_t           n;
-    ngx_str_t         name;
+    ngx_str_t         name, *args;
     ngx_err_t         err;
     ngx_file_t        file;
     ngx_file_info_t   fi;
 
+    args = cf->args->elts;
+
     if (path->len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty \"password_file=\"");
+                           "empty \"password_file=\" in \"%V\" directive, "
+                           "it must be the path of a file that holds the "
+                           "password", &args[0]);
         return NGX_ERROR;
     }
 
@@ -596,8 +623,8 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot open the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         return NGX_ERROR;
     }
 
@@ -607,30 +634,32 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
         err = ngx_errno;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
-                           "cannot read the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot read the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         goto failed;
     }
 
     if (!ngx_is_file(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is not a "
-                           "regular file", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is not a regular file", &args[0],
+                           name.data);
         goto failed;
     }
 
     if (ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is larger than "
-                           "%d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is larger than %d bytes", &args[0],
+                           name.data, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
         goto failed;
     }
 
     if (fi.st_mode & S_IROTH) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the Redis password file \"%s\" can be read by "
-                           "every user", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" can be read by every user", &args[0],
+                           name.data);
     }
 
     p = ngx_pnalloc(cf->pool, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX + 1);
@@ -643,16 +672,16 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (n == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the Redis password file \"%s\"",
-                           name.data);
+                           "\"%V\" directive: cannot read the Redis "
+                           "password file \"%s\"", &args[0], name.data);
         goto failed;
     }
 
     if (n > NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is larger than "
-                           "%d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is larger than %d bytes", &args[0],
+                           name.data, NGX_HTTP_AI_GATEWAY_REDIS_PASSWORD_MAX);
         goto failed;
     }
 
@@ -676,8 +705,9 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
 
     if (len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" is empty",
-                           name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" is empty, it must hold the password on "
+                           "one line", &args[0], name.data);
         return NGX_ERROR;
     }
 
@@ -685,8 +715,10 @@ ngx_http_ai_gateway_redis_password(ngx_conf_t *cf,
         || ngx_strlchr(p, p + len, '\0'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the Redis password file \"%s\" has more than "
-                           "one line or a NUL byte", name.data);
+                           "\"%V\" directive: the Redis password file "
+                           "\"%s\" has more than one line or a NUL byte, "
+                           "it must hold the password on one line",
+                           &args[0], name.data);
         return NGX_ERROR;
     }
 

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Self-test of the minimal Test::Nginx::Socket implementation in t/lib,
 # using plain nginx only (no custom module).  Also valid for upstream
 # Test::Nginx::Socket.

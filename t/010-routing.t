@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Provider-native routing: every provider of the built-in table, with its
 # real upstream host (an upstream{} block of that name points at the mock's
 # TLS port), path rules, credential headers and query strings.

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The upstream side: base URL overrides, custom providers, keepalive pools,
 # TLS verification, bodies large and small, and what is (not) forwarded.
 

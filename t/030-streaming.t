@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Streaming: SSE reaches the client event by event with the provider's
 # pacing, recorded provider streams pass byte for byte, a client that goes
 # away closes the upstream connection, a truncated stream is never passed

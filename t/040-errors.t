@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Every error the gateway produces, in the gateway's envelope with its
 # status and code; provider errors pass through untouched; the log and
 # event ids are on every response.

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # $ai_gateway_* variables, read through add_header (at header time) and
 # through access_log (at log time).
 

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The Unified API (/compat/chat/completions): routing by the model's
 # provider prefix, OpenAI-compatible providers, the provider key moved to
 # the provider's header, and every malformed request.

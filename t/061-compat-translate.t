@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The Unified API for translated providers (Anthropic, Gemini) end to end:
 # the request the provider gets, and the OpenAI-shaped answer the client
 # gets back, whole and streamed, errors included.  The translations

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Every request case of the translators' unit tests, through nginx: the
 # OpenAI request sent to /compat/chat/completions, and the exact body the
 # provider receives (or the exact 400 the client gets), for Anthropic and

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Google Vertex AI: a base64 service-account key in "Authorization: Bearer"
 # is exchanged for an OAuth token (an RS256 JWT, verified by the mock as
 # Google does) and the token is cached; the Unified API routes

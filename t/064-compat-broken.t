@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The Unified API when a translated provider's answer is broken: a 200
 # whose body cannot be translated (not JSON, another shape, truncated, cut
 # short) is a 502 in the gateway's envelope, retried and fallen back from

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Real clients: the OpenAI SDK on the Unified API (Anthropic, Gemini and
 # OpenAI models, streamed tool calls, errors, Gemini embeddings) and the
 # Anthropic SDK on the provider-native route, against the mock providers.

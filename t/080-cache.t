@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The response cache, shared-memory store: keys, cf-aig-cache-* headers,
 # what is stored and what is not, streamed replay, coalescing, eviction and
 # reload.  Each scenario runs against the block's nginx, in the response

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The response cache, Redis store: a real redis-server started here, two
 # "nodes" (two locations, each with its own connection) sharing entries,
 # SET ... PX, the key prefix, Redis stopped mid-run, and fake Redis peers

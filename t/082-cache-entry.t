@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The response cache, entries read back from Redis are untrusted: a real
 # redis-server started here, a real entry stored by the gateway, then
 # replaced through a raw Redis client by a crafted one (a wrapping length,

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Redis access control: AUTH with a password read from a file, an ACL user
 # ("AUTH user password"), a database index (SELECT), against real
 # redis-servers started here (--requirepass, --user).  A wrong or missing

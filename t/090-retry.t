@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Retries and the request timeout: cf-aig-max-attempts, cf-aig-retry-delay,
 # cf-aig-backoff, cf-aig-request-timeout and their directives.  The mock is
 # scripted per attempt (x-mock "script=NAME;tryN=..."): 500, 429, connection

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The Universal Endpoint: POST /v1/{account}/{gateway} with steps, each run
 # as the provider-native (or compat) request it describes, falling back in
 # order; cf-aig-step, header precedence, per-step retries, timeouts, cache

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Cloudflare's ai-gateway-provider (npm), driven by the Vercel AI SDK's
 # generateText and streamText, with a model list that falls back from a
 # failing Anthropic model to a working OpenAI one: the package posts the

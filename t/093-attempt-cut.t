@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # A provider body cut short (the provider closes its connection before the
 # last chunk, or before its Content-Length) reaches the client as a cut in
 # every mode: a direct request, retries, a request timeout, a Universal

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Every $ai_gateway_* variable, logged through access_log, means the same
 # thing whether a request runs directly or as attempts (retries, a request
 # timeout, a Universal Endpoint step, a Universal Endpoint fallback): for

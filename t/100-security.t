@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Security: what a client, a Universal Endpoint step, a token exchange or
 # the configuration puts into a provider request passes one validator
 # (request smuggling, header injection); encoded dot segments never let the

@@ -1,4 +1,6 @@
 #!/bin/bash
+# Copyright (C) ngx_ai_gateway contributors
+
 # Configures an nginx source tree for building the module as a dynamic
 # module:  util/configure.sh <nginx source> <build dir> <module dir>
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright (C) ngx_ai_gateway contributors
+
 """The module's file-level call graph, and its circles.
 
     python3 util/layers.py [--edges] [--dot]

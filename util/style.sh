@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (C) ngx_ai_gateway contributors
+
 # nginx code style checks on the module's C sources: 80 columns, no tabs,
 # no trailing spaces, no "//" comments; and no call circle between files
 # (util/layers.py).

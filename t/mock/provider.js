@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// Copyright (C) ngx_ai_gateway contributors
+
 'use strict';
 /*
  * Mock LLM-provider upstream for the AI-gateway end-to-end tests (t/*.t).
@@ -27,6 +29,12 @@
  *   the last reset) also applies the directives tryN (`;` in them as %3B)
  * Admin API (plain port only): GET /__mock/log, POST /__mock/reset,
  * GET /__mock/health. Admin requests are not logged.
+ *
+ * --demo 1 (make demo, the package's CI step): no TLS ports, no certificates
+ * needed, and a request without x-mock gets an answer in its provider's own
+ * format (OpenAI chat completions, embeddings and models, Anthropic
+ * messages, Gemini generateContent; streamed when asked) whose text says it
+ * comes from this mock, with the header x-mock-provider.
  */
 
 const http = require('http');
@@ -41,6 +49,7 @@ const opts = {
     host: '127.0.0.1', port: 0, 'tls-port': 0, 'badtls-port': 0,
     'cert-dir': path.join(__dirname, '..', '.certs'),
     fixtures: path.join(__dirname, '..', 'fixtures'),
+    demo: '',
 };
 for (let a = process.argv.slice(2); a.length;) {
     const k = a.shift().replace(/^--/, '');
@@ -279,6 +288,7 @@ async function handle(req, res, kind) {
     entry.body_sha256 = crypto.createHash('sha256').update(body).digest('hex');
     entry.body = body.length <= 1048576 ? body.toString('utf8') : null;
 
+    if (opts.demo && !xmock.length) return demoAnswer(req, res, rawPath, query, body, entry);
     if (d.hang === '1') return; // never answer; the entry records the abort
     if (rawPath === '/token' && req.method === 'POST' && headers.host === 'oauth2.googleapis.com') {
         return googleToken(body, res, entry, n);
@@ -548,6 +558,102 @@ function makeServer(kind) {
     return srv;
 }
 
+// ---------------------------------------------- demo answers (--demo 1) --
+const DEMO_NOTE = 'This answer comes from the mock provider of the ngx_ai_gateway demo'
+    + ' (t/mock/provider.js), not from a model.';
+
+/** The text of the last user turn, in any of the three dialects. */
+function demoSaid(j) {
+    const text = (c) => typeof c === 'string' ? c
+        : Array.isArray(c) ? c.map((b) => (b && (b.text || '')) || '').join(' ') : '';
+    if (Array.isArray(j.messages)) {
+        const u = j.messages.filter((m) => m && m.role === 'user').pop();
+        if (u) return text(u.content);
+    }
+    if (Array.isArray(j.contents) && j.contents.length) {
+        return text((j.contents[j.contents.length - 1] || {}).parts);
+    }
+    return '';
+}
+
+function demoAnswer(req, res, p, query, body, entry) {
+    let j = {};
+    try { j = JSON.parse(body.toString('utf8') || '{}') || {}; } catch { /* not JSON */ }
+    const said = demoSaid(j).slice(0, 200);
+    const text = `[mock] ${DEMO_NOTE}` + (said ? ` You said: "${said}"` : '');
+    const words = text.split(/(?<= )/);
+    const gm = p.match(/\/models\/([^/:]+):(generateContent|streamGenerateContent)$/);
+    const model = String(j.model || (gm && gm[1]) || 'mock-model');
+    const h = { 'x-mock-provider': 'ngx_ai_gateway demo (t/mock/provider.js)' };
+    const created = Math.floor(Date.now() / 1000);
+    const id = `mock-${entry.seq}`;
+    const json = (status, o) => {
+        entry.status = status;
+        res.writeHead(status, { 'content-type': 'application/json', ...h });
+        res.end(JSON.stringify(o));
+    };
+    const sse = (events) => {
+        entry.status = 200;
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...h });
+        for (const e of events) { res.write(e); entry.events_sent++; }
+        res.end();
+    };
+    const usage = { prompt_tokens: said.split(' ').length, completion_tokens: words.length };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+
+    if (req.method === 'POST' && p.endsWith('/chat/completions')) {
+        if (!j.stream) {
+            return json(200, { id, object: 'chat.completion', created, model,
+                choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+                usage });
+        }
+        const chunk = (delta, fin) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model,
+            choices: [{ index: 0, delta, finish_reason: fin || null }] })}\n\n`;
+        return sse([chunk({ role: 'assistant', content: '' }), ...words.map((w) => chunk({ content: w })),
+            chunk({}, 'stop'), 'data: [DONE]\n\n']);
+    }
+    if (req.method === 'POST' && p.endsWith('/embeddings')) {
+        const inputs = Array.isArray(j.input) ? j.input : [j.input || ''];
+        return json(200, { object: 'list', model,
+            data: inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.1, 0.2, 0.3] })),
+            usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
+    }
+    if (req.method === 'GET' && p.endsWith('/models')) {
+        return json(200, { object: 'list', data: [{ id: 'mock-model', object: 'model', created, owned_by: 'mock' }] });
+    }
+    if (req.method === 'POST' && p.endsWith('/messages')) {
+        const u = { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens };
+        if (!j.stream) {
+            return json(200, { id, type: 'message', role: 'assistant', model,
+                content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage: u });
+        }
+        const ev = (type, o) => `event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`;
+        return sse([
+            ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [],
+                stop_reason: null, stop_sequence: null, usage: { input_tokens: u.input_tokens, output_tokens: 1 } } }),
+            ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+            ...words.map((w) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } })),
+            ev('content_block_stop', { index: 0 }),
+            ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null },
+                usage: { output_tokens: u.output_tokens } }),
+            ev('message_stop', {}),
+        ]);
+    }
+    if (req.method === 'POST' && gm) {
+        const meta = { promptTokenCount: usage.prompt_tokens, candidatesTokenCount: usage.completion_tokens,
+            totalTokenCount: usage.total_tokens };
+        const cand = (t, fin) => ({ content: { role: 'model', parts: [{ text: t }] }, index: 0,
+            ...(fin ? { finishReason: 'STOP' } : {}) });
+        if (gm[2] === 'generateContent') {
+            return json(200, { candidates: [cand(text, true)], usageMetadata: meta, modelVersion: model });
+        }
+        return sse(words.map((w, i) => `data: ${JSON.stringify({ candidates: [cand(w, i === words.length - 1)],
+            ...(i === words.length - 1 ? { usageMetadata: meta } : {}), modelVersion: model })}\r\n\r\n`));
+    }
+    return json(404, { error: { message: `the demo's mock provider does not serve ${req.method} ${p}`,
+        type: 'invalid_request_error' } });
+}
+
 // ------------------------------------------------------------------- dns --
 // A name server for the gateway's resolver tests: every A question gets
 // 127.0.0.1 (TTL 5), names under "nx." get NXDOMAIN, other types no data.
@@ -579,8 +685,10 @@ const listen = (srv, port) => new Promise((r) => srv.listen(Number(port) || 0, o
 
 (async () => {
     ports.port = await listen(makeServer('plain'), opts.port);
-    ports.tls_port = await listen(makeServer('tls'), opts['tls-port']);
-    ports.badtls_port = await listen(makeServer('badtls'), opts['badtls-port']);
+    if (!opts.demo) {
+        ports.tls_port = await listen(makeServer('tls'), opts['tls-port']);
+        ports.badtls_port = await listen(makeServer('badtls'), opts['badtls-port']);
+    }
     ports.dns_port = await makeDns();
     process.stdout.write(`MOCK_READY ${JSON.stringify({ ...ports, pid: process.pid })}\n`);
 })().catch((e) => { warn(`startup failed: ${e.stack || e}`); process.exit(1); });

@@ -1,3 +1,5 @@
+// Copyright (C) ngx_ai_gateway contributors
+
 // Drives the gateway with the real OpenAI and Anthropic SDKs and prints
 // what they understood, as one JSON object, for t/070-sdk.t to check.
 //

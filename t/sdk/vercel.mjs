@@ -1,3 +1,5 @@
+// Copyright (C) ngx_ai_gateway contributors
+
 // The Vercel AI SDK with Cloudflare's ai-gateway-provider, through the
 // gateway's Universal Endpoint, for t/092-ai-gateway-provider.t.  The
 // package posts to the hosted gateway's URL; the global fetch sends that

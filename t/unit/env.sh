@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
 # configured tree and the translator sources, compiled outside nginx with
 # t/unit/shim.c standing in for nginx's core functions.  The bottom layer

@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (C) ngx_ai_gateway contributors
+
 # Builds and runs the unit tests of the Unified API translators (with
 # AddressSanitizer, LeakSanitizer and UBSan): sh t/unit/run.sh
 #

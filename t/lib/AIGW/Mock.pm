@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 package AIGW::Mock;
 
 # Starts t/mock/provider.js (the mock LLM-provider upstream) for one test file.

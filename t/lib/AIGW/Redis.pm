@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 package AIGW::Redis;
 
 # A real redis-server for the tests, and a raw client: RESP written and read

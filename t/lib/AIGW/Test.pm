@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 package AIGW::Test;
 
 # Shared setup for the gateway's test files.

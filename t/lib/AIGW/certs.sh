@@ -1,4 +1,6 @@
 #!/bin/sh
+# Copyright (C) ngx_ai_gateway contributors
+
 # Generate the TLS material used by the e2e tests (idempotent, EC P-256, ~10 y).
 #
 #   t/lib/AIGW/certs.sh [OUT_DIR]        (default: <repo>/t/.certs)

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 package Test::Nginx::Socket;
 
 # Minimal, self-contained re-implementation of openresty/test-nginx's

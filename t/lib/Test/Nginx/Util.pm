@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 package Test::Nginx::Util;
 
 # Minimal, self-contained re-implementation of the infrastructure half of
