@@ -28,12 +28,14 @@
  * real provider.  Every answer carries a block of headers of the kind the
  * provider sends, so that the proxies parse a realistic header block.
  *
- * -e EVENTS: an SSE file with fewer events is lengthened to EVENTS events
- * by repeating its recorded content deltas, in order, as many times as
- * needed; the events before the first delta and after the last one are
- * kept as recorded.  The deltas are the "content_block_delta" events
- * (Anthropic) or else every event but the first and the last (Gemini,
- * whose every event is a complete response carrying the new text).
+ * -e EVENTS: an Anthropic or Gemini SSE file with fewer events is
+ * lengthened to EVENTS events by repeating its recorded content deltas, in
+ * order, as many times as needed; the events before the first delta and
+ * after the last one are kept as recorded (the OpenAI file is sent as it
+ * is: its recorded stream is long already).  The deltas are the
+ * "content_block_delta" events (Anthropic) or else every event but the
+ * first and the last (Gemini, whose every event is a complete response
+ * carrying the new text).
  *
  * -p PACED_PORT: connections accepted on that port get SSE answers in two
  * writes: the headers and the first event at once, the rest DELAY_MS
@@ -277,7 +279,7 @@ event_end(char *p, char *last)
 
 static void
 build_sse(resp_t *r, const char *file, const char *headers,
-    const char *ctype)
+    const char *ctype, int lengthen)
 {
     char    *body, *p, *last, *start[MAX_EVENTS], *end[MAX_EVENTS];
     size_t   len, off, size;
@@ -327,7 +329,7 @@ build_sse(resp_t *r, const char *file, const char *headers,
     out = n;
     size = len;
 
-    if (n < min_events && d0 != -1) {
+    if (lengthen && n < min_events && d0 != -1) {
         out = min_events;
         size = (end[n - 1] - start[0])
                + (min_events - n + 1) * (end[d1] - start[d0]);
@@ -864,17 +866,17 @@ main(int argc, char **argv)
     build_json(&providers[OPENAI].json, argv[1], openai_headers,
                "application/json");
     build_sse(&providers[OPENAI].sse, argv[2], openai_headers,
-              "text/event-stream; charset=utf-8");
+              "text/event-stream; charset=utf-8", 0);
 
     if (argc == 7) {
         build_json(&providers[ANTHROPIC].json, argv[3], anthropic_headers,
                    "application/json");
         build_sse(&providers[ANTHROPIC].sse, argv[4], anthropic_headers,
-                  "text/event-stream; charset=utf-8");
+                  "text/event-stream; charset=utf-8", 1);
         build_json(&providers[GEMINI].json, argv[5], gemini_headers,
                    "application/json; charset=UTF-8");
         build_sse(&providers[GEMINI].sse, argv[6], gemini_headers,
-                  "text/event-stream");
+                  "text/event-stream", 1);
     }
 
     epfd = epoll_create1(0);
