@@ -908,7 +908,8 @@ measure() {
             conns = b["upstream"] - a["upstream"]
             reqs = b["upstream.2"] - a["upstream.2"]
 
-            printf "%s %s %s %s %.0f %.1f %.0f %.0f %.0f %d %d %.0f %.0f %.1f\n",
+            printf "%s %s %s %s %.0f %.1f %.0f %.0f " \
+                   "%.0f %d %d %.0f %.0f %.1f\n",
                 v["rps"], v["p50_us"], v["p99_us"], v["requests"],
                 100 * w / d, 1e6 * w / n,
                 (c0 > 0 ? 100 * (b["cpu0.busy"] - a["cpu0.busy"]) / c0 : 0),
