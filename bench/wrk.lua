@@ -2,26 +2,45 @@
 
 -- bench/wrk.lua: the request of bench/run.sh and a parseable summary.
 --
---   BENCH_STREAM=1 wrk -s bench/wrk.lua URL    chat completion, "stream":true
---   wrk -s bench/wrk.lua URL                   chat completion, JSON answer
+--   BENCH_BODY='{...}' BENCH_HEADERS='x-api-key: sk-test' \
+--       wrk -s bench/wrk.lua URL
+--
+-- BENCH_BODY     the JSON body of the POST (default: an OpenAI chat
+--                completion, with "stream":true when BENCH_STREAM=1)
+-- BENCH_HEADERS  request headers, one "Name: value" a line (default:
+--                "Authorization: Bearer sk-test"); Content-Type is always
+--                application/json
 --
 -- done() prints one line:
 --   BENCH requests=N duration_us=N rps=F p50_us=N p99_us=N mean_us=F
 --         bytes=N connect_err=N read_err=N write_err=N status_err=N
 --         timeout_err=N
 
-local stream = os.getenv("BENCH_STREAM") == "1"
+local body = os.getenv("BENCH_BODY")
+local headers = os.getenv("BENCH_HEADERS")
+
+if body == nil or body == "" then
+   body = '{"model":"gpt-4o-mini","messages":[{"role":"user",'
+          .. '"content":"hi"}]'
+   if os.getenv("BENCH_STREAM") == "1" then
+      body = body .. ',"stream":true'
+   end
+   body = body .. '}'
+end
+
+if headers == nil or headers == "" then
+   headers = "Authorization: Bearer sk-test"
+end
 
 wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer sk-test"
+wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 
-if stream then
-   wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user",'
-              .. '"content":"hi"}],"stream":true}'
-else
-   wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user",'
-              .. '"content":"hi"}]}'
+for line in string.gmatch(headers, "[^\n]+") do
+   local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+   if name then
+      wrk.headers[name] = value
+   end
 end
 
 function done(summary, latency, requests)
