@@ -1,3 +1,9 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
 /*
  * bench/mock.c: a canned provider (OpenAI, Anthropic, Gemini) for
  * bench/run.sh.

@@ -1,3 +1,9 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
 /*
  * bench/ttfb.c: time to first body byte over sequential requests on one
  * keepalive connection, for bench/run.sh.
