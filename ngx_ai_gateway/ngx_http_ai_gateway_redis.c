@@ -88,6 +88,7 @@ typedef struct {
 
 
 static void *ngx_http_ai_gateway_redis_create_main_conf(ngx_conf_t *cf);
+static void ngx_http_ai_gateway_redis_exit_process(ngx_cycle_t *cycle);
 static char *ngx_http_ai_gateway_redis_init_main_conf(ngx_conf_t *cf,
     void *conf);
 static char *ngx_http_ai_gateway_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -169,10 +170,43 @@ ngx_module_t  ngx_http_ai_gateway_redis_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ai_gateway_redis_exit_process, /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * A worker that exits closes its connections to Redis: nginx would
+ * otherwise report them as open sockets left (and abort) when it exits
+ * gracefully.
+ */
+
+static void
+ngx_http_ai_gateway_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                              i;
+    redisAsyncContext                      *ac;
+    ngx_http_ai_gateway_redis_t           **rdp;
+    ngx_http_ai_gateway_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_ai_gateway_redis_module);
+    if (rmcf == NULL) {
+        return;
+    }
+
+    rdp = rmcf->servers.elts;
+
+    for (i = 0; i < rmcf->servers.nelts; i++) {
+        ac = rdp[i]->ac;
+
+        if (ac) {
+            rdp[i]->ac = NULL;
+            redisAsyncFree(ac);
+        }
+    }
+}
 
 
 static void *
