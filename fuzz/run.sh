@@ -18,6 +18,8 @@
 #   cache_entry  a cache entry as read back from the zone or Redis: what
 #              the decoder accepts is safe to send, and reads back the same
 #              once written again
+#   json       the module's JSON parser and generator against yajl's: the
+#              same trees, texts and refusals
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -39,7 +41,7 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed steps cache_entry"
+TARGETS="request response error stream embed steps cache_entry json"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
@@ -58,7 +60,16 @@ seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
 
 rm -rf "$OUT/seeds"
 mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
-         "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps"
+         "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps" \
+         "$OUT/seeds/json"
+
+# texts for the parsers (first byte even), calls for the generators (odd)
+
+for f in t/fixtures/*/*.json t/unit/cases/request/*.json; do
+    seed json "$(basename "$(dirname "$f")")-$(basename "$f")" '\000' "$f"
+done
+
+seed json calls '\001' t/unit/cases/request/everything.json
 
 for f in t/unit/cases/steps/*.json; do
     seed steps "$(basename "$f")" "" "$f"

@@ -7,8 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_openai.h"
@@ -16,13 +14,19 @@
 
 /*
  * The stream loop shared by the dialects: the provider's bytes go through
- * the SSE splitter, each event (or bare JSON text) to the dialect's event
- * handler, which calls the chunk builders below; they write
- * "data: {chat.completion.chunk}" events into one reused generator.  The
- * stream's last event is [DONE] or an error event (chunk_error()), after
- * which nothing is written; a choice's finish chunk is its last, content
- * for it afterwards is an error.
+ * the SSE splitter, each event (or bare JSON text) is parsed into a tree
+ * in the stream's own pool, which is reset after the event, and goes to
+ * the dialect's event handler, which calls the chunk builders below; they
+ * write "data: {chat.completion.chunk}" events into one reused generator.
+ * Once the pool and the buffers have grown to the stream's largest event,
+ * an event allocates nothing.  The stream's last event is [DONE] or an
+ * error event (chunk_error()), after which nothing is written; a choice's
+ * finish chunk is its last, content for it afterwards is an error.
  */
+
+
+/* the stream's pool for the trees of its events */
+#define NGX_HTTP_AI_GATEWAY_EVENT_POOL  4096
 
 
 static void ngx_http_ai_gateway_chunk_begin(ngx_http_ai_gateway_chunks_t *ch,
@@ -39,6 +43,7 @@ static ngx_int_t ngx_http_ai_gateway_stream_event(
     ngx_http_ai_gateway_stream_t *s, ngx_http_ai_gateway_sse_event_t *ev);
 static ngx_int_t ngx_http_ai_gateway_stream_out(
     ngx_http_ai_gateway_stream_t *s, ngx_str_t *out);
+static void ngx_http_ai_gateway_stream_cleanup(void *data);
 
 
 /* streams */
@@ -48,6 +53,7 @@ ngx_http_ai_gateway_stream_alloc(ngx_pool_t *pool,
     ngx_http_ai_gateway_compat_t *c, ngx_http_ai_gateway_event_pt event,
     ngx_http_ai_gateway_end_pt end, size_t size)
 {
+    ngx_pool_cleanup_t            *cln;
     ngx_http_ai_gateway_stream_t  *s;
 
     s = ngx_pcalloc(pool, sizeof(ngx_http_ai_gateway_stream_t));
@@ -61,6 +67,19 @@ ngx_http_ai_gateway_stream_alloc(ngx_pool_t *pool,
             return NULL;
         }
     }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    s->temp = ngx_create_pool(NGX_HTTP_AI_GATEWAY_EVENT_POOL, pool->log);
+    if (s->temp == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ai_gateway_stream_cleanup;
+    cln->data = s->temp;
 
     ngx_http_ai_gateway_sse_init(&s->sse, pool);
 
@@ -148,6 +167,17 @@ ngx_http_ai_gateway_stream_finish(ngx_http_ai_gateway_stream_t *s,
 }
 
 
+static void
+ngx_http_ai_gateway_stream_cleanup(void *data)
+{
+    ngx_pool_t  *temp = data;
+
+    ngx_destroy_pool(temp);
+}
+
+
+/* an event: its tree lives in s->temp until the event is translated */
+
 static ngx_int_t
 ngx_http_ai_gateway_stream_event(ngx_http_ai_gateway_stream_t *s,
     ngx_http_ai_gateway_sse_event_t *ev)
@@ -162,17 +192,14 @@ ngx_http_ai_gateway_stream_event(ngx_http_ai_gateway_stream_t *s,
         return NGX_OK;
     }
 
-    json = ngx_http_ai_gateway_json_tree(ev->data.data, ev->data.len);
+    rc = ngx_http_ai_gateway_json_parse(s->temp, ev->data.data, ev->data.len,
+                                        &json);
 
-    if (json == NULL) {
-        ngx_http_ai_gateway_chunk_error(&s->chunks, &invalid, "server_error",
-                                        NULL);
-        return NGX_OK;
+    if (rc == NGX_OK) {
+        rc = s->event(s, ev, json);
     }
 
-    rc = s->event(s, ev, json);
-
-    yajl_tree_free(json);
+    ngx_reset_pool(s->temp);
 
     if (rc == NGX_DECLINED) {
         ngx_http_ai_gateway_chunk_error(&s->chunks, &invalid, "server_error",
@@ -543,7 +570,7 @@ ngx_http_ai_gateway_stream_args(ngx_http_ai_gateway_stream_t *s,
 
     gen = &s->scratch;
 
-    if (gen->g == NULL) {
+    if (gen->pool == NULL) {
         if (ngx_http_ai_gateway_gen_init(gen, s->chunks.gen.pool) != NGX_OK) {
             return NGX_ERROR;
         }

@@ -7,8 +7,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_openai.h"
@@ -529,20 +527,16 @@ ngx_int_t
 ngx_http_ai_gateway_error_body(ngx_pool_t *pool, ngx_str_t *message,
     const char *type, ngx_str_t *code, ngx_str_t *out)
 {
-    ngx_int_t                  rc;
     ngx_http_ai_gateway_gen_t  gen;
 
-    if (ngx_http_ai_gateway_gen_open(&gen, pool) != NGX_OK) {
+    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
         return NGX_ERROR;
     }
 
     ngx_http_ai_gateway_gen_error(&gen, message, type, code);
 
-    rc = ngx_http_ai_gateway_gen_done(&gen, out);
-
-    yajl_gen_free(gen.g);
-
-    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+    return (ngx_http_ai_gateway_gen_done(&gen, out) == NGX_OK)
+           ? NGX_OK : NGX_ERROR;
 }
 
 

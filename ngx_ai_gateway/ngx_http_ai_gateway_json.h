@@ -11,15 +11,15 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 
 /*
  * The module's JSON, knowing nothing of HTTP: pools, strings and chains
- * in, text out.  ngx_http_ai_gateway_yajl.c holds the pool-backed
- * generator (gen_*), the depth-limited tree parser that keeps "\u0000"
- * and the value accessors (json_*); ngx_http_ai_gateway_json.c the texts
+ * in, text out.  ngx_http_ai_gateway_yajl.c holds the generator (gen_*:
+ * yajl_gen's output, into a pool buffer), the parser (yajl trees from a
+ * pool, depth-limited, "\u0000" kept) and the value accessors (json_*);
+ * ngx_http_ai_gateway_json.c the texts
  * the gateway itself writes (its error envelope, the Unified API's model
  * list, a body with one top-level string replaced) and the top-level
  * string lookup; ngx_http_ai_gateway_canonical.c the canonical text of a
@@ -28,20 +28,27 @@
  */
 
 
-/* nesting accepted in parsed and copied JSON (yajl_gen stops at 128) */
+/* nesting accepted in parsed and copied JSON */
 #define NGX_HTTP_AI_GATEWAY_MAX_DEPTH     100
 
+/* nesting of generated JSON (yajl_gen's YAJL_MAX_DEPTH) */
+#define NGX_HTTP_AI_GATEWAY_GEN_DEPTH     128
 
-/* JSON output: a yajl generator writing into a pool buffer */
+
+/* JSON output, as yajl_gen writes it, into a pool buffer */
 
 typedef struct {
-    yajl_gen                       g;
     ngx_pool_t                    *pool;
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
+    ngx_uint_t                     depth;
+    u_char                         state[NGX_HTTP_AI_GATEWAY_GEN_DEPTH];
     unsigned                       nomem:1;
-    unsigned                       invalid:1;  /* bad UTF-8, too deep */
+    unsigned                       invalid:1;  /* refused by yajl_gen's
+                                                  rules: bad UTF-8, a
+                                                  key not a string, too
+                                                  deep */
 } ngx_http_ai_gateway_gen_t;
 
 
@@ -52,8 +59,6 @@ typedef struct {
 /* ngx_http_ai_gateway_yajl.c: JSON output */
 
 ngx_int_t ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen,
-    ngx_pool_t *pool);
-ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
     ngx_pool_t *pool);
 void ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen);
 void ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
@@ -82,7 +87,6 @@ ngx_int_t ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v,
 
 ngx_int_t ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p,
     size_t len, yajl_val *v);
-yajl_val ngx_http_ai_gateway_json_tree(u_char *p, size_t len);
 yajl_val ngx_http_ai_gateway_json_get(yajl_val obj, const char *key);
 ngx_int_t ngx_http_ai_gateway_json_str(yajl_val v, ngx_str_t *s);
 /* a parsed string held a "\u0000" (kept as C0 80, see yajl.c) */

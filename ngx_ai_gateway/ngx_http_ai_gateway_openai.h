@@ -269,6 +269,8 @@ struct ngx_http_ai_gateway_stream_s {
     ngx_http_ai_gateway_sse_t      sse;
     ngx_http_ai_gateway_chunks_t   chunks;
     ngx_http_ai_gateway_gen_t      scratch;    /* whole arguments, reused */
+    ngx_pool_t                    *temp;       /* an event's tree, reset
+                                                  after each event */
     ngx_http_ai_gateway_event_pt   event;
     ngx_http_ai_gateway_end_pt     end;
     void                          *data;       /* the translator's state */

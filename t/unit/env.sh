@@ -2,7 +2,8 @@
 
 # Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
 # configured tree and the translator sources, compiled outside nginx with
-# t/unit/shim.c standing in for nginx's core functions.  The bottom layer
+# t/unit/shim.c standing in for nginx's core functions, and
+# t/unit/yajl_ref.c, yajl's own parser for comparisons.  The bottom layer
 # of the module (translators, SSE, JSON, steps, check) includes nothing of
 # HTTP: the HTTP headers are not on the include path, so that it stays so.
 
@@ -32,4 +33,5 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_buf.c
       ngx_ai_gateway/ngx_http_ai_gateway_steps.c
       ngx_ai_gateway/ngx_http_ai_gateway_cache_entry.c
-      t/unit/shim.c"
+      t/unit/shim.c
+      t/unit/yajl_ref.c"

@@ -12,6 +12,8 @@
  *
  * ngx_shim_fail_after: when not negative, that many more allocations
  * succeed and the next ones fail (allocation failure tests).
+ * ngx_shim_allocs: the allocations made, less those a pool reset gave
+ * back (for the test that a stream's memory does not grow with it).
  */
 
 
@@ -119,6 +121,28 @@ ngx_destroy_pool(ngx_pool_t *pool)
     }
 
     free(pool);
+}
+
+
+/*
+ * As nginx's: every allocation goes (cleanups are not run).  nginx reuses
+ * a reset pool's memory, so its allocations no longer count.
+ */
+
+void
+ngx_reset_pool(ngx_pool_t *pool)
+{
+    ngx_pool_large_t  *l, *ln;
+
+    for (l = pool->large; l; l = ln) {
+        ln = l->next;
+        free(l->alloc);
+        free(l);
+
+        ngx_shim_allocs--;
+    }
+
+    pool->large = NULL;
 }
 
 

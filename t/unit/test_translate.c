@@ -228,6 +228,25 @@ unit_translator(const char *name)
 }
 
 
+/* a request as the module parses it, in a pool of its own, or NULL */
+
+static yajl_val
+unit_parse(u_char *in, size_t len, ngx_pool_t **pool)
+{
+    yajl_val  v;
+
+    *pool = ngx_create_pool(4096, NULL);
+
+    if (in == NULL
+        || ngx_http_ai_gateway_json_parse(*pool, in, len, &v) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return v;
+}
+
+
 /*
  * The output of request() (embed_request() when "embed"): the body, or
  * "400 <message>"; then the flags set.
@@ -302,6 +321,7 @@ unit_request_dir(const char *dir, ngx_uint_t embed)
     yajl_val                           req;
     ngx_int_t                          rc;
     ngx_uint_t                         p;
+    ngx_pool_t                        *jpool;
     struct dirent                    **list;
     ngx_http_ai_gateway_translator_t  *t;
 
@@ -321,7 +341,7 @@ unit_request_dir(const char *dir, ngx_uint_t embed)
         snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
 
         in = unit_read(path, &len);
-        req = ngx_http_ai_gateway_json_tree(in, len);
+        req = unit_parse(in, len, &jpool);
         unit_check(req != NULL, "%s is JSON", path);
 
         for (p = 0; providers[p]; p++) {
@@ -346,7 +366,7 @@ unit_request_dir(const char *dir, ngx_uint_t embed)
             free(res);
         }
 
-        yajl_tree_free(req);
+        ngx_destroy_pool(jpool);
         free(in);
         free(list[i]);
     }
@@ -854,6 +874,7 @@ unit_nomem(void)
     yajl_val                           req;
     ngx_int_t                          rc, n;
     ngx_uint_t                         ok, k;
+    ngx_pool_t                        *jpool;
     unit_case_t                       *uc;
     ngx_http_ai_gateway_translator_t  *t;
 
@@ -883,10 +904,11 @@ unit_nomem(void)
 
     for (k = 0; requests[k].path; k++) {
         in = unit_read(requests[k].path, &len);
-        req = in ? ngx_http_ai_gateway_json_tree(in, len) : NULL;
+        req = unit_parse(in, len, &jpool);
         unit_check(req != NULL, "nomem: %s", requests[k].path);
 
         if (req == NULL) {
+            ngx_destroy_pool(jpool);
             free(in);
             continue;
         }
@@ -920,7 +942,7 @@ unit_nomem(void)
             free(good);
         }
 
-        yajl_tree_free(req);
+        ngx_destroy_pool(jpool);
         free(in);
     }
 
