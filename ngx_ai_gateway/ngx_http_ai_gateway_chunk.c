@@ -288,6 +288,11 @@ ngx_http_ai_gateway_chunk_head(ngx_http_ai_gateway_chunks_t *ch)
 
     ch->mark = gen->len;
 
+    if (ch->head.text.len) {
+        ngx_http_ai_gateway_gen_replay(gen, &ch->head);
+        return;
+    }
+
     ngx_http_ai_gateway_gen_raw(gen, (u_char *) "data: ", 6);
     ngx_http_ai_gateway_gen_reset(gen);
 
@@ -300,6 +305,10 @@ ngx_http_ai_gateway_chunk_head(ngx_http_ai_gateway_chunks_t *ch)
     ngx_http_ai_gateway_gen_int(gen, ch->compat->created);
     ngx_http_ai_gateway_gen_literal(gen, "model");
     ngx_http_ai_gateway_gen_string(gen, &ch->model);
+
+    /* the same for every chunk: written once (when it could be) */
+
+    (void) ngx_http_ai_gateway_gen_save(gen, ch->mark, &ch->head);
 }
 
 

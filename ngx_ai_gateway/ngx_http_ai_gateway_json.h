@@ -52,6 +52,21 @@ typedef struct {
 } ngx_http_ai_gateway_gen_t;
 
 
+/*
+ * Output written once and replayed: the text from a mark to the end and
+ * the generator's state there (at most 4 levels deep), e.g. the head of
+ * every chunk of a stream.
+ */
+
+#define NGX_HTTP_AI_GATEWAY_SAVED_DEPTH   4
+
+typedef struct {
+    ngx_str_t                      text;
+    ngx_uint_t                     depth;
+    u_char                         state[NGX_HTTP_AI_GATEWAY_SAVED_DEPTH];
+} ngx_http_ai_gateway_gen_saved_t;
+
+
 #define ngx_http_ai_gateway_gen_literal(gen, s)                               \
     ngx_http_ai_gateway_gen_str(gen, (u_char *) s, sizeof(s) - 1)
 
@@ -78,6 +93,10 @@ void ngx_http_ai_gateway_gen_array(ngx_http_ai_gateway_gen_t *gen);
 void ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen);
 void ngx_http_ai_gateway_gen_value(ngx_http_ai_gateway_gen_t *gen,
     yajl_val v);
+ngx_int_t ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen,
+    size_t mark, ngx_http_ai_gateway_gen_saved_t *saved);
+void ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_gen_saved_t *saved);
 ngx_int_t ngx_http_ai_gateway_gen_done(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v,

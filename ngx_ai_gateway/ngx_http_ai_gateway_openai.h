@@ -247,6 +247,8 @@ typedef struct {
     ngx_str_t                      id;
     ngx_str_t                      model;
     size_t                         mark;       /* where the chunk starts */
+    ngx_http_ai_gateway_gen_saved_t
+                                   head;       /* "data: {"id":... */
     ngx_http_ai_gateway_usage_t    usage;
     ngx_http_ai_gateway_chunk_choice_t
                                    choice[NGX_HTTP_AI_GATEWAY_MAX_CHOICES];

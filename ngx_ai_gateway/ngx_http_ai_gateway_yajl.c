@@ -659,6 +659,54 @@ ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen)
 }
 
 
+/*
+ * The output since "mark" and the state it left, copied to the pool, to
+ * be written again by gen_replay(); NGX_DECLINED when that output was
+ * refused or is nested too deep to be kept.
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen, size_t mark,
+    ngx_http_ai_gateway_gen_saved_t *saved)
+{
+    size_t   len;
+    u_char  *p;
+
+    if (gen->nomem || gen->invalid || mark > gen->len
+        || gen->depth >= NGX_HTTP_AI_GATEWAY_SAVED_DEPTH)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = gen->len - mark;
+
+    p = ngx_pnalloc(gen->pool, len ? len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, gen->buf + mark, len);
+
+    saved->text.data = p;
+    saved->text.len = len;
+    saved->depth = gen->depth;
+    ngx_memcpy(saved->state, gen->state, gen->depth + 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_gen_saved_t *saved)
+{
+    ngx_http_ai_gateway_gen_raw(gen, saved->text.data, saved->text.len);
+
+    gen->depth = saved->depth;
+    ngx_memcpy(gen->state, saved->state, saved->depth + 1);
+}
+
+
 /* a parsed value as it came: numbers keep their original text */
 
 void
