@@ -286,6 +286,8 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
 
     if (rc == 0) {
         if (!ctx->relay.ended && ctx->relay.mode != NGX_HTTP_AI_GATEWAY_RELAY) {
+            ngx_http_ai_gateway_relay_tail(r, ctx);
+
             if (ngx_http_ai_gateway_relay_end(r, ctx) == NGX_OK) {
                 (void) ngx_http_output_filter(r, u->out_bufs);
                 u->out_bufs = NULL;
@@ -453,7 +455,8 @@ ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
 /*
  * Translated bytes leave in buffers of the upstream's free list: they are
  * reused once sent, so a long stream needs no more memory than the bytes
- * in flight.
+ * in flight.  The events of one read fill the read's last buffer before
+ * another is taken: a read of many events costs one buffer, not one each.
  */
 
 static ngx_int_t
@@ -470,6 +473,24 @@ ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
 
     p = out->data;
     last = p + out->len;
+
+    if (p < last && ctx->relay.out != &u->out_bufs) {
+
+        /* the link ctx->relay.out ends: not sent yet */
+
+        cl = (ngx_chain_t *) ((u_char *) ctx->relay.out
+                              - offsetof(ngx_chain_t, next));
+        b = cl->buf;
+
+        if (b->temporary && b->tag == u->output.tag && !b->last_buf
+            && b->start != NULL && b->pos == b->start && b->last < b->end)
+        {
+            size = ngx_min((size_t) (last - p), (size_t) (b->end - b->last));
+
+            b->last = ngx_cpymem(b->last, p, size);
+            p += size;
+        }
+    }
 
     while (p < last) {
         cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
