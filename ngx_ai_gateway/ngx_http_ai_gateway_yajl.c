@@ -119,6 +119,8 @@ static void ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen,
 
 static ngx_int_t ngx_http_ai_gateway_json_space(
     ngx_http_ai_gateway_jparser_t *jp);
+static ngx_inline ngx_int_t ngx_http_ai_gateway_json_skip(
+    ngx_http_ai_gateway_jparser_t *jp);
 static ngx_int_t ngx_http_ai_gateway_json_lex(
     ngx_http_ai_gateway_jparser_t *jp, u_char **end, ngx_uint_t *escapes);
 static u_char *ngx_http_ai_gateway_json_chars(
@@ -863,7 +865,7 @@ ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
 
 value:
 
-    if (ngx_http_ai_gateway_json_space(&jp) != NGX_OK
+    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
         || jp.pos == jp.last)
     {
         return NGX_DECLINED;
@@ -894,7 +896,7 @@ value:
 
         jp.pos++;
 
-        if (ngx_http_ai_gateway_json_space(&jp) != NGX_OK) {
+        if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK) {
             return NGX_DECLINED;
         }
 
@@ -978,7 +980,7 @@ got:
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_gateway_json_space(&jp) != NGX_OK
+    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
         || jp.pos == jp.last)
     {
         return NGX_DECLINED;
@@ -1010,7 +1012,7 @@ got:
 
 key:
 
-    if (ngx_http_ai_gateway_json_space(&jp) != NGX_OK
+    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
         || jp.pos == jp.last || *jp.pos != '"')
     {
         return NGX_DECLINED;
@@ -1023,7 +1025,7 @@ key:
 
     level[depth - 1].key = (char *) s;
 
-    if (ngx_http_ai_gateway_json_space(&jp) != NGX_OK
+    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
         || jp.pos == jp.last || *jp.pos != ':')
     {
         return NGX_DECLINED;
@@ -1044,6 +1046,26 @@ close:
     value = lv->node;
 
     goto got;
+}
+
+
+/*
+ * json_space() without a call in the common cases: the next byte is a
+ * token's, or one space before it (as in "key": value).
+ */
+
+static ngx_inline ngx_int_t
+ngx_http_ai_gateway_json_skip(ngx_http_ai_gateway_jparser_t *jp)
+{
+    if (jp->pos < jp->last && *jp->pos == ' ') {
+        jp->pos++;
+    }
+
+    if (jp->pos < jp->last && *jp->pos > ' ' && *jp->pos != '/') {
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_gateway_json_space(jp);
 }
 
 
@@ -1681,7 +1703,9 @@ ngx_http_ai_gateway_json_get(yajl_val obj, const char *key)
     /* the first of duplicate keys, as the module's other readers */
 
     for (i = 0; i < obj->u.object.len; i++) {
-        if (ngx_strcmp(obj->u.object.keys[i], key) == 0) {
+        if (obj->u.object.keys[i][0] == key[0]
+            && ngx_strcmp(obj->u.object.keys[i], key) == 0)
+        {
             return obj->u.object.values[i];
         }
     }
@@ -1730,7 +1754,8 @@ ngx_http_ai_gateway_json_has_nul(ngx_str_t *s)
 ngx_uint_t
 ngx_http_ai_gateway_json_is(yajl_val v, const char *s)
 {
-    return YAJL_IS_STRING(v) && ngx_strcmp(v->u.string, s) == 0;
+    return YAJL_IS_STRING(v) && v->u.string[0] == s[0]
+           && ngx_strcmp(v->u.string, s) == 0;
 }
 
 
