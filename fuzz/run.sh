@@ -18,8 +18,8 @@
 #   cache_entry  a cache entry as read back from the zone or Redis: what
 #              the decoder accepts is safe to send, and reads back the same
 #              once written again
-#   json       the module's JSON parser and generator against yajl's: the
-#              same trees, texts and refusals
+#   json       the module's JSON (yajl on the pools) against yajl_tree and
+#              yajl_gen on malloc(): the same trees, texts and refusals
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.

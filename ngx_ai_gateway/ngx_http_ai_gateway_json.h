@@ -11,15 +11,16 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 
 /*
  * The module's JSON, knowing nothing of HTTP: pools, strings and chains
  * in, text out.  ngx_http_ai_gateway_yajl.c holds the generator (gen_*:
- * yajl_gen's output, into a pool buffer), the parser (yajl trees from a
- * pool, depth-limited, "\u0000" kept) and the value accessors (json_*);
- * ngx_http_ai_gateway_json.c the texts
+ * a yajl_gen on the pool, printing into a pool buffer), the parser
+ * (yajl's, building yajl trees in a pool, depth-limited, "\u0000" kept)
+ * and the value accessors (json_*); ngx_http_ai_gateway_json.c the texts
  * the gateway itself writes (its error envelope, the Unified API's model
  * list, a body with one top-level string replaced) and the top-level
  * string lookup; ngx_http_ai_gateway_canonical.c the canonical text of a
@@ -28,42 +29,33 @@
  */
 
 
-/* nesting accepted in parsed and copied JSON */
+/* nesting accepted in parsed and copied JSON (yajl_gen stops at 128) */
 #define NGX_HTTP_AI_GATEWAY_MAX_DEPTH     100
 
-/* nesting of generated JSON (yajl_gen's YAJL_MAX_DEPTH) */
-#define NGX_HTTP_AI_GATEWAY_GEN_DEPTH     128
 
-
-/* JSON output, as yajl_gen writes it, into a pool buffer */
+/* JSON output: a yajl generator on the pool writing into a pool buffer */
 
 typedef struct {
+    yajl_gen                       g;
     ngx_pool_t                    *pool;
     u_char                        *buf;
     size_t                         len;
     size_t                         size;
-    ngx_uint_t                     depth;
-    u_char                         state[NGX_HTTP_AI_GATEWAY_GEN_DEPTH];
+    ngx_uint_t                     depth;      /* maps and arrays open */
     unsigned                       nomem:1;
-    unsigned                       invalid:1;  /* refused by yajl_gen's
-                                                  rules: bad UTF-8, a
-                                                  key not a string, too
-                                                  deep */
+    unsigned                       invalid:1;  /* bad UTF-8, too deep, a
+                                                  call yajl_gen refuses */
+    unsigned                       mute:1;     /* nothing printed */
 } ngx_http_ai_gateway_gen_t;
 
 
 /*
- * Output written once and replayed: the text from a mark to the end and
- * the generator's state there (at most 4 levels deep), e.g. the head of
- * every chunk of a stream.
+ * Output written once and replayed, leaving one map open after a member:
+ * the head of every chunk of a stream.
  */
-
-#define NGX_HTTP_AI_GATEWAY_SAVED_DEPTH   4
 
 typedef struct {
     ngx_str_t                      text;
-    ngx_uint_t                     depth;
-    u_char                         state[NGX_HTTP_AI_GATEWAY_SAVED_DEPTH];
 } ngx_http_ai_gateway_gen_saved_t;
 
 

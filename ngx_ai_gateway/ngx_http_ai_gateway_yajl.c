@@ -7,6 +7,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <setjmp.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_gateway_buf.h"
@@ -14,35 +18,33 @@
 
 
 /*
- * The JSON every part of the module reads and writes, knowing nothing of
- * HTTP and allocating nothing but from the pool it is given: no malloc()
- * per value, per event or per request.
+ * The JSON every part of the module reads and writes, over yajl and
+ * knowing nothing of HTTP.  yajl allocates from the pool it is given (the
+ * stream's event pool s->temp, reset after each event, or the request's):
+ * no malloc() per value, per event or per request.  Pool memory is not
+ * given back, so a realloc() of yajl's buffers is a copy into new pool
+ * memory (its buffers double: at most twice the text); large blocks go
+ * back with ngx_pfree().  yajl does not check every allocation it makes,
+ * so an allocation that fails does not return to it: it jumps back to
+ * the call into yajl, which reports no memory.
  *
- * Output: a generator printing straight into a pool buffer that grows by
- * doubling.  It writes what yajl_gen writes, byte for byte, and refuses
- * what it refuses: the same states (a map's key must be a string, one
- * top-level value until gen_reset(), at most 128 levels), the same
- * escapes (\" \\ \b \f \n \r \t, \u00XX in capitals for the other
- * control characters, "/" as it is) and the same UTF-8 check of strings.
- * Errors are remembered (nomem, invalid) and reported once, by
- * gen_done().
+ * Output: a yajl_gen (UTF-8 checked, not beautified) printing into a pool
+ * buffer that grows by doubling; one per stream or request, reset between
+ * values.  Errors are remembered (nomem, invalid) and reported once, by
+ * gen_done().  Text written once may be saved and replayed: the head of
+ * every chunk of a stream (gen_save(), gen_replay()).
  *
- * Input: a one-pass parser building yajl trees (struct yajl_val_s, read
- * with the macros of yajl_tree.h) from the pool, with what
- * yajl_tree_parse() gives for every text: its grammar with comments, its
- * lexical rules (control characters, escapes, its UTF-8 check, "\v" and
- * "\f" as white space), its decoding of escapes (surrogates included),
- * numbers with their original text and yajl's integer and double
- * readings, duplicate keys kept in order, and what it accepts after the
- * value (white space and comments, and a comment or a string the text
- * ends in).  Besides, a "\u0000" is kept, as the two bytes C0 80 (the
- * "modified UTF-8" of Java and Tcl, never valid UTF-8 itself), which
- * gen_str() writes back as "\u0000"; a text with a NUL byte or nested
- * deeper than NGX_HTTP_AI_GATEWAY_MAX_DEPTH is refused.  Each node is one
- * allocation (a string's text with it), an object's or array's members
- * one more; a stream parses every event into a pool it resets after the
- * event (chunk.c).  t/unit/yajl_ref.c is yajl's own parser, which the
- * unit tests and fuzz/fuzz_json.c compare this one with.
+ * Input: yajl's callback parser (with comments, as yajl_tree_parse())
+ * building yajl trees (struct yajl_val_s, read with the macros of
+ * yajl_tree.h) in the pool: a node is one allocation (a string's text or
+ * a number's with it), an object's or array's members one more.  A text
+ * with a NUL byte or nested deeper than NGX_HTTP_AI_GATEWAY_MAX_DEPTH is
+ * refused; a "\u0000" is kept, as the two bytes C0 80 (the "modified
+ * UTF-8" of Java and Tcl, never valid UTF-8 itself), which gen_str()
+ * writes back as "\u0000"; numbers keep their text, with yajl_tree's
+ * integer and double readings.  t/unit/yajl_ref.c is yajl_tree and yajl_gen
+ * on malloc(), which the unit tests and fuzz/fuzz_json.c compare these
+ * with.
  */
 
 
@@ -55,27 +57,12 @@
 #define NGX_HTTP_AI_GATEWAY_MAX_COUNT       9007199254740992LL
 
 
-/* the generator's states, yajl_gen's */
+/* yajl's allocator: a pool, and where a failed allocation jumps to */
 
-#define NGX_HTTP_AI_GATEWAY_GEN_START        0
-#define NGX_HTTP_AI_GATEWAY_GEN_MAP_START    1
-#define NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY      2
-#define NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL      3
-#define NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START  4
-#define NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY     5
-#define NGX_HTTP_AI_GATEWAY_GEN_COMPLETE     6
-
-
-/*
- * A byte of a string: as it is (0), the lead of a UTF-8 sequence of 2, 3
- * or 4 bytes (its length), escaped as \X or as \u00XX, or no UTF-8 at all
- * (yajl's check: continuation bytes and F8-FF).
- */
-
-#define NGX_HTTP_AI_GATEWAY_CHAR_PLAIN       0
-#define NGX_HTTP_AI_GATEWAY_CHAR_ESCAPE      5
-#define NGX_HTTP_AI_GATEWAY_CHAR_HEX         6
-#define NGX_HTTP_AI_GATEWAY_CHAR_BAD         7
+typedef struct {
+    ngx_pool_t                    *pool;
+    jmp_buf                       *nomem;
+} ngx_http_ai_gateway_yalloc_t;
 
 
 typedef struct {
@@ -93,81 +80,148 @@ typedef struct {
 
 typedef struct {
     ngx_pool_t                    *pool;
-    u_char                        *pos;
-    u_char                        *last;
+    yajl_val                       root;
+    ngx_uint_t                     depth;
     ngx_http_ai_gateway_jitem_t   *items;      /* of the open levels */
     size_t                         nitems;
     size_t                         size;
+    ngx_uint_t                     nomem;
+    ngx_http_ai_gateway_jlevel_t   level[NGX_HTTP_AI_GATEWAY_MAX_DEPTH];
 } ngx_http_ai_gateway_jparser_t;
 
 
-static u_char *ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen,
-    size_t n);
-static ngx_int_t ngx_http_ai_gateway_gen_sep(ngx_http_ai_gateway_gen_t *gen,
-    ngx_uint_t key);
-static void ngx_http_ai_gateway_gen_atom(ngx_http_ai_gateway_gen_t *gen);
-static void ngx_http_ai_gateway_gen_token(ngx_http_ai_gateway_gen_t *gen,
-    u_char *p, size_t len);
-static void ngx_http_ai_gateway_gen_quoted(ngx_http_ai_gateway_gen_t *gen,
-    u_char *p, size_t len);
-static void ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
-    u_char c, u_char state);
-static void ngx_http_ai_gateway_gen_close(ngx_http_ai_gateway_gen_t *gen,
-    u_char c);
+static void *ngx_http_ai_gateway_yajl_malloc(void *ctx, size_t size);
+static void *ngx_http_ai_gateway_yajl_realloc(void *ctx, void *p,
+    size_t size);
+static void ngx_http_ai_gateway_yajl_free(void *ctx, void *p);
+
+static void ngx_http_ai_gateway_gen_print(void *ctx, const char *s,
+    size_t len);
+static void ngx_http_ai_gateway_gen_status(ngx_http_ai_gateway_gen_t *gen,
+    yajl_gen_status st);
 static void ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen,
     yajl_val v, ngx_uint_t depth);
 
-static ngx_int_t ngx_http_ai_gateway_json_space(
-    ngx_http_ai_gateway_jparser_t *jp);
-static ngx_inline ngx_int_t ngx_http_ai_gateway_json_skip(
-    ngx_http_ai_gateway_jparser_t *jp);
-static ngx_int_t ngx_http_ai_gateway_json_lex(
-    ngx_http_ai_gateway_jparser_t *jp, u_char **end, ngx_uint_t *escapes);
-static u_char *ngx_http_ai_gateway_json_chars(
-    ngx_http_ai_gateway_jparser_t *jp, size_t before, size_t *len);
-static u_char *ngx_http_ai_gateway_json_decode(u_char *d, u_char *p,
-    u_char *last);
-static ngx_uint_t ngx_http_ai_gateway_json_hex(u_char *p);
-static u_char *ngx_http_ai_gateway_json_utf8(u_char *d, ngx_uint_t cp);
-static yajl_val ngx_http_ai_gateway_json_number(
-    ngx_http_ai_gateway_jparser_t *jp);
+static ngx_int_t ngx_http_ai_gateway_json_yajl(
+    ngx_http_ai_gateway_jparser_t *jp, u_char *p, size_t len);
+static u_char *ngx_http_ai_gateway_json_nul(ngx_pool_t *pool, u_char *p,
+    size_t *len);
+static int ngx_http_ai_gateway_json_add(ngx_http_ai_gateway_jparser_t *jp,
+    yajl_val v);
+static int ngx_http_ai_gateway_json_null(void *ctx);
+static int ngx_http_ai_gateway_json_boolean(void *ctx, int b);
+static int ngx_http_ai_gateway_json_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_ai_gateway_json_string(void *ctx,
+    const unsigned char *s, size_t len);
+static int ngx_http_ai_gateway_json_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_ai_gateway_json_start_map(void *ctx);
+static int ngx_http_ai_gateway_json_start_array(void *ctx);
+static int ngx_http_ai_gateway_json_open(ngx_http_ai_gateway_jparser_t *jp,
+    yajl_type type);
+static int ngx_http_ai_gateway_json_end(void *ctx);
 static long long ngx_http_ai_gateway_json_integer(u_char *p, u_char *last,
     ngx_uint_t *valid);
 static ngx_int_t ngx_http_ai_gateway_json_item(
     ngx_http_ai_gateway_jparser_t *jp, char *key, yajl_val v);
 static ngx_int_t ngx_http_ai_gateway_json_close(
     ngx_http_ai_gateway_jparser_t *jp, ngx_http_ai_gateway_jlevel_t *lv);
-static ngx_int_t ngx_http_ai_gateway_json_trailing(
-    ngx_http_ai_gateway_jparser_t *jp);
 
 
-static const u_char  ngx_http_ai_gateway_json_class[256] = {
-
-    /* 00 - 0f: \b \t \n \f \r, the others as \u00XX */
-    6, 6, 6, 6, 6, 6, 6, 6, 5, 5, 5, 6, 5, 5, 6, 6,
-    /* 10 - 1f */
-    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-    /* 20 - 2f: '"' */
-    0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 40 - 5f: '\\' */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-
-    /* 80 - bf: continuation bytes */
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-
-    /* c0 - df, e0 - ef, f0 - f7 */
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    4, 4, 4, 4, 4, 4, 4, 4, 7, 7, 7, 7, 7, 7, 7, 7
+static yajl_callbacks  ngx_http_ai_gateway_json_callbacks = {
+    ngx_http_ai_gateway_json_null,
+    ngx_http_ai_gateway_json_boolean,
+    NULL,
+    NULL,
+    ngx_http_ai_gateway_json_number,
+    ngx_http_ai_gateway_json_string,
+    ngx_http_ai_gateway_json_start_map,
+    ngx_http_ai_gateway_json_key,
+    ngx_http_ai_gateway_json_end,
+    ngx_http_ai_gateway_json_start_array,
+    ngx_http_ai_gateway_json_end
 };
+
+
+/* yajl's allocator */
+
+/*
+ * A block is its size, then its bytes (sizeof(size_t) keeps the pool's
+ * alignment), so that realloc() knows what to copy.
+ */
+
+static void *
+ngx_http_ai_gateway_yajl_malloc(void *ctx, size_t size)
+{
+    ngx_http_ai_gateway_yalloc_t *a = ctx;
+
+    size_t  *p;
+
+    p = ngx_palloc(a->pool, sizeof(size_t) + size);
+
+    if (p == NULL) {
+        if (a->nomem) {
+            longjmp(*a->nomem, 1);
+        }
+
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_ai_gateway_yajl_realloc(void *ctx, void *p, size_t size)
+{
+    size_t  *old;
+    void    *n;
+
+    if (p == NULL) {
+        return ngx_http_ai_gateway_yajl_malloc(ctx, size);
+    }
+
+    old = (size_t *) p - 1;
+
+    if (size <= *old) {
+        return p;
+    }
+
+    n = ngx_http_ai_gateway_yajl_malloc(ctx, size);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n, p, *old);
+
+    ngx_http_ai_gateway_yajl_free(ctx, p);
+
+    return n;
+}
+
+
+/* only the pool's large blocks can go back */
+
+static void
+ngx_http_ai_gateway_yajl_free(void *ctx, void *p)
+{
+    ngx_http_ai_gateway_yalloc_t *a = ctx;
+
+    size_t  *b;
+
+    if (p == NULL) {
+        return;
+    }
+
+    b = (size_t *) p - 1;
+
+    if (sizeof(size_t) + *b > a->pool->max) {
+        ngx_pfree(a->pool, b);
+    }
+}
 
 
 /* JSON output */
@@ -175,16 +229,56 @@ static const u_char  ngx_http_ai_gateway_json_class[256] = {
 ngx_int_t
 ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen, ngx_pool_t *pool)
 {
-    gen->pool = pool;
-    gen->buf = NULL;
-    gen->len = 0;
-    gen->size = 0;
-    gen->depth = 0;
-    gen->state[0] = NGX_HTTP_AI_GATEWAY_GEN_START;
-    gen->nomem = 0;
-    gen->invalid = 0;
+    jmp_buf                        nomem;
+    yajl_alloc_funcs               funcs;
+    ngx_http_ai_gateway_yalloc_t  *a;
 
-    return NGX_OK;
+    ngx_memzero(gen, sizeof(ngx_http_ai_gateway_gen_t));
+
+    gen->pool = pool;
+
+    /* the generator keeps it: it allocates nothing more once configured */
+
+    a = ngx_palloc(pool, sizeof(ngx_http_ai_gateway_yalloc_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->pool = pool;
+    a->nomem = &nomem;
+
+    funcs.malloc = ngx_http_ai_gateway_yajl_malloc;
+    funcs.realloc = ngx_http_ai_gateway_yajl_realloc;
+    funcs.free = ngx_http_ai_gateway_yajl_free;
+    funcs.ctx = a;
+
+    if (setjmp(nomem) != 0) {
+        a->nomem = NULL;
+        return NGX_ERROR;
+    }
+
+    gen->g = yajl_gen_alloc(&funcs);
+
+    if (gen->g != NULL) {
+        yajl_gen_config(gen->g, yajl_gen_validate_utf8, 1);
+        yajl_gen_config(gen->g, yajl_gen_print_callback,
+                        ngx_http_ai_gateway_gen_print, gen);
+    }
+
+    a->nomem = NULL;
+
+    return (gen->g != NULL) ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_ai_gateway_gen_print(void *ctx, const char *s, size_t len)
+{
+    ngx_http_ai_gateway_gen_t *gen = ctx;
+
+    if (!gen->mute) {
+        ngx_http_ai_gateway_gen_raw(gen, (u_char *) s, len);
+    }
 }
 
 
@@ -193,29 +287,8 @@ ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen, ngx_pool_t *pool)
 void
 ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen)
 {
+    yajl_gen_reset(gen->g, NULL);
     gen->depth = 0;
-    gen->state[0] = NGX_HTTP_AI_GATEWAY_GEN_START;
-}
-
-
-static u_char *
-ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen, size_t n)
-{
-    if (gen->nomem) {
-        return NULL;
-    }
-
-    if (gen->size - gen->len < n
-        && ngx_http_ai_gateway_reserve(gen->pool, &gen->buf, &gen->size,
-                                       gen->len, gen->len + n,
-                                       NGX_HTTP_AI_GATEWAY_GEN_BUF, 0)
-           != NGX_OK)
-    {
-        gen->nomem = 1;
-        return NULL;
-    }
-
-    return gen->buf + gen->len;
 }
 
 
@@ -223,255 +296,32 @@ void
 ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
-    u_char  *d;
-
-    if (len == 0) {
+    if (gen->nomem || len == 0) {
         return;
     }
 
-    d = ngx_http_ai_gateway_gen_room(gen, len);
-    if (d == NULL) {
+    if (gen->size - gen->len < len
+        && ngx_http_ai_gateway_reserve(gen->pool, &gen->buf, &gen->size,
+                                       gen->len, gen->len + len,
+                                       NGX_HTTP_AI_GATEWAY_GEN_BUF, 0)
+           != NGX_OK)
+    {
+        gen->nomem = 1;
         return;
     }
 
-    ngx_memcpy(d, p, len);
+    ngx_memcpy(gen->buf + gen->len, p, len);
     gen->len += len;
 }
 
 
-/*
- * yajl_gen's checks before a value ("key": a string, which may be a
- * map's key): NGX_ERROR when it refuses the value, else the separator to
- * write first, ',' or ':' (0: none).
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_gen_sep(ngx_http_ai_gateway_gen_t *gen, ngx_uint_t key)
-{
-    switch (gen->state[gen->depth]) {
-
-    case NGX_HTTP_AI_GATEWAY_GEN_COMPLETE:
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_START:
-
-        if (key) {
-            return 0;
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY:
-
-        if (key) {
-            return ',';
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY:
-        return ',';
-
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL:
-        return ':';
-
-    default: /* START, ARRAY_START */
-        return 0;
-    }
-
-    gen->invalid = 1;
-
-    return NGX_ERROR;
-}
-
-
-/* yajl_gen's state after a value */
-
 static void
-ngx_http_ai_gateway_gen_atom(ngx_http_ai_gateway_gen_t *gen)
+ngx_http_ai_gateway_gen_status(ngx_http_ai_gateway_gen_t *gen,
+    yajl_gen_status st)
 {
-    u_char  *s;
-
-    s = &gen->state[gen->depth];
-
-    switch (*s) {
-
-    case NGX_HTTP_AI_GATEWAY_GEN_START:
-        *s = NGX_HTTP_AI_GATEWAY_GEN_COMPLETE;
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_START:
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY:
-        *s = NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL;
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START:
-        *s = NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY;
-        break;
-
-    case NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL:
-        *s = NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY;
-        break;
+    if (st != yajl_gen_status_ok) {
+        gen->invalid = 1;
     }
-}
-
-
-/* a number, true, false or null: its text */
-
-static void
-ngx_http_ai_gateway_gen_token(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len)
-{
-    u_char     *d;
-    ngx_int_t   sep;
-
-    sep = ngx_http_ai_gateway_gen_sep(gen, 0);
-    if (sep == NGX_ERROR) {
-        return;
-    }
-
-    d = ngx_http_ai_gateway_gen_room(gen, len + 1);
-
-    if (d != NULL) {
-        if (sep) {
-            *d++ = (u_char) sep;
-        }
-
-        d = ngx_cpymem(d, p, len);
-        gen->len = d - gen->buf;
-    }
-
-    ngx_http_ai_gateway_gen_atom(gen);
-}
-
-
-/*
- * yajl_gen_string(): the string is checked as UTF-8 first (nothing is
- * written for one that is not), then quoted and escaped.
- */
-
-static void
-ngx_http_ai_gateway_gen_quoted(ngx_http_ai_gateway_gen_t *gen, u_char *p,
-    size_t len)
-{
-    u_char      c, *d, *q, *last;
-    size_t      n;
-    ngx_int_t   sep;
-    ngx_uint_t  k, i;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    n = len;
-    last = p + len;
-
-    for (q = p; q < last; /* void */) {
-
-        k = ngx_http_ai_gateway_json_class[*q];
-
-        if (k == NGX_HTTP_AI_GATEWAY_CHAR_PLAIN) {
-            q++;
-            continue;
-        }
-
-        if (k == NGX_HTTP_AI_GATEWAY_CHAR_ESCAPE) {
-            n += 1;
-            q++;
-            continue;
-        }
-
-        if (k == NGX_HTTP_AI_GATEWAY_CHAR_HEX) {
-            n += 5;
-            q++;
-            continue;
-        }
-
-        if (k == NGX_HTTP_AI_GATEWAY_CHAR_BAD || (size_t) (last - q) < k) {
-            gen->invalid = 1;
-            return;
-        }
-
-        for (i = 1; i < k; i++) {
-            if ((q[i] & 0xc0) != 0x80) {
-                gen->invalid = 1;
-                return;
-            }
-        }
-
-        q += k;
-    }
-
-    sep = ngx_http_ai_gateway_gen_sep(gen, 1);
-    if (sep == NGX_ERROR) {
-        return;
-    }
-
-    d = ngx_http_ai_gateway_gen_room(gen, n + 3);
-
-    if (d == NULL) {
-        ngx_http_ai_gateway_gen_atom(gen);
-        return;
-    }
-
-    if (sep) {
-        *d++ = (u_char) sep;
-    }
-
-    *d++ = '"';
-
-    if (n == len) {
-        d = ngx_cpymem(d, p, len);
-
-    } else {
-        for (q = p; q < last; q++) {
-            c = *q;
-
-            switch (ngx_http_ai_gateway_json_class[c]) {
-
-            case NGX_HTTP_AI_GATEWAY_CHAR_ESCAPE:
-                *d++ = '\\';
-
-                switch (c) {
-                case '\b':
-                    *d++ = 'b';
-                    break;
-                case '\t':
-                    *d++ = 't';
-                    break;
-                case '\n':
-                    *d++ = 'n';
-                    break;
-                case '\f':
-                    *d++ = 'f';
-                    break;
-                case '\r':
-                    *d++ = 'r';
-                    break;
-                default: /* '"', '\\' */
-                    *d++ = c;
-                }
-
-                break;
-
-            case NGX_HTTP_AI_GATEWAY_CHAR_HEX:
-                *d++ = '\\';
-                *d++ = 'u';
-                *d++ = '0';
-                *d++ = '0';
-                *d++ = hex[c >> 4];
-                *d++ = hex[c & 0xf];
-                break;
-
-            default:
-                *d++ = c;
-            }
-        }
-    }
-
-    *d++ = '"';
-
-    gen->len = d - gen->buf;
-
-    ngx_http_ai_gateway_gen_atom(gen);
 }
 
 
@@ -488,7 +338,7 @@ ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     q = (len > 1) ? ngx_strlchr(p, p + len - 1, 0xc0) : NULL;
 
     if (q == NULL) {
-        ngx_http_ai_gateway_gen_quoted(gen, p, len);
+        ngx_http_ai_gateway_gen_status(gen, yajl_gen_string(gen->g, p, len));
         return;
     }
 
@@ -514,7 +364,8 @@ ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
         *d++ = *q++;
     }
 
-    ngx_http_ai_gateway_gen_quoted(gen, copy, d - copy);
+    ngx_http_ai_gateway_gen_status(gen,
+                                   yajl_gen_string(gen->g, copy, d - copy));
     ngx_pfree(gen->pool, copy);
 }
 
@@ -526,145 +377,92 @@ ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *s)
 }
 
 
-/* as "%lld" */
-
 void
 ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen, long long n)
 {
-    u_char              *p, buf[NGX_INT64_LEN + 1];
-    unsigned long long   u;
-
-    p = buf + sizeof(buf);
-    u = (n < 0) ? 0ULL - (unsigned long long) n : (unsigned long long) n;
-
-    do {
-        *--p = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    if (n < 0) {
-        *--p = '-';
-    }
-
-    ngx_http_ai_gateway_gen_token(gen, p, buf + sizeof(buf) - p);
+    ngx_http_ai_gateway_gen_status(gen, yajl_gen_integer(gen->g, n));
 }
 
 
 void
 ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_token(gen, (u_char *) "null", 4);
+    ngx_http_ai_gateway_gen_status(gen, yajl_gen_null(gen->g));
 }
 
 
 void
 ngx_http_ai_gateway_gen_bool(ngx_http_ai_gateway_gen_t *gen, ngx_uint_t b)
 {
-    if (b) {
-        ngx_http_ai_gateway_gen_token(gen, (u_char *) "true", 4);
-
-    } else {
-        ngx_http_ai_gateway_gen_token(gen, (u_char *) "false", 5);
-    }
-}
-
-
-/* yajl_gen writes the separator, then refuses a level too many */
-
-static void
-ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen, u_char c,
-    u_char state)
-{
-    u_char     *d;
-    ngx_int_t   sep;
-
-    sep = ngx_http_ai_gateway_gen_sep(gen, 0);
-    if (sep == NGX_ERROR) {
-        return;
-    }
-
-    if (gen->depth + 1 >= NGX_HTTP_AI_GATEWAY_GEN_DEPTH) {
-        gen->invalid = 1;
-        return;
-    }
-
-    gen->state[++gen->depth] = state;
-
-    d = ngx_http_ai_gateway_gen_room(gen, 2);
-    if (d == NULL) {
-        return;
-    }
-
-    if (sep) {
-        *d++ = (u_char) sep;
-    }
-
-    *d++ = c;
-    gen->len = d - gen->buf;
-}
-
-
-/* yajl_gen checks no more: a map may close after a key, or with "]" */
-
-static void
-ngx_http_ai_gateway_gen_close(ngx_http_ai_gateway_gen_t *gen, u_char c)
-{
-    u_char  *d;
-
-    if (gen->depth == 0
-        || gen->state[gen->depth] == NGX_HTTP_AI_GATEWAY_GEN_COMPLETE)
-    {
-        gen->invalid = 1;
-        return;
-    }
-
-    gen->depth--;
-
-    ngx_http_ai_gateway_gen_atom(gen);
-
-    d = ngx_http_ai_gateway_gen_room(gen, 1);
-    if (d == NULL) {
-        return;
-    }
-
-    *d = c;
-    gen->len++;
+    ngx_http_ai_gateway_gen_status(gen, yajl_gen_bool(gen->g, b ? 1 : 0));
 }
 
 
 void
 ngx_http_ai_gateway_gen_map(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_open(gen, '{', NGX_HTTP_AI_GATEWAY_GEN_MAP_START);
+    yajl_gen_status  st;
+
+    st = yajl_gen_map_open(gen->g);
+
+    if (st == yajl_gen_status_ok) {
+        gen->depth++;
+    }
+
+    ngx_http_ai_gateway_gen_status(gen, st);
 }
 
 
 void
 ngx_http_ai_gateway_gen_map_end(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_close(gen, '}');
+    yajl_gen_status  st;
+
+    st = yajl_gen_map_close(gen->g);
+
+    if (st == yajl_gen_status_ok) {
+        gen->depth--;
+    }
+
+    ngx_http_ai_gateway_gen_status(gen, st);
 }
 
 
 void
 ngx_http_ai_gateway_gen_array(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_open(gen, '[',
-                                 NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START);
+    yajl_gen_status  st;
+
+    st = yajl_gen_array_open(gen->g);
+
+    if (st == yajl_gen_status_ok) {
+        gen->depth++;
+    }
+
+    ngx_http_ai_gateway_gen_status(gen, st);
 }
 
 
 void
 ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_close(gen, ']');
+    yajl_gen_status  st;
+
+    st = yajl_gen_array_close(gen->g);
+
+    if (st == yajl_gen_status_ok) {
+        gen->depth--;
+    }
+
+    ngx_http_ai_gateway_gen_status(gen, st);
 }
 
 
 /*
- * The output since "mark" and the state it left, copied to the pool, to
- * be written again by gen_replay(); NGX_DECLINED when that output was
- * refused or is nested too deep to be kept.
+ * The output since "mark", copied to the pool, to be written again by
+ * gen_replay().  It must leave one map open, after a member's value (the
+ * only state gen_replay() can give yajl_gen back); NGX_DECLINED when it
+ * was refused or leaves more open.
  */
 
 ngx_int_t
@@ -674,9 +472,7 @@ ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen, size_t mark,
     size_t   len;
     u_char  *p;
 
-    if (gen->nomem || gen->invalid || mark > gen->len
-        || gen->depth >= NGX_HTTP_AI_GATEWAY_SAVED_DEPTH)
-    {
+    if (gen->nomem || gen->invalid || mark > gen->len || gen->depth != 1) {
         return NGX_DECLINED;
     }
 
@@ -691,21 +487,33 @@ ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen, size_t mark,
 
     saved->text.data = p;
     saved->text.len = len;
-    saved->depth = gen->depth;
-    ngx_memcpy(saved->state, gen->state, gen->depth + 1);
 
     return NGX_OK;
 }
 
 
+/*
+ * The saved text, and yajl_gen in the state it left: a top-level map
+ * opened and given a member with nothing printed, so that the next key
+ * comes after a ",".
+ */
+
 void
 ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_gen_saved_t *saved)
 {
-    ngx_http_ai_gateway_gen_raw(gen, saved->text.data, saved->text.len);
+    yajl_gen_reset(gen->g, NULL);
 
-    gen->depth = saved->depth;
-    ngx_memcpy(gen->state, saved->state, saved->depth + 1);
+    gen->mute = 1;
+
+    (void) yajl_gen_map_open(gen->g);
+    (void) yajl_gen_string(gen->g, (u_char *) "", 0);
+    (void) yajl_gen_null(gen->g);
+
+    gen->mute = 0;
+    gen->depth = 1;
+
+    ngx_http_ai_gateway_gen_raw(gen, saved->text.data, saved->text.len);
 }
 
 
@@ -737,8 +545,9 @@ ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen, yajl_val v,
         return;
 
     case yajl_t_number:
-        ngx_http_ai_gateway_gen_token(gen, (u_char *) v->u.number.r,
-                                      ngx_strlen(v->u.number.r));
+        ngx_http_ai_gateway_gen_status(gen,
+            yajl_gen_number(gen->g, v->u.number.r,
+                            ngx_strlen(v->u.number.r)));
         return;
 
     case yajl_t_object:
@@ -819,7 +628,9 @@ ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v, ngx_str_t *out)
 {
     ngx_http_ai_gateway_gen_t  gen;
 
-    (void) ngx_http_ai_gateway_gen_init(&gen, pool);
+    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_http_ai_gateway_gen_value(&gen, v);
 
@@ -839,675 +650,252 @@ ngx_int_t
 ngx_http_ai_gateway_json_parse(ngx_pool_t *pool, u_char *p, size_t len,
     yajl_val *v)
 {
-    u_char                         c, *s;
-    size_t                         n;
-    yajl_val                       value;
-    ngx_int_t                      rc;
-    ngx_uint_t                     depth;
-    ngx_http_ai_gateway_jitem_t    items[NGX_HTTP_AI_GATEWAY_JSON_ITEMS];
-    ngx_http_ai_gateway_jlevel_t  *lv;
-    ngx_http_ai_gateway_jparser_t  jp;
-    ngx_http_ai_gateway_jlevel_t   level[NGX_HTTP_AI_GATEWAY_MAX_DEPTH];
+    u_char                         *text;
+    size_t                          n;
+    ngx_int_t                       rc;
+    ngx_http_ai_gateway_jitem_t     items[NGX_HTTP_AI_GATEWAY_JSON_ITEMS];
+    ngx_http_ai_gateway_jparser_t   jp;
 
     if (memchr(p, '\0', len) != NULL) {
         return NGX_DECLINED;
     }
 
+    n = len;
+
+    text = ngx_http_ai_gateway_json_nul(pool, p, &n);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
     jp.pool = pool;
-    jp.pos = p;
-    jp.last = p + len;
+    jp.root = NULL;
+    jp.depth = 0;
     jp.items = items;
     jp.nitems = 0;
     jp.size = NGX_HTTP_AI_GATEWAY_JSON_ITEMS;
+    jp.nomem = 0;
 
-    depth = 0;
-    lv = NULL;
+    rc = ngx_http_ai_gateway_json_yajl(&jp, text, n);
 
-value:
-
-    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
-        || jp.pos == jp.last)
-    {
-        return NGX_DECLINED;
+    if (text != p) {
+        ngx_pfree(pool, text);
     }
 
-    c = *jp.pos;
-
-    switch (c) {
-
-    case '{':
-    case '[':
-
-        if (depth == NGX_HTTP_AI_GATEWAY_MAX_DEPTH) {
-            return NGX_DECLINED;
-        }
-
-        value = ngx_pcalloc(pool, sizeof(struct yajl_val_s));
-        if (value == NULL) {
-            return NGX_ERROR;
-        }
-
-        value->type = (c == '{') ? yajl_t_object : yajl_t_array;
-
-        lv = &level[depth++];
-        lv->node = value;
-        lv->base = jp.nitems;
-        lv->key = NULL;
-
-        jp.pos++;
-
-        if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK) {
-            return NGX_DECLINED;
-        }
-
-        if (jp.pos < jp.last && *jp.pos == (u_char) (c + 2)) {
-            /* "{}", "[]" ('{' + 2 is '}', '[' + 2 is ']') */
-            jp.pos++;
-            goto close;
-        }
-
-        if (c == '{') {
-            goto key;
-        }
-
-        goto value;
-
-    case '"':
-
-        s = ngx_http_ai_gateway_json_chars(&jp, sizeof(struct yajl_val_s),
-                                           &n);
-        if (s == NULL) {
-            return (jp.pos == NULL) ? NGX_ERROR : NGX_DECLINED;
-        }
-
-        value = (yajl_val) s;
-        value->type = yajl_t_string;
-        value->u.string = (char *) s + sizeof(struct yajl_val_s);
-        break;
-
-    case 't':
-    case 'f':
-    case 'n':
-
-        s = (u_char *) ((c == 't') ? "true" : (c == 'f') ? "false" : "null");
-        n = ngx_strlen(s);
-
-        if ((size_t) (jp.last - jp.pos) < n || ngx_strncmp(jp.pos, s, n) != 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        jp.pos += n;
-
-        value = ngx_pcalloc(pool, sizeof(struct yajl_val_s));
-        if (value == NULL) {
-            return NGX_ERROR;
-        }
-
-        value->type = (c == 't') ? yajl_t_true
-                                 : (c == 'f') ? yajl_t_false : yajl_t_null;
-        break;
-
-    default:
-
-        if (c != '-' && (c < '0' || c > '9')) {
-            return NGX_DECLINED;
-        }
-
-        value = ngx_http_ai_gateway_json_number(&jp);
-        if (value == NULL) {
-            return (jp.pos == NULL) ? NGX_ERROR : NGX_DECLINED;
-        }
+    if (rc == NGX_OK) {
+        *v = jp.root;
     }
 
-got:
+    return rc;
+}
 
-    /* a complete value: the root, or a member of the open level */
 
-    if (depth == 0) {
-        rc = ngx_http_ai_gateway_json_trailing(&jp);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+/* the call into yajl: NGX_DECLINED when it refuses the text */
 
-        *v = value;
-        return NGX_OK;
-    }
+static ngx_int_t
+ngx_http_ai_gateway_json_yajl(ngx_http_ai_gateway_jparser_t *jp, u_char *p,
+    size_t len)
+{
+    jmp_buf                       nomem;
+    yajl_handle                   h;
+    yajl_status                   st;
+    yajl_alloc_funcs              funcs;
+    ngx_http_ai_gateway_yalloc_t  a;
 
-    lv = &level[depth - 1];
+    a.pool = jp->pool;
+    a.nomem = &nomem;
 
-    if (ngx_http_ai_gateway_json_item(&jp, lv->key, value) != NGX_OK) {
+    funcs.malloc = ngx_http_ai_gateway_yajl_malloc;
+    funcs.realloc = ngx_http_ai_gateway_yajl_realloc;
+    funcs.free = ngx_http_ai_gateway_yajl_free;
+    funcs.ctx = &a;
+
+    if (setjmp(nomem) != 0) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
-        || jp.pos == jp.last)
-    {
-        return NGX_DECLINED;
-    }
-
-    c = *jp.pos++;
-
-    if (lv->node->type == yajl_t_object) {
-        if (c == ',') {
-            goto key;
-        }
-
-        if (c == '}') {
-            goto close;
-        }
-
-        return NGX_DECLINED;
-    }
-
-    if (c == ',') {
-        goto value;
-    }
-
-    if (c == ']') {
-        goto close;
-    }
-
-    return NGX_DECLINED;
-
-key:
-
-    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
-        || jp.pos == jp.last || *jp.pos != '"')
-    {
-        return NGX_DECLINED;
-    }
-
-    s = ngx_http_ai_gateway_json_chars(&jp, 0, &n);
-    if (s == NULL) {
-        return (jp.pos == NULL) ? NGX_ERROR : NGX_DECLINED;
-    }
-
-    level[depth - 1].key = (char *) s;
-
-    if (ngx_http_ai_gateway_json_skip(&jp) != NGX_OK
-        || jp.pos == jp.last || *jp.pos != ':')
-    {
-        return NGX_DECLINED;
-    }
-
-    jp.pos++;
-
-    goto value;
-
-close:
-
-    lv = &level[--depth];
-
-    if (ngx_http_ai_gateway_json_close(&jp, lv) != NGX_OK) {
+    h = yajl_alloc(&ngx_http_ai_gateway_json_callbacks, &funcs, jp);
+    if (h == NULL) {
         return NGX_ERROR;
     }
 
-    value = lv->node;
+    yajl_config(h, yajl_allow_comments, 1);
 
-    goto got;
+    st = yajl_parse(h, p, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    if (jp->nomem) {
+        return NGX_ERROR;
+    }
+
+    return (st == yajl_status_ok) ? NGX_OK : NGX_DECLINED;
 }
 
 
 /*
- * json_space() without a call in the common cases: the next byte is a
- * token's, or one space before it (as in "key": value).
- */
-
-static ngx_inline ngx_int_t
-ngx_http_ai_gateway_json_skip(ngx_http_ai_gateway_jparser_t *jp)
-{
-    if (jp->pos < jp->last && *jp->pos == ' ') {
-        jp->pos++;
-    }
-
-    if (jp->pos < jp->last && *jp->pos > ' ' && *jp->pos != '/') {
-        return NGX_OK;
-    }
-
-    return ngx_http_ai_gateway_json_space(jp);
-}
-
-
-/*
- * White space and comments, as yajl's lexer skips them.  NGX_AGAIN: the
- * text ends in a comment; NGX_DECLINED: a "/" that starts no comment.
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_json_space(ngx_http_ai_gateway_jparser_t *jp)
-{
-    u_char  *p, *q, *last;
-
-    p = jp->pos;
-    last = jp->last;
-
-    while (p < last) {
-
-        switch (*p) {
-
-        case ' ':
-        case '\n':
-        case '\r':
-        case '\t':
-        case '\v':
-        case '\f':
-            p++;
-            continue;
-
-        case '/':
-            break;
-
-        default:
-            jp->pos = p;
-            return NGX_OK;
-        }
-
-        if (last - p < 2) {
-            return NGX_DECLINED;
-        }
-
-        if (p[1] == '/') {
-            q = memchr(p + 2, '\n', last - p - 2);
-
-            if (q == NULL) {
-                jp->pos = last;
-                return NGX_AGAIN;
-            }
-
-            p = q + 1;
-            continue;
-        }
-
-        if (p[1] != '*') {
-            return NGX_DECLINED;
-        }
-
-        for (q = p + 2; /* void */; q++) {
-            q = memchr(q, '*', last - q);
-
-            if (q == NULL || q + 1 == last) {
-                jp->pos = last;
-                return NGX_AGAIN;
-            }
-
-            if (q[1] == '/') {
-                break;
-            }
-        }
-
-        p = q + 2;
-    }
-
-    jp->pos = p;
-
-    return NGX_OK;
-}
-
-
-/*
- * A string at jp->pos (its opening quote), checked as yajl's lexer does:
- * no control characters, known escapes, "\u" and four hex digits, UTF-8
- * leads followed by their continuation bytes.  NGX_OK: *end is at its
- * closing quote; NGX_AGAIN: the text ends in it, at a character's end;
- * NGX_DECLINED: anything else.
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_json_lex(ngx_http_ai_gateway_jparser_t *jp, u_char **end,
-    ngx_uint_t *escapes)
-{
-    u_char      c, *q, *last;
-    ngx_uint_t  k, i;
-
-    last = jp->last;
-
-    *escapes = 0;
-
-    for (q = jp->pos + 1; q < last; /* void */) {
-
-        c = *q;
-        k = ngx_http_ai_gateway_json_class[c];
-
-        if (k == NGX_HTTP_AI_GATEWAY_CHAR_PLAIN) {
-            q++;
-            continue;
-        }
-
-        if (c == '"') {
-            *end = q;
-            return NGX_OK;
-        }
-
-        if (c == '\\') {
-            *escapes = 1;
-
-            if (q + 1 == last) {
-                return NGX_DECLINED;
-            }
-
-            c = q[1];
-
-            if (c == 'u') {
-                for (i = 2; i < 6; i++) {
-                    if (q + i == last
-                        || ngx_http_ai_gateway_json_hex(&q[i]) > 0xf)
-                    {
-                        return NGX_DECLINED;
-                    }
-                }
-
-                q += 6;
-                continue;
-            }
-
-            switch (c) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-                q += 2;
-                continue;
-            }
-
-            return NGX_DECLINED;
-        }
-
-        if (c < 0x20 || k == NGX_HTTP_AI_GATEWAY_CHAR_BAD) {
-            return NGX_DECLINED;
-        }
-
-        for (i = 1; i < k; i++) {
-            if (q + i == last || (q[i] & 0xc0) != 0x80) {
-                return NGX_DECLINED;
-            }
-        }
-
-        q += k;
-    }
-
-    return NGX_AGAIN;
-}
-
-
-/*
- * The string at jp->pos, decoded into a NUL-terminated copy "before"
- * bytes into a pool allocation (a node goes there); jp->pos moves past
- * it.  NULL: not a string, or no memory (jp->pos is NULL then).
+ * yajl gives a "\u0000" as a NUL byte, and yajl trees keep strings
+ * NUL-terminated: the escape is read as the two bytes C0 80 instead, by
+ * giving yajl a copy with them in its place (yajl accepts C0 80 as UTF-8,
+ * and so reads "\ud800\u0000" as "?" and C0 80, as the module always
+ * did).  p itself when there is no such escape, else the copy, *len
+ * set to its length; NULL: no memory.
  */
 
 static u_char *
-ngx_http_ai_gateway_json_chars(ngx_http_ai_gateway_jparser_t *jp,
-    size_t before, size_t *len)
+ngx_http_ai_gateway_json_nul(ngx_pool_t *pool, u_char *p, size_t *len)
 {
-    u_char      *s, *d, *end;
-    ngx_uint_t   escapes;
+    u_char  *copy, *d, *last, *q;
 
-    if (ngx_http_ai_gateway_json_lex(jp, &end, &escapes) != NGX_OK) {
-        return NULL;
-    }
+    last = p + *len;
 
-    /* decoded strings are never longer */
-
-    s = ngx_palloc(jp->pool, before + (end - jp->pos - 1) + 1);
-    if (s == NULL) {
-        jp->pos = NULL;
-        return NULL;
-    }
-
-    d = s + before;
-
-    if (escapes) {
-        d = ngx_http_ai_gateway_json_decode(d, jp->pos + 1, end);
-
-    } else {
-        d = ngx_cpymem(d, jp->pos + 1, end - jp->pos - 1);
-    }
-
-    *d = '\0';
-    *len = d - s - before;
-
-    jp->pos = end + 1;
-
-    return s;
-}
-
-
-/*
- * yajl_string_decode(), on checked text: a high surrogate and the
- * "\uXXXX" after it make one code point, whatever that is; one without
- * gives "?".  "\u0000" gives C0 80 (so a high surrogate before it gives
- * "?"), as the module always kept it.
- */
-
-static u_char *
-ngx_http_ai_gateway_json_decode(u_char *d, u_char *p, u_char *last)
-{
-    u_char      *q;
-    ngx_uint_t   cp, low;
-
-    while (p < last) {
-
-        q = memchr(p, '\\', last - p);
+    for (q = p; q < last; q++) {
+        q = ngx_strlchr(q, last, '\\');
 
         if (q == NULL) {
-            return ngx_cpymem(d, p, last - p);
+            return p;
         }
 
-        d = ngx_cpymem(d, p, q - p);
-
-        switch (q[1]) {
-
-        case 'u':
+        if (last - q >= 6 && ngx_strncmp(q + 1, "u0000", 5) == 0) {
             break;
+        }
 
-        case 'b':
-            *d++ = '\b';
-            p = q + 2;
-            continue;
+        /* the escaped character is skipped: "\\u0000" is no NUL */
+        q++;
+    }
 
-        case 'f':
-            *d++ = '\f';
-            p = q + 2;
-            continue;
+    if (q >= last) {
+        return p;
+    }
 
-        case 'n':
-            *d++ = '\n';
-            p = q + 2;
-            continue;
+    copy = ngx_pnalloc(pool, *len);
+    if (copy == NULL) {
+        return NULL;
+    }
 
-        case 'r':
-            *d++ = '\r';
-            p = q + 2;
-            continue;
+    d = ngx_cpymem(copy, p, q - p);
 
-        case 't':
-            *d++ = '\t';
-            p = q + 2;
-            continue;
-
-        default: /* '"', '\\', '/' */
-            *d++ = q[1];
-            p = q + 2;
+    while (q < last) {
+        if (*q != '\\' || q + 1 == last) {
+            *d++ = *q++;
             continue;
         }
 
-        cp = ngx_http_ai_gateway_json_hex(q + 2) << 12
-             | ngx_http_ai_gateway_json_hex(q + 3) << 8
-             | ngx_http_ai_gateway_json_hex(q + 4) << 4
-             | ngx_http_ai_gateway_json_hex(q + 5);
-
-        p = q + 6;
-
-        if (cp == 0) {
+        if (last - q >= 6 && ngx_strncmp(q + 1, "u0000", 5) == 0) {
             *d++ = 0xc0;
             *d++ = 0x80;
+            q += 6;
             continue;
         }
 
-        if ((cp & 0xfc00) == 0xd800) {
-
-            if (last - p < 6 || p[0] != '\\' || p[1] != 'u'
-                || ngx_strncmp(p + 2, "0000", 4) == 0)
-            {
-                *d++ = '?';
-                continue;
-            }
-
-            low = ngx_http_ai_gateway_json_hex(p + 2) << 12
-                  | ngx_http_ai_gateway_json_hex(p + 3) << 8
-                  | ngx_http_ai_gateway_json_hex(p + 4) << 4
-                  | ngx_http_ai_gateway_json_hex(p + 5);
-
-            cp = ((cp & 0x3f) << 10) | ((((cp >> 6) & 0xf) + 1) << 16)
-                 | (low & 0x3ff);
-
-            p += 6;
-        }
-
-        d = ngx_http_ai_gateway_json_utf8(d, cp);
+        *d++ = *q++;
+        *d++ = *q++;
     }
 
-    return d;
+    *len = d - copy;
+
+    return copy;
 }
 
 
-/* a hex digit's value, above 15 for anything else */
+/* a value for the open level (or the root) */
 
-static ngx_uint_t
-ngx_http_ai_gateway_json_hex(u_char *p)
+static int
+ngx_http_ai_gateway_json_add(ngx_http_ai_gateway_jparser_t *jp, yajl_val v)
 {
-    u_char  c;
+    ngx_http_ai_gateway_jlevel_t  *lv;
 
-    c = *p;
-
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+    if (jp->depth == 0) {
+        jp->root = v;
+        return 1;
     }
 
-    c |= 0x20;
+    lv = &jp->level[jp->depth - 1];
 
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
+    if (ngx_http_ai_gateway_json_item(jp, lv->key, v) != NGX_OK) {
+        jp->nomem = 1;
+        return 0;
     }
 
-    return 16;
+    lv->key = NULL;
+
+    return 1;
 }
 
 
-/* yajl's Utf32toUtf8() */
-
-static u_char *
-ngx_http_ai_gateway_json_utf8(u_char *d, ngx_uint_t cp)
+static int
+ngx_http_ai_gateway_json_null(void *ctx)
 {
-    if (cp < 0x80) {
-        *d++ = (u_char) cp;
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
 
-    } else if (cp < 0x800) {
-        *d++ = (u_char) (0xc0 | (cp >> 6));
-        *d++ = (u_char) (0x80 | (cp & 0x3f));
+    yajl_val  v;
 
-    } else if (cp < 0x10000) {
-        *d++ = (u_char) (0xe0 | (cp >> 12));
-        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-        *d++ = (u_char) (0x80 | (cp & 0x3f));
-
-    } else if (cp < 0x200000) {
-        *d++ = (u_char) (0xf0 | (cp >> 18));
-        *d++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
-        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-        *d++ = (u_char) (0x80 | (cp & 0x3f));
-
-    } else {
-        *d++ = '?';
+    v = ngx_pcalloc(jp->pool, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        jp->nomem = 1;
+        return 0;
     }
 
-    return d;
+    v->type = yajl_t_null;
+
+    return ngx_http_ai_gateway_json_add(jp, v);
+}
+
+
+static int
+ngx_http_ai_gateway_json_boolean(void *ctx, int b)
+{
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
+
+    yajl_val  v;
+
+    v = ngx_pcalloc(jp->pool, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        jp->nomem = 1;
+        return 0;
+    }
+
+    v->type = b ? yajl_t_true : yajl_t_false;
+
+    return ngx_http_ai_gateway_json_add(jp, v);
 }
 
 
 /*
- * A number, as yajl's lexer reads it:
- * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; then read as
- * yajl_tree does: the text, the integer (yajl_parse_integer(), valid
- * unless out of range or not an integer) and strtod()'s double.  NULL:
- * not a number, or no memory (jp->pos is NULL then).
+ * A number as yajl_tree reads it: its text, the integer
+ * (yajl_parse_integer(), valid unless out of range or not an integer)
+ * and strtod()'s double.
  */
 
-static yajl_val
-ngx_http_ai_gateway_json_number(ngx_http_ai_gateway_jparser_t *jp)
+static int
+ngx_http_ai_gateway_json_number(void *ctx, const char *s, size_t len)
 {
-    u_char      *p, *q, *last;
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
+
     char        *end;
-    size_t       len;
+    u_char      *p;
     yajl_val     v;
     ngx_err_t    err;
     ngx_uint_t   valid;
 
-    p = jp->pos;
-    last = jp->last;
-
-    q = p;
-
-    if (*q == '-') {
-        q++;
-    }
-
-    if (q == last || *q < '0' || *q > '9') {
-        return NULL;
-    }
-
-    if (*q++ != '0') {
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-    }
-
-    if (q < last && *q == '.') {
-        if (++q == last || *q < '0' || *q > '9') {
-            return NULL;
-        }
-
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-    }
-
-    if (q < last && (*q == 'e' || *q == 'E')) {
-        if (++q < last && (*q == '+' || *q == '-')) {
-            q++;
-        }
-
-        if (q == last || *q < '0' || *q > '9') {
-            return NULL;
-        }
-
-        while (q < last && *q >= '0' && *q <= '9') {
-            q++;
-        }
-    }
-
-    len = q - p;
-
     v = ngx_palloc(jp->pool, sizeof(struct yajl_val_s) + len + 1);
     if (v == NULL) {
-        jp->pos = NULL;
-        return NULL;
+        jp->nomem = 1;
+        return 0;
     }
 
     v->type = yajl_t_number;
     v->u.number.r = (char *) v + sizeof(struct yajl_val_s);
 
-    ngx_memcpy(v->u.number.r, p, len);
-    v->u.number.r[len] = '\0';
+    p = (u_char *) v->u.number.r;
 
-    jp->pos = q;
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
 
-    v->u.number.i = ngx_http_ai_gateway_json_integer(p, q, &valid);
+    v->u.number.i = ngx_http_ai_gateway_json_integer(p, p + len, &valid);
     v->u.number.flags = valid ? YAJL_NUMBER_INT_VALID : 0;
 
     /* small integers as strtod() reads them ("-0" is -0.0) */
@@ -1515,7 +903,7 @@ ngx_http_ai_gateway_json_number(ngx_http_ai_gateway_jparser_t *jp)
     if (valid && len <= 15 && !(v->u.number.i == 0 && *p == '-')) {
         v->u.number.d = (double) v->u.number.i;
         v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
-        return v;
+        return ngx_http_ai_gateway_json_add(jp, v);
     }
 
     err = ngx_errno;
@@ -1531,7 +919,120 @@ ngx_http_ai_gateway_json_number(ngx_http_ai_gateway_jparser_t *jp)
 
     ngx_set_errno(err);
 
-    return v;
+    return ngx_http_ai_gateway_json_add(jp, v);
+}
+
+
+static int
+ngx_http_ai_gateway_json_string(void *ctx, const unsigned char *s,
+    size_t len)
+{
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
+
+    u_char    *p;
+    yajl_val   v;
+
+    v = ngx_palloc(jp->pool, sizeof(struct yajl_val_s) + len + 1);
+    if (v == NULL) {
+        jp->nomem = 1;
+        return 0;
+    }
+
+    p = (u_char *) v + sizeof(struct yajl_val_s);
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    v->type = yajl_t_string;
+    v->u.string = (char *) p;
+
+    return ngx_http_ai_gateway_json_add(jp, v);
+}
+
+
+static int
+ngx_http_ai_gateway_json_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
+
+    u_char  *p;
+
+    p = ngx_pnalloc(jp->pool, len + 1);
+    if (p == NULL) {
+        jp->nomem = 1;
+        return 0;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    jp->level[jp->depth - 1].key = (char *) p;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_gateway_json_start_map(void *ctx)
+{
+    return ngx_http_ai_gateway_json_open(ctx, yajl_t_object);
+}
+
+
+static int
+ngx_http_ai_gateway_json_start_array(void *ctx)
+{
+    return ngx_http_ai_gateway_json_open(ctx, yajl_t_array);
+}
+
+
+/* a level too many cancels the parse */
+
+static int
+ngx_http_ai_gateway_json_open(ngx_http_ai_gateway_jparser_t *jp,
+    yajl_type type)
+{
+    yajl_val                       v;
+    ngx_http_ai_gateway_jlevel_t  *lv;
+
+    if (jp->depth == NGX_HTTP_AI_GATEWAY_MAX_DEPTH) {
+        return 0;
+    }
+
+    v = ngx_pcalloc(jp->pool, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        jp->nomem = 1;
+        return 0;
+    }
+
+    v->type = type;
+
+    lv = &jp->level[jp->depth++];
+    lv->node = v;
+    lv->base = jp->nitems;
+    lv->key = NULL;
+
+    return 1;
+}
+
+
+/* an object or array is complete: it goes to the level around it */
+
+static int
+ngx_http_ai_gateway_json_end(void *ctx)
+{
+    ngx_http_ai_gateway_jparser_t *jp = ctx;
+
+    ngx_http_ai_gateway_jlevel_t  *lv;
+
+    lv = &jp->level[--jp->depth];
+
+    if (ngx_http_ai_gateway_json_close(jp, lv) != NGX_OK) {
+        jp->nomem = 1;
+        return 0;
+    }
+
+    return ngx_http_ai_gateway_json_add(jp, lv->node);
 }
 
 
@@ -1661,34 +1162,6 @@ ngx_http_ai_gateway_json_close(ngx_http_ai_gateway_jparser_t *jp,
     return NGX_OK;
 }
 
-
-/*
- * After the value, yajl accepts white space and comments, and a text
- * that ends in a comment or in a string (at a character's end: its
- * parser only looks for a token's end after the text).
- */
-
-static ngx_int_t
-ngx_http_ai_gateway_json_trailing(ngx_http_ai_gateway_jparser_t *jp)
-{
-    u_char      *end;
-    ngx_int_t    rc;
-    ngx_uint_t   escapes;
-
-    rc = ngx_http_ai_gateway_json_space(jp);
-
-    if (rc == NGX_AGAIN || (rc == NGX_OK && jp->pos == jp->last)) {
-        return NGX_OK;
-    }
-
-    if (rc == NGX_OK && *jp->pos == '"'
-        && ngx_http_ai_gateway_json_lex(jp, &end, &escapes) == NGX_AGAIN)
-    {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
-}
 
 
 yajl_val

@@ -3,9 +3,9 @@
 # Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
 # configured tree and the translator sources, compiled outside nginx with
 # t/unit/shim.c standing in for nginx's core functions, and
-# t/unit/yajl_ref.c, yajl's own parser for comparisons.  The bottom layer
-# of the module (translators, SSE, JSON, steps, check) includes nothing of
-# HTTP: the HTTP headers are not on the include path, so that it stays so.
+# t/unit/yajl_ref.c, yajl's tree parser and generator on malloc() for
+# comparisons.  The bottom layer of the module (translators, SSE, JSON,
+# steps, check) includes nothing of HTTP: the HTTP headers are not on the include path, so that it stays so.
 
 NGINX_BUILD=${NGINX_BUILD:-build/nginx}
 

@@ -6,8 +6,8 @@
 
 /*
  * The references the module's JSON is compared with (t/unit/test_json.c,
- * fuzz/fuzz_json.c): yajl's own tree parser and generator, called as the
- * module called them before it had a parser and a generator of its own:
+ * fuzz/fuzz_json.c): yajl's own tree parser and generator on malloc(),
+ * called as the module called them before it put them on its pools:
  * a NUL byte refused, the nesting checked first, "\u0000" kept as C0 80
  * and written back as "\u0000", a value nested deeper than 100 refused.
  */
