@@ -123,6 +123,8 @@ static u_char  unit_json_calls[][48] = {
 
 
 static void unit_json_event(u_char *p, size_t len);
+static void unit_json_nomem(void);
+static void unit_json_replay(void);
 
 
 void
@@ -164,6 +166,39 @@ unit_json(void)
         unit_check(yajl_ref_same_gen(calls, 2 * n), "json: %lu calls deep",
                    (unsigned long) n);
     }
+
+    /*
+     * strings long enough for yajl's buffers to grow (2 KB, doubled) by
+     * copies into new pool memory: escaped, and a number the text ends
+     * in (kept in the lexer's buffer)
+     */
+
+    for (n = 1000; n <= 9000; n += 4000) {
+        p = malloc(2 * n + 16);
+        len = 0;
+        p[len++] = '[';
+        p[len++] = '"';
+
+        for (i = 0; i < n; i++) {
+            p[len++] = '\\';
+            p[len++] = (i % 3) ? 'n' : '"';
+        }
+
+        p[len++] = '"';
+        p[len++] = ']';
+
+        unit_check(yajl_ref_same_parse(p, len), "json: %lu escapes",
+                   (unsigned long) n);
+
+        memset(p, '7', n);
+        unit_check(yajl_ref_same_parse(p, n), "json: %lu digits",
+                   (unsigned long) n);
+
+        free(p);
+    }
+
+    unit_json_nomem();
+    unit_json_replay();
 
     /* the fixtures and cases, and the events of the recorded streams */
 
@@ -221,4 +256,195 @@ unit_json_event(u_char *p, size_t len)
                        "json: event %.*s", (int) (eol - p), p);
         }
     }
+}
+
+
+/*
+ * Every allocation failing in turn, yajl's own too (they jump back out
+ * of yajl): the parser and a generator report no memory, never crash,
+ * and give what they give without failures once enough succeed.
+ */
+
+static void
+unit_json_nomem(void)
+{
+    u_char                     *text;
+    size_t                      i, len;
+    yajl_val                    v, ref;
+    ngx_int_t                   rc, n;
+    ngx_str_t                   out;
+    ngx_uint_t                  ok;
+    ngx_pool_t                 *pool;
+    ngx_http_ai_gateway_gen_t   gen;
+
+    static unit_text_t  texts[] = {
+        unit_text("{\"a\":[1,2.5,\"x\\n\\u0000\",{\"b\":null}],\"c\":true}"),
+        unit_text("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                  "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"),
+        unit_text("12345678901234567890"),
+        unit_text("{\"k\":1,\"k\":2} /* c */")
+    };
+
+    for (i = 0; i < sizeof(texts) / sizeof(unit_text_t); i++) {
+        ref = yajl_ref_parse(texts[i].data, texts[i].len);
+        ok = 0;
+
+        for (n = 0; n < 1000; n++) {
+            pool = ngx_create_pool(4096, NULL);
+
+            ngx_shim_fail_after = n;
+            rc = ngx_http_ai_gateway_json_parse(pool, texts[i].data,
+                                                texts[i].len, &v);
+            ngx_shim_fail_after = -1;
+
+            if (rc == NGX_OK) {
+                ok = yajl_ref_equal(v, ref);
+            }
+
+            ngx_destroy_pool(pool);
+
+            if (rc != NGX_ERROR) {
+                break;
+            }
+        }
+
+        unit_check(ok, "json: text %lu, allocations failing (%ld)",
+                   (unsigned long) i, (long) n);
+
+        yajl_tree_free(ref);
+    }
+
+    ok = 0;
+
+    for (n = 0; n < 100; n++) {
+        pool = ngx_create_pool(4096, NULL);
+
+        ngx_shim_fail_after = n;
+
+        rc = ngx_http_ai_gateway_gen_init(&gen, pool);
+
+        if (rc == NGX_OK) {
+            ngx_http_ai_gateway_gen_map(&gen);
+            ngx_http_ai_gateway_gen_literal(&gen, "a");
+            ngx_http_ai_gateway_gen_int(&gen, 1);
+            ngx_http_ai_gateway_gen_map_end(&gen);
+            rc = ngx_http_ai_gateway_gen_done(&gen, &out);
+        }
+
+        ngx_shim_fail_after = -1;
+
+        if (rc == NGX_OK) {
+            text = (u_char *) "{\"a\":1}";
+            len = sizeof("{\"a\":1}") - 1;
+            ok = (out.len == len && memcmp(out.data, text, len) == 0);
+        }
+
+        ngx_destroy_pool(pool);
+
+        if (rc != NGX_ERROR) {
+            break;
+        }
+    }
+
+    unit_check(ok, "json: generator, allocations failing (%ld)", (long) n);
+}
+
+
+/*
+ * A head saved once and replayed gives the text and the generator's
+ * state that writing it again gives: the same bytes after it, the same
+ * calls refused.
+ */
+
+static void
+unit_json_replay(void)
+{
+    size_t                            mark;
+    ngx_str_t                         a, b, s;
+    ngx_uint_t                        k;
+    ngx_pool_t                       *pool;
+    ngx_http_ai_gateway_gen_t         gen, ref;
+    ngx_http_ai_gateway_gen_saved_t   saved;
+
+    pool = ngx_create_pool(4096, NULL);
+
+    for (k = 0; k < 3; k++) {
+        (void) ngx_http_ai_gateway_gen_init(&ref, pool);
+        (void) ngx_http_ai_gateway_gen_init(&gen, pool);
+
+        ngx_str_set(&s, "id-\xc3\xa9\"\x01");
+
+        /* the reference: the head written each time */
+
+        ngx_http_ai_gateway_gen_raw(&ref, (u_char *) "data: ", 6);
+        ngx_http_ai_gateway_gen_reset(&ref);
+        ngx_http_ai_gateway_gen_map(&ref);
+        ngx_http_ai_gateway_gen_literal(&ref, "id");
+        ngx_http_ai_gateway_gen_string(&ref, &s);
+        ngx_http_ai_gateway_gen_literal(&ref, "created");
+        ngx_http_ai_gateway_gen_int(&ref, 1700000000);
+
+        /* saved the first time, replayed the second */
+
+        mark = gen.len;
+        ngx_http_ai_gateway_gen_raw(&gen, (u_char *) "data: ", 6);
+        ngx_http_ai_gateway_gen_reset(&gen);
+        ngx_http_ai_gateway_gen_map(&gen);
+        ngx_http_ai_gateway_gen_literal(&gen, "id");
+        ngx_http_ai_gateway_gen_string(&gen, &s);
+        ngx_http_ai_gateway_gen_literal(&gen, "created");
+        ngx_http_ai_gateway_gen_int(&gen, 1700000000);
+
+        unit_check(ngx_http_ai_gateway_gen_save(&gen, mark, &saved)
+                   == NGX_OK, "json: head saved");
+
+        gen.len = 0;
+        ngx_http_ai_gateway_gen_replay(&gen, &saved);
+
+        switch (k) {
+
+        case 0:
+            /* more members, nested, then the end */
+            ngx_http_ai_gateway_gen_literal(&ref, "choices");
+            ngx_http_ai_gateway_gen_array(&ref);
+            ngx_http_ai_gateway_gen_map(&ref);
+            ngx_http_ai_gateway_gen_map_end(&ref);
+            ngx_http_ai_gateway_gen_array_end(&ref);
+            ngx_http_ai_gateway_gen_map_end(&ref);
+
+            ngx_http_ai_gateway_gen_literal(&gen, "choices");
+            ngx_http_ai_gateway_gen_array(&gen);
+            ngx_http_ai_gateway_gen_map(&gen);
+            ngx_http_ai_gateway_gen_map_end(&gen);
+            ngx_http_ai_gateway_gen_array_end(&gen);
+            ngx_http_ai_gateway_gen_map_end(&gen);
+            break;
+
+        case 1:
+            /* a value where a key must come: refused by both */
+            ngx_http_ai_gateway_gen_null(&ref);
+            ngx_http_ai_gateway_gen_null(&gen);
+            break;
+
+        default:
+            /* the end, then a second top-level value: refused */
+            ngx_http_ai_gateway_gen_map_end(&ref);
+            ngx_http_ai_gateway_gen_null(&ref);
+            ngx_http_ai_gateway_gen_map_end(&gen);
+            ngx_http_ai_gateway_gen_null(&gen);
+            break;
+        }
+
+        a.data = ref.buf;
+        a.len = ref.len;
+        b.data = gen.buf;
+        b.len = gen.len;
+
+        unit_check(ref.invalid == gen.invalid && a.len == b.len
+                   && ngx_strncmp(a.data, b.data, a.len) == 0,
+                   "json: replay %lu: \"%.*s\", \"%.*s\"", (unsigned long) k,
+                   (int) a.len, a.data, (int) b.len, b.data);
+    }
+
+    ngx_destroy_pool(pool);
 }
