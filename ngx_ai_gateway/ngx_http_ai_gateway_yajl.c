@@ -34,7 +34,8 @@
  * gen_done().  Text written once may be saved and replayed: the head of
  * every chunk of a stream (gen_save(), gen_replay()).
  *
- * Input: yajl's callback parser (with comments, as yajl_tree_parse())
+ * Input: yajl's callback parser (with comments, as yajl_tree_parse(),
+ * and its UTF-8 check of strings: yajl_dont_validate_strings stays off)
  * building yajl trees (struct yajl_val_s, read with the macros of
  * yajl_tree.h) in the pool: a node is one allocation (a string's text or
  * a number's with it), an object's or array's members one more.  A text
