@@ -18,7 +18,9 @@
  * bytes as they pass, in pieces split anywhere, without keeping them.
  *
  * The bytes are framed three ways: one JSON text (a whole answer; Gemini's
- * stream without alt=sse is a JSON array of answers), server-sent events
+ * stream without alt=sse is a JSON array of answers; a body that starts
+ * otherwise is read as SSE, a stream sent with another type), server-sent
+ * events
  * (each event's data lines one JSON text; "[DONE]" and other data that is
  * not JSON count nothing) or AWS event-stream frames (each payload one
  * JSON text; InvokeModelWithResponseStream's payload carries the model's
@@ -415,6 +417,8 @@ ngx_int_t
 ngx_http_ai_gateway_meter_feed(ngx_http_ai_gateway_meter_t *m, u_char **pos,
     u_char *last, ngx_uint_t *drop)
 {
+    u_char  *p;
+
     *drop = 0;
 
     if (m->broken) {
@@ -433,6 +437,25 @@ ngx_http_ai_gateway_meter_feed(ngx_http_ai_gateway_meter_t *m, u_char **pos,
     default: /* NGX_HTTP_AI_GATEWAY_METER_JSON */
 
         if (m->doc.h == NULL) {
+
+            for (p = *pos; p < last; p++) {
+                if (*p != ' ' && *p != '\t' && *p != CR && *p != LF) {
+                    break;
+                }
+            }
+
+            *pos = p;
+
+            if (p == last) {
+                return NGX_AGAIN;
+            }
+
+            if (*p != '{' && *p != '[') {
+                /* a stream sent with another type ("data: ...") */
+                m->framing = NGX_HTTP_AI_GATEWAY_METER_SSE;
+                return ngx_http_ai_gateway_meter_sse(m, pos, last, drop);
+            }
+
             if (ngx_http_ai_gateway_meter_open(m, &m->doc) != NGX_OK) {
                 return NGX_ERROR;
             }

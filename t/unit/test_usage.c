@@ -571,6 +571,12 @@ unit_meter_sse(void)
     unit_meter_run(S, 0, b, sizeof(b) - 1, 1, 1, &t, model, NULL, NULL);
     unit_check(t.input == 3 && t.output == 4, "an empty data line first");
 
+    unit_meter_run(J, 0, b, sizeof(b) - 1, 1, 1, &t, model, NULL, NULL);
+    unit_check(t.input == 3 && t.output == 4, "SSE sent as JSON");
+
+    unit_meter_run(J, 0, c, sizeof(c) - 1, 0, 1, &t, model, NULL, NULL);
+    unit_check(t.input == 3, "JSON is JSON");
+
     unit_meter_run(J, 0, c, sizeof(c) - 1, 1, 1, &t, model, NULL, NULL);
     unit_check(t.input == 3, "a usage object before garbage counts");
 
