@@ -613,7 +613,7 @@ add_response_body_check(sub {
 
     my $name = $block->name;
 
-    families() if $name =~ /families/;
+    families() if $name =~ /family/;
     include_usage() if $name =~ /include_usage/;
     partial() if $name =~ /partial/;
     paths() if $name =~ /cache hit/;
