@@ -9,27 +9,38 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "ngx_http_ai_gateway_buf.h"
 #include "ngx_http_ai_gateway_json.h"
+#include "ngx_http_ai_gateway_sse.h"
 #include "ngx_http_ai_gateway_usage.h"
 
 
 /*
  * The meter: what a provider's answer says it used, read from the answer's
- * bytes as they pass, in pieces split anywhere, without keeping them.
+ * bytes as they pass, in pieces split anywhere; the relay never waits for
+ * it.
  *
  * The bytes are framed three ways: one JSON text (a whole answer; Gemini's
  * stream without alt=sse is a JSON array of answers; a body that starts
  * otherwise is read as SSE, a stream sent with another type), server-sent
- * events
- * (each event's data lines one JSON text; "[DONE]" and other data that is
- * not JSON count nothing) or AWS event-stream frames (each payload one
- * JSON text; InvokeModelWithResponseStream's payload carries the model's
- * own event as base64 in "bytes", which is decoded and read the same way).
- * Each JSON text goes through yajl's event parser, incrementally; strings
+ * events (each event's data lines one JSON text; "[DONE]" and other data
+ * that is not JSON count nothing) or AWS event-stream frames (each payload
+ * one JSON text; InvokeModelWithResponseStream's payload carries the
+ * model's own event as base64 in "bytes", which is decoded and read the
+ * same way).  JSON goes through yajl's event parser, incrementally, one
+ * parser per answer reading a stream's texts one after another; strings
  * are given to yajl up to NGX_HTTP_AI_GATEWAY_METER_STRING bytes and the
  * rest of a longer one is skipped by a scan of the bytes (no count or
- * model is that long), so that yajl never holds more than that much of
- * a text, whatever its size.
+ * model is that long), so that yajl never holds more than that much of a
+ * text, whatever its size.
+ *
+ * An SSE event's data is copied as it comes (at most
+ * NGX_HTTP_AI_GATEWAY_MAX_EVENT bytes; a longer event is not read) and
+ * looked at when the event ends: parsed when a scan of its keys finds
+ * what may hold counts ("usage" objects, "usageMetadata"...) or the model
+ * not known yet; otherwise the scan only tells whether it carried output.
+ * Most events of a stream are a few tokens of text: parsing each would
+ * cost three times as much.
  *
  * Counts are found where the providers put them, by position, never by a
  * key alone (a tool's arguments may hold any key): "usage" of an answer
@@ -48,9 +59,9 @@
  * reasoning.
  *
  * An answer cut short (the provider's connection lost, the client gone)
- * reports the counts seen as lower bounds (zero when none was seen); its
- * output is at least the number of events that carried output, each at
- * least one token.
+ * reports the counts seen (zero when none was seen); its output is at
+ * least the number of events that carried output, each at least one
+ * token: an estimate, marked partial.
  *
  * With strip set, an SSE event that is only an OpenAI stream's usage chunk
  * ("choices":[] and a "usage" object) is reported as such when it ends, so
@@ -224,6 +235,18 @@ static ngx_http_ai_gateway_meter_key_t  ngx_http_ai_gateway_meter_keys[] = {
 };
 
 
+/* the table indexed by a hash of a key's length, first and last bytes */
+
+#define ngx_http_ai_gateway_meter_hash(s, len)                               \
+    (((len) * 7 + (s)[0] + (s)[(len) - 1] * 3) & 63)
+
+static u_char      ngx_http_ai_gateway_meter_index[64][4];
+static ngx_uint_t  ngx_http_ai_gateway_meter_indexed;
+
+/* the bytes of a key's name: letters, digits, "_", "-" */
+static u_char      ngx_http_ai_gateway_meter_name[256];
+
+
 /* one JSON text being read */
 
 typedef struct {
@@ -274,6 +297,9 @@ struct ngx_http_ai_gateway_meter_s {
     u_char                         name[4];
     size_t                         name_len;
     ngx_uint_t                     data_lines;
+    u_char                        *event;      /* the event's data */
+    size_t                         event_len;
+    size_t                         event_size;
 
     /* event-stream */
     u_char                         prelude[12];
@@ -289,6 +315,7 @@ struct ngx_http_ai_gateway_meter_s {
     unsigned                       cr:1;       /* a CR ended the last
                                                   line */
     unsigned                       lines:1;    /* the event has lines */
+    unsigned                       too_long:1; /* the event's data */
     unsigned                       broken:1;   /* framing lost */
 };
 
@@ -313,9 +340,17 @@ enum {
 
 static ngx_int_t ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m,
     u_char **pos, u_char *last, ngx_uint_t *drop);
+static ngx_int_t ngx_http_ai_gateway_meter_data(
+    ngx_http_ai_gateway_meter_t *m, u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_gateway_meter_sse_end(
+    ngx_http_ai_gateway_meter_t *m, ngx_uint_t *drop);
+static void ngx_http_ai_gateway_meter_scan(ngx_http_ai_gateway_meter_t *m,
+    u_char *p, u_char *last, ngx_uint_t *parse, ngx_uint_t *output);
 static ngx_int_t ngx_http_ai_gateway_meter_event(
     ngx_http_ai_gateway_meter_t *m, u_char **pos, u_char *last);
 static ngx_int_t ngx_http_ai_gateway_meter_open(
+    ngx_http_ai_gateway_meter_t *m, ngx_http_ai_gateway_meter_doc_t *doc);
+static ngx_int_t ngx_http_ai_gateway_meter_begin(
     ngx_http_ai_gateway_meter_t *m, ngx_http_ai_gateway_meter_doc_t *doc);
 static void ngx_http_ai_gateway_meter_close(
     ngx_http_ai_gateway_meter_doc_t *doc, ngx_uint_t complete);
@@ -326,6 +361,7 @@ static void ngx_http_ai_gateway_meter_parse(
 static void ngx_http_ai_gateway_meter_cleanup(void *data);
 static void ngx_http_ai_gateway_meter_tokens(ngx_http_ai_gateway_meter_t *m,
     ngx_http_ai_gateway_tokens_t *t);
+static void ngx_http_ai_gateway_meter_index_keys(void);
 static ngx_uint_t ngx_http_ai_gateway_meter_key(const u_char *s, size_t len);
 static ngx_uint_t ngx_http_ai_gateway_meter_value(
     ngx_http_ai_gateway_meter_doc_t *doc);
@@ -371,6 +407,10 @@ ngx_http_ai_gateway_meter_create(ngx_pool_t *pool,
 {
     ngx_pool_cleanup_t           *cln;
     ngx_http_ai_gateway_meter_t  *m;
+
+    if (!ngx_http_ai_gateway_meter_indexed) {
+        ngx_http_ai_gateway_meter_index_keys();
+    }
 
     m = ngx_pcalloc(pool, sizeof(ngx_http_ai_gateway_meter_t));
     if (m == NULL) {
@@ -479,10 +519,7 @@ static ngx_int_t
 ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m, u_char **pos,
     u_char *last, ngx_uint_t *drop)
 {
-    u_char                           *p, *q, ch;
-    ngx_http_ai_gateway_meter_doc_t  *doc;
-
-    doc = &m->doc;
+    u_char  *p, *q, *r, ch;
 
     for (p = *pos; p < last; /* void */) {
 
@@ -512,15 +549,13 @@ ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m, u_char **pos,
 
                 /* a blank line: the event is complete */
 
-                if (doc->h) {
-                    *drop = m->strip && !doc->failed && doc->has_usage
-                            && doc->choices_empty;
-
-                    ngx_http_ai_gateway_meter_close(doc, 1);
+                if (m->data_lines
+                    && ngx_http_ai_gateway_meter_sse_end(m, drop) != NGX_OK)
+                {
+                    return NGX_ERROR;
                 }
 
                 m->lines = 0;
-                m->data_lines = 0;
 
                 *pos = p;
                 return NGX_OK;
@@ -539,15 +574,12 @@ ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m, u_char **pos,
                 if (m->name_len == 4
                     && ngx_strncmp(m->name, "data", 4) == 0)
                 {
-                    if (doc->h == NULL
-                        && ngx_http_ai_gateway_meter_open(m, doc) != NGX_OK)
+                    if (m->data_lines++
+                        && ngx_http_ai_gateway_meter_data(m, (u_char *) "\n",
+                                                          1)
+                           != NGX_OK)
                     {
                         return NGX_ERROR;
-                    }
-
-                    if (m->data_lines++) {
-                        ngx_http_ai_gateway_meter_json(doc, (u_char *) "\n",
-                                                       1);
                     }
 
                     if (ch == ':') {
@@ -592,12 +624,22 @@ ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m, u_char **pos,
 
         default: /* ngx_meter_sw_data, ngx_meter_sw_skip */
 
-            for (q = p; q < last && *q != CR && *q != LF; q++) {
-                /* void */
+            q = memchr(p, LF, last - p);
+
+            if (q == NULL) {
+                q = last;
             }
 
-            if (m->state == ngx_meter_sw_data && q > p) {
-                ngx_http_ai_gateway_meter_json(doc, p, q - p);
+            r = memchr(p, CR, q - p);
+
+            if (r) {
+                q = r;
+            }
+
+            if (m->state == ngx_meter_sw_data && q > p
+                && ngx_http_ai_gateway_meter_data(m, p, q - p) != NGX_OK)
+            {
+                return NGX_ERROR;
             }
 
             p = q;
@@ -615,6 +657,200 @@ ngx_http_ai_gateway_meter_sse(ngx_http_ai_gateway_meter_t *m, u_char **pos,
     *pos = last;
 
     return NGX_AGAIN;
+}
+
+
+/* an event's data, kept until the event ends */
+
+static ngx_int_t
+ngx_http_ai_gateway_meter_data(ngx_http_ai_gateway_meter_t *m, u_char *p,
+    size_t len)
+{
+    if (m->too_long) {
+        return NGX_OK;
+    }
+
+    if (m->event_len + len > NGX_HTTP_AI_GATEWAY_MAX_EVENT) {
+        /* as long as no answer's usage: not read */
+        m->too_long = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_gateway_reserve(m->pool, &m->event, &m->event_size,
+                                    m->event_len, m->event_len + len, 1024,
+                                    0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(m->event + m->event_len, p, len);
+    m->event_len += len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An event's end: its data is parsed when it may hold counts or the
+ * model; most events of a stream hold neither (a piece of text, a tool
+ * call's arguments), and a scan of their keys tells whether they carried
+ * output, which is what a cut stream's estimate needs
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_meter_sse_end(ngx_http_ai_gateway_meter_t *m,
+    ngx_uint_t *drop)
+{
+    ngx_uint_t                        parse, output;
+    ngx_http_ai_gateway_meter_doc_t  *doc;
+
+    doc = &m->doc;
+
+    parse = 0;
+    output = 0;
+
+    if (!m->too_long && m->event_len) {
+        ngx_http_ai_gateway_meter_scan(m, m->event, m->event + m->event_len,
+                                       &parse, &output);
+    }
+
+    if (parse) {
+        if (ngx_http_ai_gateway_meter_begin(m, doc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ai_gateway_meter_json(doc, m->event, m->event_len);
+
+        *drop = m->strip && !doc->failed && doc->depth == 0
+                && doc->has_usage && doc->choices_empty;
+
+    } else if (output) {
+        m->outputs++;
+    }
+
+    m->event_len = 0;
+    m->data_lines = 0;
+    m->too_long = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The keys of an event's JSON, found without parsing it: a quote, a name,
+ * a quote, a colon.  To parse: "usage" or "meta" objects, "usageMetadata",
+ * "amazon-bedrock-invocationMetrics", "bytes", and "model" until it is
+ * known.  Output: a non-empty string after one of the keys whose strings
+ * are output ("content", "text", "arguments", "delta"...).  A quote after
+ * a backslash is inside a string.
+ */
+
+static void
+ngx_http_ai_gateway_meter_scan(ngx_http_ai_gateway_meter_t *m, u_char *p,
+    u_char *last, ngx_uint_t *parse, ngx_uint_t *output)
+{
+    u_char      *start, *k;
+    size_t       n;
+    ngx_uint_t   key;
+
+    start = p;
+
+    for ( ;; ) {
+        p = memchr(p, '"', last - p);
+
+        if (p == NULL) {
+            return;
+        }
+
+        if (p > start && p[-1] == '\\') {
+            p++;
+            continue;
+        }
+
+        k = ++p;
+
+        while (p < last && ngx_http_ai_gateway_meter_name[*p]) {
+            p++;
+        }
+
+        if (p == last) {
+            return;
+        }
+
+        if (*p != '"' || p == k) {
+            continue;
+        }
+
+        n = p - k;
+
+        for (p++; p < last && (*p == ' ' || *p == '\t' || *p == CR
+                               || *p == LF); p++)
+        {
+            /* void */
+        }
+
+        if (p == last || *p != ':') {
+            /* a string value */
+            continue;
+        }
+
+        key = ngx_http_ai_gateway_meter_key(k, n);
+
+        if (key == ngx_meter_k_other) {
+            p++;
+            continue;
+        }
+
+        for (p++; p < last && (*p == ' ' || *p == '\t' || *p == CR
+                               || *p == LF); p++)
+        {
+            /* void */
+        }
+
+        if (p == last) {
+            return;
+        }
+
+        switch (key) {
+
+        case ngx_meter_k_usage:
+        case ngx_meter_k_meta:
+
+            if (*p == '{') {
+                *parse = 1;
+                return;
+            }
+
+            break;
+
+        case ngx_meter_k_usage_metadata:
+        case ngx_meter_k_metrics:
+        case ngx_meter_k_bytes:
+            *parse = 1;
+            return;
+
+        case ngx_meter_k_model:
+        case ngx_meter_k_model_version:
+
+            if (m->model_len == 0) {
+                *parse = 1;
+                return;
+            }
+
+            break;
+
+        case ngx_meter_k_text:
+        case ngx_meter_k_delta:
+        case ngx_meter_k_response:
+
+            if (*p == '"' && p + 1 < last && p[1] != '"') {
+                *output = 1;
+            }
+
+            break;
+        }
+    }
 }
 
 
@@ -680,7 +916,7 @@ ngx_http_ai_gateway_meter_event(ngx_http_ai_gateway_meter_t *m,
                 break;
             }
 
-            if (ngx_http_ai_gateway_meter_open(m, &m->doc) != NGX_OK) {
+            if (ngx_http_ai_gateway_meter_begin(m, &m->doc) != NGX_OK) {
                 return NGX_ERROR;
             }
 
@@ -702,8 +938,6 @@ ngx_http_ai_gateway_meter_event(ngx_http_ai_gateway_meter_t *m,
             if (m->rest) {
                 break;
             }
-
-            ngx_http_ai_gateway_meter_close(&m->doc, 1);
 
             m->rest = 4;
             m->state = ngx_meter_sw_crc;
@@ -733,14 +967,20 @@ void
 ngx_http_ai_gateway_meter_finish(ngx_http_ai_gateway_meter_t *m,
     ngx_uint_t complete, ngx_http_ai_gateway_tokens_t *t)
 {
+    ngx_uint_t  drop;
+
+    if (complete && m->data_lines
+        && m->framing == NGX_HTTP_AI_GATEWAY_METER_SSE)
+    {
+        /* the last event without its blank line */
+        (void) ngx_http_ai_gateway_meter_sse_end(m, &drop);
+    }
+
     if (m->doc.h) {
-        /*
-         * a JSON body, or an SSE event without its blank line: complete
-         * when the body ended as its framing said
-         */
+        /* a JSON body is complete when the body ended as its framing said */
         ngx_http_ai_gateway_meter_close(&m->doc,
-                     complete
-                     && m->framing != NGX_HTTP_AI_GATEWAY_METER_EVENTSTREAM);
+                       complete
+                       && m->framing == NGX_HTTP_AI_GATEWAY_METER_JSON);
     }
 
     ngx_http_ai_gateway_meter_tokens(m, t);
@@ -920,6 +1160,44 @@ ngx_http_ai_gateway_meter_open(ngx_http_ai_gateway_meter_t *m,
     /* a string cut short may end mid-character */
     yajl_config(doc->h, yajl_dont_validate_strings, 1);
 
+    if (m->framing != NGX_HTTP_AI_GATEWAY_METER_JSON) {
+        /* a stream's texts, one after another */
+        yajl_config(doc->h, yajl_allow_multiple_values, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next JSON text of a stream (an SSE event's data, a frame's
+ * payload): the parser of the last one goes on, yajl reading one value
+ * after another, unless the last text did not end as a value (cut, not
+ * JSON); a new parser then.  A yajl handle per text would cost more than
+ * reading the text.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_meter_begin(ngx_http_ai_gateway_meter_t *m,
+    ngx_http_ai_gateway_meter_doc_t *doc)
+{
+    yajl_handle  h;
+    ngx_uint_t   nested;
+
+    if (doc->h == NULL || doc->failed || doc->depth || doc->in_string) {
+        return ngx_http_ai_gateway_meter_open(m, doc);
+    }
+
+    h = doc->h;
+    nested = doc->nested;
+
+    ngx_memzero(doc, sizeof(ngx_http_ai_gateway_meter_doc_t));
+
+    doc->meter = m;
+    doc->h = h;
+    doc->root = 1;
+    doc->nested = nested;
+
     return NGX_OK;
 }
 
@@ -948,7 +1226,8 @@ static void
 ngx_http_ai_gateway_meter_json(ngx_http_ai_gateway_meter_doc_t *doc,
     u_char *p, size_t len)
 {
-    u_char  *q, *last, *start;
+    u_char  *q, *r, *last, *start;
+    size_t   n;
 
     if (doc->failed) {
         return;
@@ -957,14 +1236,18 @@ ngx_http_ai_gateway_meter_json(ngx_http_ai_gateway_meter_doc_t *doc,
     last = p + len;
     start = p;
 
-    for (q = p; q < last; q++) {
+    for (q = p; q < last; /* void */) {
 
         if (!doc->in_string) {
-            if (*q == '"') {
-                doc->in_string = 1;
-                doc->string = 0;
+            q = memchr(q, '"', last - q);
+
+            if (q == NULL) {
+                break;
             }
 
+            q++;
+            doc->in_string = 1;
+            doc->string = 0;
             continue;
         }
 
@@ -976,32 +1259,55 @@ ngx_http_ai_gateway_meter_json(ngx_http_ai_gateway_meter_doc_t *doc,
                 doc->escape--;
             }
 
+            q++;
             continue;
         }
 
-        if (*q == '"') {
+        /* the string's bytes up to a quote or a backslash */
+
+        for (r = q; r < last && *r != '"' && *r != '\\'; r++) {
+            /* void */
+        }
+
+        n = r - q;
+
+        if (!doc->cut) {
+            if (doc->string + n > NGX_HTTP_AI_GATEWAY_METER_STRING) {
+                r = q + (NGX_HTTP_AI_GATEWAY_METER_STRING - doc->string);
+                ngx_http_ai_gateway_meter_parse(doc, start, r - start);
+                doc->cut = 1;
+                continue;
+            }
+
+            doc->string += n;
+        }
+
+        if (r == last) {
+            break;
+        }
+
+        if (*r == '"') {
             doc->in_string = 0;
 
             if (doc->cut) {
                 doc->cut = 0;
-                start = q;
+                start = r;
             }
 
-            continue;
-        }
+        } else {
+            /* a backslash, counted as a byte of the string */
 
-        if (*q == '\\') {
             doc->escape = 5;
+
+            if (!doc->cut
+                && ++doc->string > NGX_HTTP_AI_GATEWAY_METER_STRING)
+            {
+                ngx_http_ai_gateway_meter_parse(doc, start, r - start);
+                doc->cut = 1;
+            }
         }
 
-        if (doc->cut) {
-            continue;
-        }
-
-        if (++doc->string > NGX_HTTP_AI_GATEWAY_METER_STRING) {
-            ngx_http_ai_gateway_meter_parse(doc, start, q - start);
-            doc->cut = 1;
-        }
+        q = r + 1;
     }
 
     if (!doc->cut) {
@@ -1026,13 +1332,59 @@ ngx_http_ai_gateway_meter_parse(ngx_http_ai_gateway_meter_doc_t *doc,
 
 /* the parser's events */
 
+/* every key of an answer is looked up: the table is indexed once */
+
+static void
+ngx_http_ai_gateway_meter_index_keys(void)
+{
+    ngx_uint_t                        h, i, j;
+    ngx_http_ai_gateway_meter_key_t  *k;
+
+    for (i = 0; i < 256; i++) {
+        ngx_http_ai_gateway_meter_name[i] = ((i >= 'a' && i <= 'z')
+                                             || (i >= 'A' && i <= 'Z')
+                                             || (i >= '0' && i <= '9')
+                                             || i == '_' || i == '-');
+    }
+
+    k = ngx_http_ai_gateway_meter_keys;
+
+    for (i = 0; k[i].name.len; i++) {
+        h = ngx_http_ai_gateway_meter_hash(k[i].name.data, k[i].name.len);
+
+        for (j = 0; j < 4 && ngx_http_ai_gateway_meter_index[h][j]; j++) {
+            /* void */
+        }
+
+        /* at most 3 keys share a hash (the unit tests find each key) */
+
+        if (j < 4) {
+            ngx_http_ai_gateway_meter_index[h][j] = (u_char) (i + 1);
+        }
+    }
+
+    ngx_http_ai_gateway_meter_indexed = 1;
+}
+
+
 static ngx_uint_t
 ngx_http_ai_gateway_meter_key(const u_char *s, size_t len)
 {
+    u_char                           *e;
+    ngx_uint_t                        j;
     ngx_http_ai_gateway_meter_key_t  *k;
 
-    for (k = ngx_http_ai_gateway_meter_keys; k->name.len; k++) {
-        if (k->name.len == len && ngx_strncmp(k->name.data, s, len) == 0) {
+    if (len == 0 || len > 64) {
+        return ngx_meter_k_other;
+    }
+
+    e = ngx_http_ai_gateway_meter_index[ngx_http_ai_gateway_meter_hash(s,
+                                                                       len)];
+
+    for (j = 0; j < 4 && e[j]; j++) {
+        k = &ngx_http_ai_gateway_meter_keys[e[j] - 1];
+
+        if (k->name.len == len && ngx_memcmp(k->name.data, s, len) == 0) {
             return k->key;
         }
     }
@@ -1268,12 +1620,11 @@ ngx_http_ai_gateway_meter_bytes(ngx_http_ai_gateway_meter_doc_t *doc,
     src.len = len;
 
     if (ngx_decode_base64(&dst, &src) == NGX_OK
-        && ngx_http_ai_gateway_meter_open(m, &m->inner) == NGX_OK)
+        && ngx_http_ai_gateway_meter_begin(m, &m->inner) == NGX_OK)
     {
         m->inner.nested = 1;
 
         ngx_http_ai_gateway_meter_json(&m->inner, dst.data, dst.len);
-        ngx_http_ai_gateway_meter_close(&m->inner, 1);
     }
 
     ngx_free(dst.data);
@@ -1510,6 +1861,20 @@ ngx_http_ai_gateway_meter_request(ngx_pool_t *pool, u_char *p, size_t len,
     static ngx_str_t  member = ngx_string("\"stream_options\":"
                                           "{\"include_usage\":true},");
     static ngx_str_t  option = ngx_string("\"include_usage\":true,");
+
+    /* most requests do not stream: no "stream" key, nothing to parse */
+
+    for (d = p; /* void */; d++) {
+        d = memchr(d, '"', p + len - d);
+
+        if (d == NULL || p + len - d < 8) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_strncmp(d, "\"stream\"", 8) == 0) {
+            break;
+        }
+    }
 
     ngx_memzero(&rq, sizeof(ngx_http_ai_gateway_meter_req_t));
 
