@@ -469,14 +469,20 @@ ngx_http_ai_gateway_cost_start(ngx_http_request_t *r,
 
     /* Bedrock's InvokeModel reports its counts in headers too */
 
-    ctx->meter.header_in = ngx_http_ai_gateway_cost_header(
-                               &u->headers_in.headers,
-                               "x-amzn-bedrock-input-token-count", &found);
-    ctx->meter.header = found;
-    ctx->meter.header_out = ngx_http_ai_gateway_cost_header(
-                                &u->headers_in.headers,
-                                "x-amzn-bedrock-output-token-count", &found);
-    ctx->meter.header &= found;
+    if (ctx->route.provider.len == 11
+        && ngx_strncmp(ctx->route.provider.data, "aws-bedrock", 11) == 0)
+    {
+        ctx->meter.header_in = ngx_http_ai_gateway_cost_header(
+                                   &u->headers_in.headers,
+                                   "x-amzn-bedrock-input-token-count",
+                                   &found);
+        ctx->meter.header = found;
+        ctx->meter.header_out = ngx_http_ai_gateway_cost_header(
+                                    &u->headers_in.headers,
+                                    "x-amzn-bedrock-output-token-count",
+                                    &found);
+        ctx->meter.header &= found;
+    }
 
     framing = NGX_HTTP_AI_GATEWAY_METER_JSON;
 

@@ -452,11 +452,13 @@ ngx_http_ai_gateway_prices_aliases(ngx_http_ai_gateway_prices_t *pp,
 }
 
 
+/* dollars: 0 or more, less than 10^12 */
+
 static ngx_int_t
 ngx_http_ai_gateway_prices_number(yajl_val v, double *d)
 {
     if (!YAJL_IS_DOUBLE(v) || !isfinite(v->u.number.d)
-        || v->u.number.d < 0)
+        || v->u.number.d < 0 || v->u.number.d >= 1e12)
     {
         return NGX_DECLINED;
     }
@@ -843,9 +845,15 @@ ngx_http_ai_gateway_price_print(u_char *buf, double cost)
     uint64_t     whole, frac;
     ngx_uint_t   i;
 
-    if (!isfinite(cost) || cost <= 0 || cost >= 1e15) {
+    if (!isfinite(cost) || cost <= 0) {
         *buf = '0';
         return buf + 1;
+    }
+
+    if (cost >= 1e15) {
+        /* dollars, without decimals */
+        return ngx_sprintf(buf, "%uL",
+                           (uint64_t) (cost < 1e19 ? cost : 1e19));
     }
 
     /* rounded to 10 decimals, as nginx's "%.10f" */

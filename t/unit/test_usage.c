@@ -838,6 +838,8 @@ unit_prices(void)
         { "{\"aliases\":{\"a\":[1]}}", "the aliases of \"a\" must be provider" },
         { "{\"prices\":{\"openai\":{\"x\":{\"input\":1e999,\"output\":1}}}}",
           "must be a number" },
+        { "{\"prices\":{\"openai\":{\"x\":{\"input\":1e12,\"output\":1}}}}",
+          "must be a number" },
         { NULL, NULL }
     };
 
@@ -982,14 +984,15 @@ unit_prices(void)
 
     /* printing */
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 9; i++) {
         static struct {
             double       cost;
             const char  *text;
         } pr[] = {
             { 0, "0" }, { 0.000335, "0.000335" }, { 1.5, "1.5" },
-            { 2, "2" }, { 0.00000000004, "0" }, { 0.00000000005, "0.0000000001" },
-            { 0.99999999999, "1" }
+            { 2, "2" }, { 0.00000000004, "0" },
+            { 0.00000000005, "0.0000000001" }, { 0.99999999999, "1" },
+            { 2e15, "2000000000000000" }, { 1e300, "10000000000000000000" }
         };
 
         p = ngx_http_ai_gateway_price_print(buf, pr[i].cost);
