@@ -18,6 +18,10 @@
 #   cache_entry  a cache entry as read back from the zone or Redis: what
 #              the decoder accepts is safe to send, and reads back the same
 #              once written again
+#   usage      the meter on JSON, SSE and AWS event-stream answers, whole
+#              and split: the same counts, model and bytes kept; the
+#              request side (include_usage, cf-aig-metadata,
+#              cf-aig-custom-cost, a price file): JSON out, stable
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -39,13 +43,13 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed steps cache_entry"
+TARGETS="request response error stream embed steps cache_entry usage"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
     $CC -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -Wno-unused-parameter \
-        $INCS $SRCS "fuzz/fuzz_$t.c" -o "$OUT/fuzz_$t" -lyajl
+        $INCS $SRCS "fuzz/fuzz_$t.c" -o "$OUT/fuzz_$t" -lyajl -lm
 done
 
 
@@ -58,7 +62,8 @@ seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
 
 rm -rf "$OUT/seeds"
 mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
-         "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps"
+         "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps" \
+         "$OUT/seeds/usage"
 
 for f in t/unit/cases/steps/*.json; do
     seed steps "$(basename "$f")" "" "$f"
@@ -114,6 +119,35 @@ for f in t/unit/cases/response/gemini-embed*.in.json; do
     seed embed "r-$(basename "$f")" '\001' "$f"
 done
 
+# the meter: every recorded answer in its framing (bit 2: strip, bit 3:
+# complete); the request side: request bodies, metadata, custom costs, the
+# price table
+
+for f in t/fixtures/*/*.json; do
+    seed usage "j-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\010\005' "$f"
+done
+
+for f in t/fixtures/*/*.sse; do
+    seed usage "s-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\015\011' "$f"
+done
+
+for f in t/fixtures/bedrock/*.eventstream.bin; do
+    seed usage "e-$(basename "$f")" '\012\003' "$f"
+done
+
+for f in t/fixtures/*/request-*.json; do
+    seed usage "r-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\003\001' "$f"
+done
+
+printf '\023\001{"team":"AI","user":12345,"test":true,"a":1,"b":2,"c":3}' \
+    > "$OUT/seeds/usage/metadata"
+printf '\043\001{"per_token_in":0.000001,"per_token_out":2e-6}' \
+    > "$OUT/seeds/usage/custom"
+seed usage prices '\063\001' prices.json
+
 fail=0
 
 for t in $TARGETS; do
@@ -123,6 +157,7 @@ for t in $TARGETS; do
 
     case $t in
         cache_entry) dict=fuzz/cache_entry.dict ;;
+        usage)       dict=fuzz/usage.dict ;;
         *)           dict=fuzz/translators.dict ;;
     esac
 

@@ -202,6 +202,11 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
         rc = ngx_http_ai_gateway_vertex_credential(r, ctx, 0);
     }
 
+    if (rc == NGX_OK) {
+        /* a stream may need include_usage: its body is kept */
+        ngx_http_ai_gateway_cost_route(r, ctx);
+    }
+
     return rc;
 }
 
@@ -331,7 +336,7 @@ ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
 
     if (r->headers_in.content_length_n > 0 && ctx->body.raw.data == NULL
         && (ctx->route.compat || ctx->route.universal || ctx->cache.state
-            || ctx->retry))
+            || ctx->retry || ctx->body.keep))
     {
         ctx->body.raw.data = ngx_pnalloc(r->pool,
                                     r->headers_in.content_length_n + 1);
@@ -431,8 +436,9 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
             }
 
             if (rc == NGX_OK) {
-                /* a hit, answered before any upstream exists */
+                /* a hit, answered before any upstream exists: no cost */
                 ctx->stage = NGX_HTTP_AI_GATEWAY_STAGE_DONE;
+                ngx_http_ai_gateway_cost_cached(r, ctx);
                 r->read_event_handler = ngx_http_block_reading;
                 ngx_http_finalize_request(r,
                                       ngx_http_ai_gateway_cache_answer(r, ctx));
@@ -467,6 +473,14 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
 
             r->read_event_handler = ngx_http_block_reading;
             r->write_event_handler = ngx_http_request_empty_handler;
+
+            /* include_usage, when the client did not ask */
+
+            rc = ngx_http_ai_gateway_cost_request(r, ctx);
+
+            if (rc != NGX_OK) {
+                goto failed;
+            }
 
             ngx_http_ai_gateway_retry_armed(r, ctx);
 
@@ -657,10 +671,10 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    /* the cache key needs the body too */
+    /* the cache key needs the body too, and include_usage (cost.c) */
 
     if (!ctx->route.compat && !ctx->route.universal
-        && ctx->cache.state == NULL && ctx->retry == NULL)
+        && ctx->cache.state == NULL && ctx->retry == NULL && !ctx->body.keep)
     {
         return ngx_http_next_request_body_filter(r, in);
     }

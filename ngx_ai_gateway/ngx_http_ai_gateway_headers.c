@@ -49,6 +49,10 @@ static ngx_http_ai_gateway_header_name_t  ngx_http_ai_gateway_header_names[] =
       offsetof(ngx_http_ai_gateway_headers_t, backoff) },
     { ngx_string("cf-aig-event-id"),
       offsetof(ngx_http_ai_gateway_headers_t, event_id) },
+    { ngx_string("cf-aig-metadata"),
+      offsetof(ngx_http_ai_gateway_headers_t, metadata) },
+    { ngx_string("cf-aig-custom-cost"),
+      offsetof(ngx_http_ai_gateway_headers_t, custom_cost) },
     { ngx_null_string, 0 }
 };
 

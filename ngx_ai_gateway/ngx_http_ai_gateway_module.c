@@ -255,6 +255,27 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_gateway_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, usage),
+      NULL },
+
+    { ngx_string("ai_gateway_include_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, include_usage),
+      NULL },
+
+    { ngx_string("ai_gateway_prices"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_prices_directive,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -566,7 +587,8 @@ ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
     if (ngx_http_ai_gateway_cache_check_zones(cf) != NGX_OK
         || ngx_http_ai_gateway_handler_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
-        || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK)
+        || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_cost_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -588,6 +610,8 @@ ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf)
     if (ngx_array_init(&amcf->ssl, cf->pool, 2, sizeof(void *)) != NGX_OK) {
         return NULL;
     }
+
+    amcf->prices_default = NGX_CONF_UNSET;
 
     return amcf;
 }
@@ -626,6 +650,9 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
     conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
 
+    conf->usage = NGX_CONF_UNSET;
+    conf->include_usage = NGX_CONF_UNSET;
+
     ngx_http_ai_gateway_cache_create_conf(&conf->cache);
     ngx_http_ai_gateway_retry_create_conf(&conf->retry);
 
@@ -649,6 +676,9 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->models, prev->models, NULL);
     ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
                              32 * 1024 * 1024);
+
+    ngx_conf_merge_value(conf->usage, prev->usage, 1);
+    ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
 
     if (ngx_http_ai_gateway_cache_merge_conf(cf, &prev->cache, &conf->cache)
         != NGX_CONF_OK)

@@ -17,6 +17,7 @@
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
 #include "ngx_http_ai_gateway_buf.h"
+#include "ngx_http_ai_gateway_usage.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -173,6 +174,9 @@ typedef struct {
     ngx_http_ai_gateway_cache_conf_t  cache;
     ngx_http_ai_gateway_retry_conf_t  retry;
 
+    ngx_flag_t                     usage;      /* ai_gateway_usage */
+    ngx_flag_t                     include_usage;
+
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
     ngx_uint_t                     ssl_protocols;
@@ -186,6 +190,8 @@ typedef struct {
     ngx_http_complex_value_t      *tls_name;
     ngx_http_ai_gateway_origin_t  *token_origin; /* Google's OAuth */
     ngx_array_t                   *cache_refs; /* "ai_gateway_cache" zones */
+    ngx_http_ai_gateway_prices_t  *prices;     /* cost.c */
+    ngx_flag_t                     prices_default;
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -238,6 +244,9 @@ typedef struct {
     off_t                              received;        /* bytes read */
     ngx_str_t                          sent;            /* sent instead */
     unsigned                           set:1;           /* sent is set */
+    unsigned                           keep:1;          /* raw is needed:
+                                                           include_usage
+                                                           (cost.c) */
 } ngx_http_ai_gateway_body_t;
 
 
@@ -300,6 +309,8 @@ typedef struct {
     ngx_table_elt_t                   *retry_delay;
     ngx_table_elt_t                   *backoff;
     ngx_table_elt_t                   *event_id;
+    ngx_table_elt_t                   *metadata;
+    ngx_table_elt_t                   *custom_cost;
     ngx_array_t                        all;             /* every cf-* one */
     unsigned                           parsed:1;
 } ngx_http_ai_gateway_headers_t;
@@ -344,6 +355,34 @@ typedef struct {
 } ngx_http_ai_gateway_cost_t;
 
 
+/*
+ * The accounting of the answer and the request's tags: cost.c (the meter
+ * reading the provider's answer in the relay, the model priced, the
+ * include_usage the gateway added, cf-aig-metadata as kept).
+ */
+
+typedef struct {
+    ngx_http_ai_gateway_meter_t       *parser;
+    ngx_str_t                          model;           /* priced */
+    ngx_str_t                          metadata;        /* JSON, or empty:
+                                                           none */
+    u_char                            *hold;            /* strip: an SSE
+                                                           event's start */
+    size_t                             hold_len;
+    size_t                             hold_size;
+    uint64_t                           header_in;       /* Bedrock's count
+                                                           headers */
+    uint64_t                           header_out;
+    unsigned                           header:1;
+    unsigned                           strip:1;         /* include_usage
+                                                           added: its chunk
+                                                           is left out */
+    unsigned                           metadata_done:1;
+    unsigned                           done:1;          /* usage and cost
+                                                           are final */
+} ngx_http_ai_gateway_meter_part_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -357,6 +396,7 @@ typedef struct {
     ngx_http_ai_gateway_cache_part_t   cache;
     ngx_http_ai_gateway_usage_t        usage;
     ngx_http_ai_gateway_cost_t         cost;
+    ngx_http_ai_gateway_meter_part_t   meter;
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -523,6 +563,26 @@ ngx_int_t ngx_http_ai_gateway_retry_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+/* ngx_http_ai_gateway_cost.c */
+
+char *ngx_http_ai_gateway_prices_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_cost_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_cost_route(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_cost_request(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_cached(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_feed(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+void ngx_http_ai_gateway_cost_end(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t complete);
+ngx_str_t *ngx_http_ai_gateway_cost_metadata(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_universal.c */
 

@@ -3,8 +3,9 @@
 # Sourced by t/unit/run.sh and fuzz/run.sh: the nginx headers of the
 # configured tree and the translator sources, compiled outside nginx with
 # t/unit/shim.c standing in for nginx's core functions.  The bottom layer
-# of the module (translators, SSE, JSON, steps, check) includes nothing of
-# HTTP: the HTTP headers are not on the include path, so that it stays so.
+# of the module (translators, SSE, JSON, steps, check, the meter, prices,
+# metadata) includes nothing of HTTP: the HTTP headers are not on the
+# include path, so that it stays so.
 
 NGINX_BUILD=${NGINX_BUILD:-build/nginx}
 
@@ -32,4 +33,7 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_buf.c
       ngx_ai_gateway/ngx_http_ai_gateway_steps.c
       ngx_ai_gateway/ngx_http_ai_gateway_cache_entry.c
+      ngx_ai_gateway/ngx_http_ai_gateway_usage.c
+      ngx_ai_gateway/ngx_http_ai_gateway_price.c
+      ngx_ai_gateway/ngx_http_ai_gateway_metadata.c
       t/unit/shim.c"

@@ -31,6 +31,7 @@ main(void)
     unit_checks();
     unit_steps();
     unit_cache_entries();
+    unit_usage();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);
