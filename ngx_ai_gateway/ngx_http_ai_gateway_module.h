@@ -17,6 +17,7 @@
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
 #include "ngx_http_ai_gateway_buf.h"
+#include "ngx_http_ai_gateway_log_store.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -172,6 +173,7 @@ typedef struct {
 
     ngx_http_ai_gateway_cache_conf_t  cache;
     ngx_http_ai_gateway_retry_conf_t  retry;
+    ngx_http_ai_gateway_log_conf_t    log;
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -185,6 +187,8 @@ typedef struct {
     ngx_resolver_t                *resolver;   /* from /etc/resolv.conf */
     ngx_http_complex_value_t      *tls_name;
     ngx_http_ai_gateway_origin_t  *token_origin; /* Google's OAuth */
+    ngx_array_t                    log_targets; /* log.c: a gateway's
+                                                   log store */
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -299,6 +303,8 @@ typedef struct {
     ngx_table_elt_t                   *retry_delay;
     ngx_table_elt_t                   *backoff;
     ngx_table_elt_t                   *event_id;
+    ngx_table_elt_t                   *collect_log;
+    ngx_table_elt_t                   *collect_log_payload;
     ngx_array_t                        all;             /* every cf-* one */
     unsigned                           parsed:1;
 } ngx_http_ai_gateway_headers_t;
@@ -343,6 +349,34 @@ typedef struct {
 } ngx_http_ai_gateway_cost_t;
 
 
+/*
+ * The request's log record in the making: log.c; relay.c keeps the
+ * answer (up to limit bytes) and the end of an attempt's provider
+ * exchange.
+ */
+
+typedef struct {
+    ngx_str_t                          resp;            /* the answer */
+    size_t                             resp_size;       /* its buffer */
+    off_t                              resp_bytes;      /* all of it */
+    size_t                             limit;           /* kept at most */
+    uint64_t                           end;             /* an attempt's,
+                                                           ms since the
+                                                           epoch */
+    ngx_uint_t                         step;            /* an attempt's */
+    ngx_array_t                       *attempts;        /* the request's
+                                                           attempts (ctx *) */
+    ngx_http_request_t                *request;         /* this one */
+    unsigned                           started:1;
+    unsigned                           collect:1;       /* a record */
+    unsigned                           payload:1;       /* with the bodies */
+    unsigned                           cut:1;           /* answer beyond
+                                                           limit */
+    unsigned                           failed:1;        /* the provider's
+                                                           answer cut */
+} ngx_http_ai_gateway_log_part_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -356,6 +390,12 @@ typedef struct {
     ngx_http_ai_gateway_cache_part_t   cache;
     ngx_http_ai_gateway_usage_t        usage;
     ngx_http_ai_gateway_cost_t         cost;
+    ngx_str_t                          metadata;        /* cf-aig-metadata:
+                                                           the kept entries
+                                                           as a JSON object,
+                                                           or "null"; empty:
+                                                           none */
+    ngx_http_ai_gateway_log_part_t     log;             /* log.c */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -521,6 +561,23 @@ ngx_int_t ngx_http_ai_gateway_retry_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+/* ngx_http_ai_gateway_log.c */
+
+extern ngx_conf_enum_t  ngx_http_ai_gateway_log_strategies[];
+extern ngx_conf_num_bounds_t  ngx_http_ai_gateway_log_max_bounds;
+
+char *ngx_http_ai_gateway_logs_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_logs_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_ai_gateway_log_create_conf(ngx_http_ai_gateway_log_conf_t *conf);
+char *ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_log_conf_t *prev, ngx_http_ai_gateway_log_conf_t *conf,
+    ngx_str_t *gateway, ngx_str_t *account);
+ngx_int_t ngx_http_ai_gateway_log_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_universal.c */
 
