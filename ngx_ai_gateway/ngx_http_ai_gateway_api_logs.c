@@ -53,6 +53,8 @@ typedef enum {
     NGX_HTTP_AI_GATEWAY_API_YIELD,
     NGX_HTTP_AI_GATEWAY_API_REMOVE,
     NGX_HTTP_AI_GATEWAY_API_REMOVED,
+    NGX_HTTP_AI_GATEWAY_API_SORT,
+    NGX_HTTP_AI_GATEWAY_API_UNHEAP,
     NGX_HTTP_AI_GATEWAY_API_PAGE,
     NGX_HTTP_AI_GATEWAY_API_GOT,
     NGX_HTTP_AI_GATEWAY_API_END
@@ -99,6 +101,7 @@ typedef struct {
     unsigned                           remove:1;
     unsigned                           fast:1;
     unsigned                           desc:1;
+    unsigned                           sorted:1;
 } ngx_http_ai_gateway_api_logs_t;
 
 
@@ -417,9 +420,11 @@ ngx_http_ai_gateway_api_logs_legacy(ngx_http_ai_gateway_api_t *api)
 static ngx_int_t
 ngx_http_ai_gateway_api_logs_run(ngx_http_ai_gateway_api_logs_t *lg)
 {
-    ngx_int_t                       rc;
-    ngx_http_request_t             *r;
-    ngx_http_ai_gateway_log_scan_t *scan;
+    ngx_int_t                        rc;
+    ngx_http_request_t              *r;
+    ngx_http_ai_gateway_log_pos_t   *pos;
+    ngx_http_ai_gateway_log_sort_t  *key;
+    ngx_http_ai_gateway_log_scan_t  *scan;
 
     r = lg->api->request;
     scan = &lg->scan;
@@ -439,19 +444,15 @@ ngx_http_ai_gateway_api_logs_run(ngx_http_ai_gateway_api_logs_t *lg)
                 return NGX_ERROR;
             }
 
-            scan->desc = lg->fast ? lg->desc
-                         : (lg->kmax ? 0
-                            : (lg->remove && lg->order
-                                   != NGX_HTTP_AI_GATEWAY_LOG_ORDER_CREATED_AT)
-                              ? 0 : lg->desc);
+            /*
+             * in created_at order, the direction asked for; into the
+             * heap, or deleting all that matches, any direction
+             */
+
+            scan->desc = lg->desc;
             scan->skip = lg->skip;
             scan->n = lg->fast ? lg->api->per_page
                                : NGX_HTTP_AI_GATEWAY_API_BATCH;
-
-            if (lg->fast && lg->skip) {
-                /* at most the records to skip, then the page */
-                scan->n = lg->api->per_page;
-            }
 
             lg->state = NGX_HTTP_AI_GATEWAY_API_SCANNED;
 
@@ -478,12 +479,15 @@ ngx_http_ai_gateway_api_logs_run(ngx_http_ai_gateway_api_logs_t *lg)
 
             if (lg->npending) {
                 lg->state = NGX_HTTP_AI_GATEWAY_API_REMOVE;
-                break;
+
+            } else if (!scan->end) {
+                lg->state = NGX_HTTP_AI_GATEWAY_API_YIELD;
+
+            } else {
+                lg->state = lg->kmax ? NGX_HTTP_AI_GATEWAY_API_SORT
+                                     : NGX_HTTP_AI_GATEWAY_API_END;
             }
 
-            lg->state = (scan->end || lg->state == NGX_HTTP_AI_GATEWAY_API_END)
-                        ? NGX_HTTP_AI_GATEWAY_API_END
-                        : NGX_HTTP_AI_GATEWAY_API_YIELD;
             break;
 
         case NGX_HTTP_AI_GATEWAY_API_YIELD:
@@ -520,10 +524,58 @@ ngx_http_ai_gateway_api_logs_run(ngx_http_ai_gateway_api_logs_t *lg)
             lg->removed += lg->removing;
             lg->npending = 0;
 
-            lg->state = (scan->end || lg->kmax
-                         || (lg->limit && lg->removed >= lg->limit))
-                        ? NGX_HTTP_AI_GATEWAY_API_END
-                        : NGX_HTTP_AI_GATEWAY_API_YIELD;
+            if (lg->sorted) {
+                lg->state = NGX_HTTP_AI_GATEWAY_API_UNHEAP;
+
+            } else if (scan->end
+                       || (lg->limit && lg->removed >= lg->limit))
+            {
+                lg->state = NGX_HTTP_AI_GATEWAY_API_END;
+
+            } else {
+                lg->state = NGX_HTTP_AI_GATEWAY_API_YIELD;
+            }
+
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_API_SORT:
+
+            /* the heap is complete: the page, or what to remove */
+
+            ngx_http_ai_gateway_api_logs_heap_sort(lg);
+            lg->sorted = 1;
+
+            lg->state = lg->remove ? NGX_HTTP_AI_GATEWAY_API_UNHEAP
+                                   : NGX_HTTP_AI_GATEWAY_API_PAGE;
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_API_UNHEAP:
+
+            /* the heap's records removed, a batch at a time */
+
+            if (lg->nheap == 0) {
+                lg->state = NGX_HTTP_AI_GATEWAY_API_END;
+                break;
+            }
+
+            if (lg->pool == NULL) {
+                lg->pool = ngx_create_pool(16384, r->connection->log);
+                if (lg->pool == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            while (lg->nheap
+                   && lg->npending < NGX_HTTP_AI_GATEWAY_API_BATCH)
+            {
+                key = &lg->heap[--lg->nheap];
+                pos = &lg->pending[lg->npending++];
+
+                pos->created_at = key->created_at;
+                ngx_memcpy(pos->id, key->id, NGX_HTTP_AI_GATEWAY_LOG_ID_LEN);
+            }
+
+            lg->state = NGX_HTTP_AI_GATEWAY_API_REMOVE;
             break;
 
         case NGX_HTTP_AI_GATEWAY_API_PAGE:
@@ -568,49 +620,8 @@ ngx_http_ai_gateway_api_logs_run(ngx_http_ai_gateway_api_logs_t *lg)
 
         default: /* NGX_HTTP_AI_GATEWAY_API_END */
 
-            if (lg->kmax && lg->state == NGX_HTTP_AI_GATEWAY_API_END
-                && lg->fetched == 0 && lg->heap && lg->nheap)
-            {
-                /* the heap is complete: the page, or what to remove */
-
-                ngx_http_ai_gateway_api_logs_heap_sort(lg);
-
-                if (lg->remove) {
-                    lg->kmax = 0;
-                    lg->fetched = 1;
-                    goto remove_heap;
-                }
-
-                lg->state = NGX_HTTP_AI_GATEWAY_API_PAGE;
-
-                if (lg->from < lg->nheap) {
-                    break;
-                }
-
-                lg->state = NGX_HTTP_AI_GATEWAY_API_END;
-                lg->fetched = 1;
-            }
-
             return ngx_http_ai_gateway_api_logs_finish(lg);
         }
-
-        continue;
-
-    remove_heap:
-
-        /* the heap's records, in batches */
-
-        while (lg->nheap) {
-            lg->pending[lg->npending++] = *(ngx_http_ai_gateway_log_pos_t *)
-                                          &lg->heap[lg->nheap - 1];
-            lg->nheap--;
-
-            if (lg->npending == NGX_HTTP_AI_GATEWAY_API_BATCH) {
-                break;
-            }
-        }
-
-        lg->state = NGX_HTTP_AI_GATEWAY_API_REMOVE;
     }
 }
 

@@ -89,6 +89,7 @@ static ngx_table_elt_t *ngx_http_ai_gateway_log_header(ngx_list_t *list,
     const char *name);
 static ngx_uint_t ngx_http_ai_gateway_log_flag(ngx_table_elt_t *h,
     ngx_uint_t dflt);
+static ngx_uint_t ngx_http_ai_gateway_log_differ(ngx_str_t *a, ngx_str_t *b);
 
 
 ngx_conf_enum_t  ngx_http_ai_gateway_log_strategies[] = {
@@ -333,11 +334,13 @@ ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
         /* Redis wins when both are given, as for the cache */
 
         if ((conf->redis ? NULL : conf->zone) != t->zone
-            || conf->redis != t->redis
+            || (conf->redis == NULL) != (t->redis == NULL)
             || (conf->redis
-                && (conf->redis_prefix.len != t->prefix.len
-                    || ngx_strncmp(conf->redis_prefix.data, t->prefix.data,
-                                   t->prefix.len) != 0))
+                && (ngx_http_ai_gateway_log_differ(
+                        ngx_http_ai_gateway_redis_name(conf->redis),
+                        ngx_http_ai_gateway_redis_name(t->redis))
+                    || ngx_http_ai_gateway_log_differ(&conf->redis_prefix,
+                                                      &t->prefix)))
             || conf->max != t->max || conf->strategy != t->strategy)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -346,8 +349,15 @@ ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        conf->target = t;
-        return NGX_CONF_OK;
+        if (conf->redis == t->redis) {
+            conf->target = t;
+            return NGX_CONF_OK;
+        }
+
+        /*
+         * the same Redis, written in place again: a target of its own,
+         * with that server's connection; the API reads the first one
+         */
     }
 
     t = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_log_target_t));
@@ -370,6 +380,12 @@ ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
         t->zone = conf->zone;
     }
 
+    conf->target = t;
+
+    if (ngx_http_ai_gateway_log_target(&amcf->log_targets, gateway)) {
+        return NGX_CONF_OK;
+    }
+
     tp = ngx_array_push(&amcf->log_targets);
     if (tp == NULL) {
         return NGX_CONF_ERROR;
@@ -377,9 +393,14 @@ ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
 
     *tp = t;
 
-    conf->target = t;
-
     return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_gateway_log_differ(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len != b->len || ngx_strncmp(a->data, b->data, a->len) != 0;
 }
 
 

@@ -324,7 +324,8 @@ ngx_http_ai_gateway_log_redis_scan(ngx_http_ai_gateway_log_target_t *t,
     u_char     *p;
     ngx_str_t   argv[9];
 
-    p = ngx_pnalloc(pool, NGX_HTTP_AI_GATEWAY_LOG_MEMBER_LEN
+    p = ngx_pnalloc(pool, sizeof(scan->mark)
+                          + NGX_HTTP_AI_GATEWAY_LOG_MEMBER_LEN
                           + 2 * NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
@@ -348,7 +349,11 @@ ngx_http_ai_gateway_log_redis_scan(ngx_http_ai_gateway_log_target_t *t,
     argv[5].data = p;
     argv[5].len = 0;
 
-    if (scan->set) {
+    if (scan->set && scan->mark_len) {
+        p = ngx_cpymem(p, scan->mark, scan->mark_len);
+        argv[5].len = p - argv[5].data;
+
+    } else if (scan->set) {
         p = ngx_http_ai_gateway_log_redis_member(p, &scan->cursor);
         argv[5].len = p - argv[5].data;
     }
@@ -630,8 +635,8 @@ ngx_http_ai_gateway_log_redis_scanned(ngx_http_ai_gateway_log_redis_op_t *g,
 
         if (ngx_http_ai_gateway_log_redis_field(g->pool, &p, last, &member)
             != NGX_OK
-            || member.len != NGX_HTTP_AI_GATEWAY_LOG_MEMBER_LEN
-            || member.data[16] != ':'
+            || member.data == NULL
+            || member.len > sizeof(scan->mark)
             || ngx_http_ai_gateway_log_redis_field(g->pool, &p, last,
                                                    &item->rec)
                != NGX_OK
@@ -648,12 +653,20 @@ ngx_http_ai_gateway_log_redis_scanned(ngx_http_ai_gateway_log_redis_op_t *g,
             return NGX_ERROR;
         }
 
-        /* the cursor moves past it, even if its hash went meanwhile */
+        /*
+         * the cursor moves past it, even if its hash went meanwhile or it
+         * is not one of ours (then it is no record)
+         */
 
-        created_at = ngx_atoof(member.data, 16);
+        ngx_memcpy(scan->mark, member.data, member.len);
+        scan->mark_len = member.len;
+
+        created_at = (member.len == NGX_HTTP_AI_GATEWAY_LOG_MEMBER_LEN
+                      && member.data[16] == ':')
+                     ? ngx_atoof(member.data, 16) : NGX_ERROR;
 
         if (created_at < 0) {
-            return NGX_ERROR;
+            continue;
         }
 
         scan->last.created_at = created_at;

@@ -123,6 +123,11 @@ typedef struct {
     ngx_uint_t                         skipped;
     ngx_http_ai_gateway_log_pos_t      last;       /* the last one seen */
     unsigned                           end:1;      /* nothing after */
+
+    /* a store's own cursor (Redis: the last member, as it is) */
+
+    size_t                             mark_len;
+    u_char                             mark[128];
 } ngx_http_ai_gateway_log_scan_t;
 
 
