@@ -74,6 +74,7 @@ static ngx_int_t ngx_http_ai_gateway_log_request_head(ngx_http_request_t *r,
     ngx_http_ai_gateway_log_secrets_t *secrets);
 static ngx_int_t ngx_http_ai_gateway_log_response_head(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_ai_gateway_log_record_t *rec);
+static size_t ngx_http_ai_gateway_log_headers_size(ngx_list_t *list);
 static u_char *ngx_http_ai_gateway_log_headers(u_char *p, u_char *last,
     ngx_list_t *list, ngx_uint_t *complete,
     ngx_http_ai_gateway_log_secrets_t *secrets);
@@ -730,7 +731,9 @@ ngx_http_ai_gateway_log_route(ngx_http_request_t *r,
                                    ngx_http_ai_gateway_log_model_var.data,
                                    ngx_http_ai_gateway_log_model_var.len));
 
-    if (vv && !vv->not_found && vv->valid) {
+    /* (a value nginx allocated: only not_found is set when not found) */
+
+    if (vv && !vv->not_found) {
         rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL].data = vv->data;
         rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL].len = vv->len;
     }
@@ -910,16 +913,22 @@ ngx_http_ai_gateway_log_request_head(ngx_http_request_t *r,
     ngx_http_ai_gateway_log_secrets_t *secrets)
 {
     u_char      *p, *q, *last;
+    size_t       size;
     ngx_str_t    uri, args;
     ngx_uint_t   complete;
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD);
+    size = r->method_name.len + r->uri.len + r->unparsed_uri.len
+           + r->args.len + sizeof(" ? HTTP/1.1" CRLF) + 16 * 16
+           + ngx_http_ai_gateway_log_headers_size(&r->headers_in.headers);
+    size = ngx_min(size, NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD);
+
+    p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     rec->str[NGX_HTTP_AI_GATEWAY_LOG_REQUEST_HEAD].data = p;
-    last = p + NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD;
+    last = p + size;
     complete = 1;
 
     uri = r->valid_unparsed_uri ? r->unparsed_uri : r->uri;
@@ -971,15 +980,21 @@ ngx_http_ai_gateway_log_response_head(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_ai_gateway_log_record_t *rec)
 {
     u_char      *p, *last;
+    size_t       size;
     ngx_uint_t   complete;
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD);
+    size = sizeof("HTTP/1.1 000" CRLF "Content-Type: " CRLF
+                  "Content-Length: " CRLF) + NGX_OFF_T_LEN + 1024
+           + ngx_http_ai_gateway_log_headers_size(&r->headers_out.headers);
+    size = ngx_min(size, NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD);
+
+    p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     rec->str[NGX_HTTP_AI_GATEWAY_LOG_RESPONSE_HEAD].data = p;
-    last = p + NGX_HTTP_AI_GATEWAY_LOG_MAX_HEAD;
+    last = p + size;
     complete = 1;
 
     p = ngx_sprintf(p, "HTTP/1.1 %03ui" CRLF, status % 1000);
@@ -1007,6 +1022,42 @@ ngx_http_ai_gateway_log_response_head(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* the room the lines of a header list take, redacted or not */
+
+static size_t
+ngx_http_ai_gateway_log_headers_size(ngx_list_t *list)
+{
+    size_t            size;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    size = 0;
+    part = &list->part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        size += h[i].key.len + 2
+                + ngx_max(h[i].value.len,
+                          sizeof(NGX_HTTP_AI_GATEWAY_LOG_REDACTED))
+                + 2;
+    }
+
+    return size;
 }
 
 

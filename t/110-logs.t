@@ -508,6 +508,20 @@ $scenario{'zone full'} = sub {
     clear();
 };
 
+$scenario{'long heads'} = sub {
+    my $n = shift;
+    my %h = map { ("x-long-$_" => 'v' x 7000) } 1 .. 3;
+    my $r = gw(chat(), '{}', %h);
+    ok($r->{headers}{'cf-aig-log-id'}, "$n - answered (the mock refuses it)");
+    my $g = one($r->{headers}{'cf-aig-log-id'});
+    ok(!$g->{request_head_complete}, "$n - a head over 16 KiB: incomplete");
+    cmp_ok(length $g->{request_head}, '<=', 16384, "$n - kept up to 16 KiB");
+    like($g->{request_head}, qr{^POST /v1/acct/gw/openai/chat/completions},
+         "$n - from its start");
+    ok($g->{response_head_complete}, "$n - the response's complete");
+    clear();
+};
+
 sub uri {
     my $s = shift;
     $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
@@ -628,3 +642,7 @@ location /v1/ {
 location /client/v4/ {
     ai_gateway_api;
 }
+
+
+
+=== TEST 20: long heads
