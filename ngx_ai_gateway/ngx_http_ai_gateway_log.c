@@ -706,6 +706,16 @@ ngx_http_ai_gateway_log_one(ngx_http_request_t *r,
     pos.created_at = rec.created_at;
     ngx_memcpy(pos.id, rec.id, NGX_HTTP_AI_GATEWAY_LOG_ID_LEN);
 
+    /* no payload: an empty string, never a NULL one, to the stores */
+
+    if (req.data == NULL) {
+        ngx_str_set(&req, "");
+    }
+
+    if (resp.data == NULL) {
+        ngx_str_set(&resp, "");
+    }
+
     t->store->put(t, &pos, &bytes, &req, &resp, r->pool, r->connection->log);
 }
 

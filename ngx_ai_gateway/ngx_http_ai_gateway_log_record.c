@@ -99,6 +99,7 @@ static void ngx_http_ai_gateway_log_payload_state(
     uint32_t cut);
 static void ngx_http_ai_gateway_log_text(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *s);
+static size_t ngx_http_ai_gateway_log_utf8(u_char *p, u_char *last);
 static void ngx_http_ai_gateway_log_key_text(ngx_http_ai_gateway_gen_t *gen,
     const char *key, ngx_str_t *s);
 static void ngx_http_ai_gateway_log_number(ngx_http_ai_gateway_gen_t *gen,
@@ -173,7 +174,10 @@ ngx_http_ai_gateway_log_encode(ngx_pool_t *pool,
 
     for (i = 0; i < NGX_HTTP_AI_GATEWAY_LOG_NSTR; i++) {
         p = ngx_http_ai_gateway_log_put(p, rec->str[i].len, 4);
-        p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+
+        if (rec->str[i].len) {
+            p = ngx_cpymem(p, rec->str[i].data, rec->str[i].len);
+        }
     }
 
     return NGX_OK;
@@ -648,25 +652,17 @@ ngx_http_ai_gateway_log_payload_state(ngx_http_ai_gateway_gen_t *gen,
 static void
 ngx_http_ai_gateway_log_text(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *s)
 {
-    u_char    *p, *q, *last, *copy, *d;
-    uint32_t   c;
+    u_char  *p, *last, *copy, *d;
+    size_t   n;
 
     last = s->data + s->len;
 
-    for (p = s->data; p < last; /* void */) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
+    for (p = s->data; p < last; p += n) {
+        n = ngx_http_ai_gateway_log_utf8(p, last);
 
-        q = p;
-        c = ngx_utf8_decode(&q, last - p);
-
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        if (n == 0) {
             break;
         }
-
-        p = q;
     }
 
     if (p == last) {
@@ -683,25 +679,71 @@ ngx_http_ai_gateway_log_text(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *s)
     d = ngx_cpymem(copy, s->data, p - s->data);
 
     while (p < last) {
-        if (*p < 0x80) {
-            *d++ = *p++;
-            continue;
-        }
+        n = ngx_http_ai_gateway_log_utf8(p, last);
 
-        q = p;
-        c = ngx_utf8_decode(&q, last - p);
-
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        if (n == 0) {
             *d++ = '?';
             p++;
             continue;
         }
 
-        d = ngx_cpymem(d, p, q - p);
-        p = q;
+        d = ngx_cpymem(d, p, n);
+        p += n;
     }
 
     ngx_http_ai_gateway_gen_str(gen, copy, d - copy);
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 when there is
+ * none.  C0 80, the parsed JSON's NUL (yajl.c), is none.
+ */
+
+static size_t
+ngx_http_ai_gateway_log_utf8(u_char *p, u_char *last)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = *p;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;
+        hi = (c == 0xed) ? 0x9f : 0xbf;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;
+        hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
 }
 
 

@@ -10,6 +10,7 @@ use AIGW::Test;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use HTTP::Tiny ();
+use IO::Socket::INET ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -522,6 +523,32 @@ $scenario{'long heads'} = sub {
     clear();
 };
 
+$scenario{'bytes that are not UTF-8'} = sub {
+    my $n = shift;
+    my $body = '{"model":"m\u00e9"}';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $ENV{TEST_NGINX_SERVER_PORT})
+        or die "connect: $!";
+    syswrite($s, "POST " . chat() . " HTTP/1.1\r\nHost: x\r\n"
+                 . "Connection: close\r\nContent-Type: application/json\r\n"
+                 . "x-odd: a\xf8\x90\x80\x80b\xed\xa0\x80c\xff\r\n"
+                 . "User-Agent: ua\xc0\x80\r\n"
+                 . "Content-Length: " . length($body) . "\r\n\r\n$body");
+    my $raw = '';
+    while (sysread($s, my $buf, 65536)) { $raw .= $buf }
+    close $s;
+    like($raw, qr{^HTTP/1\.1 200}, "$n - 200");
+    my ($id) = $raw =~ /^cf-aig-log-id: (\w+)/mi;
+    my ($j, $l) = api('GET', '');
+    is($l->{status}, 200, "$n - the list is served");
+    my ($g, $o) = api('GET', "/$id");
+    is($o->{status}, 200, "$n - the log too");
+    like($g->{result}{request_head}, qr/x-odd: a\?{4}b\?{3}c\?\r\n/,
+         "$n - each byte that is not UTF-8 shown as ?");
+    is($g->{result}{user_agent}, 'ua??', "$n - C0 80 too");
+    clear();
+};
+
 sub uri {
     my $s = shift;
     $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
@@ -646,3 +673,7 @@ location /client/v4/ {
 
 
 === TEST 20: long heads
+
+
+
+=== TEST 21: bytes that are not UTF-8
