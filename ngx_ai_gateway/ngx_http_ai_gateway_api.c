@@ -37,8 +37,10 @@
  * payload as it is.
  *
  * A request that waits reads its connection (ngx_http_test_reading): a
- * client that leaves ends it, and the resource's cancel() runs from the
- * request pool's cleanup.
+ * client that leaves ends it.  Whenever the request ends, the resource's
+ * cancel() runs from the request pool's cleanup: a store's wait is
+ * cancelled, what the resource allocated outside the request's pool
+ * freed.
  *
  * The token check: "ai_gateway_api_token_file" names a file of tokens,
  * one per line, read when the configuration is; a request must carry one
@@ -945,12 +947,14 @@ ngx_http_ai_gateway_api_done(ngx_http_ai_gateway_api_t *api)
 }
 
 
+/* the request ends: its resource lets go of what it holds */
+
 static void
 ngx_http_ai_gateway_api_cleanup(void *data)
 {
     ngx_http_ai_gateway_api_t *api = data;
 
-    if (!api->finished && api->cancel) {
+    if (api->cancel) {
         api->cancel(api);
     }
 }

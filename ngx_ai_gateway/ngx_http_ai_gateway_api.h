@@ -101,7 +101,7 @@ struct ngx_http_ai_gateway_api_s {
     /* set by api.c: the answer is there */
     void                                 (*done)(ngx_http_ai_gateway_api_t *a);
 
-    /* set by the resource: the request goes before its answer */
+    /* set by the resource: the request ends, answered or not */
     void                                 (*cancel)(
                                                ngx_http_ai_gateway_api_t *a);
     void                                  *data;

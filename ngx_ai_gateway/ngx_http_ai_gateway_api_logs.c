@@ -975,7 +975,10 @@ ngx_http_ai_gateway_api_logs_next(ngx_event_t *ev)
 }
 
 
-/* the client left: the store's wait, the posted event, the batch go */
+/*
+ * The request ends (answered, failed, or its client left): the store's
+ * wait, the posted event and the batch's pool go.
+ */
 
 static void
 ngx_http_ai_gateway_api_logs_cancel(ngx_http_ai_gateway_api_t *api)
