@@ -30,4 +30,6 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_buf.c
       ngx_ai_gateway/ngx_http_ai_gateway_steps.c
       ngx_ai_gateway/ngx_http_ai_gateway_cache_entry.c
+      ngx_ai_gateway/ngx_http_ai_gateway_log_record.c
+      ngx_ai_gateway/ngx_http_ai_gateway_query.c
       t/unit/shim.c"

@@ -31,6 +31,7 @@ main(void)
     unit_checks();
     unit_steps();
     unit_cache_entries();
+    unit_logs();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);
