@@ -22,6 +22,12 @@
 #              and split: the same counts, model and bytes kept; the
 #              request side (include_usage, cf-aig-metadata,
 #              cf-aig-custom-cost, a price file): JSON out, stable
+#   log_record a log record as read back from a store: what the decoder
+#              accepts reads back the same, its JSON is written, filters
+#              and sort keys take it
+#   query      a Logs API query string: arguments and filters (JSON or the
+#              SDKs' encoding) accepted within bounds, or refused with a
+#              message
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -43,7 +49,8 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed steps cache_entry usage"
+TARGETS="request response error stream embed steps cache_entry usage
+         log_record query"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
@@ -73,6 +80,11 @@ done
 # and SSE, provider routes and the Unified API)
 
 cp -R fuzz/seeds/cache_entry "$OUT/seeds/cache_entry"
+
+# log records as the stores hold them, and Logs API queries
+
+cp -R fuzz/seeds/log_record "$OUT/seeds/log_record"
+cp -R fuzz/seeds/query "$OUT/seeds/query"
 
 for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
     seed request "$(basename "$f")" "" "$f"
@@ -158,6 +170,8 @@ for t in $TARGETS; do
     case $t in
         cache_entry) dict=fuzz/cache_entry.dict ;;
         usage)       dict=fuzz/usage.dict ;;
+        log_record)  dict=fuzz/log_record.dict ;;
+        query)       dict=fuzz/query.dict ;;
         *)           dict=fuzz/translators.dict ;;
     esac
 

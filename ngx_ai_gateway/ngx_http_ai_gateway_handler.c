@@ -90,6 +90,10 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return ngx_http_ai_gateway_exchange(r, alcf, ctx);
     }
 
+    /* what its log record keeps, the body included (log.c) */
+
+    ngx_http_ai_gateway_log_start(r, ctx);
+
     rc = ngx_http_ai_gateway_parse(r, alcf, ctx);
 
     if (rc != NGX_OK) {
@@ -315,6 +319,7 @@ static ngx_int_t
 ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
+    off_t                            size;
     ngx_int_t                        rc;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
@@ -336,15 +341,23 @@ ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
 
     if (r->headers_in.content_length_n > 0 && ctx->body.raw.data == NULL
         && (ctx->route.compat || ctx->route.universal || ctx->cache.state
-            || ctx->retry || ctx->body.keep))
+            || ctx->retry || ctx->body.keep || ctx->log.payload))
     {
-        ctx->body.raw.data = ngx_pnalloc(r->pool,
-                                    r->headers_in.content_length_n + 1);
+        size = r->headers_in.content_length_n;
+
+        if (!(ctx->route.compat || ctx->route.universal || ctx->cache.state
+              || ctx->retry || ctx->body.keep))
+        {
+            /* only the request log keeps it: as much as it keeps */
+            size = ngx_min(size, (off_t) ctx->log.limit);
+        }
+
+        ctx->body.raw.data = ngx_pnalloc(r->pool, size + 1);
         if (ctx->body.raw.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->body.raw_size = r->headers_in.content_length_n + 1;
+        ctx->body.raw_size = size + 1;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ai_gateway_body);
@@ -640,7 +653,8 @@ ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r)
  * Keeps a copy of the request body as nginx reads it, when a stage needs
  * it (a Unified API request, steps, a cache key, attempts), whether
  * nginx keeps the body in memory or in a temporary file, so that the body
- * is parsed without reading a file.
+ * is parsed without reading a file; when only the request log needs it,
+ * as much of it as the log keeps.
  */
 
 static ngx_int_t
@@ -648,6 +662,7 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in)
 {
     size_t                           size;
+    ngx_uint_t                       whole;
     ngx_chain_t                     *cl;
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
@@ -671,16 +686,26 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    /* the cache key needs the body too, and include_usage (cost.c) */
+    /*
+     * the cache key needs the body too, and include_usage (cost.c); the
+     * request log may
+     */
 
-    if (!ctx->route.compat && !ctx->route.universal
-        && ctx->cache.state == NULL && ctx->retry == NULL && !ctx->body.keep)
-    {
+    whole = ctx->route.compat || ctx->route.universal
+            || ctx->cache.state != NULL || ctx->retry != NULL
+            || ctx->body.keep;
+
+    if (!whole && !ctx->log.payload) {
         return ngx_http_next_request_body_filter(r, in);
     }
 
     for (cl = in; cl; cl = cl->next) {
         size = cl->buf->last - cl->buf->pos;
+
+        if (!whole) {
+            /* for the log only: its first ctx->log.limit bytes */
+            size = ngx_min(size, ctx->log.limit - ctx->body.raw.len);
+        }
 
         if (size == 0) {
             continue;

@@ -276,6 +276,64 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       0,
       NULL },
 
+    /* request logs (ngx_http_ai_gateway_log.c) */
+
+    { ngx_string("ai_gateway_log_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_log_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_logs_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_gateway_logs_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.max),
+      &ngx_http_ai_gateway_log_max_bounds },
+
+    { ngx_string("ai_gateway_logs_strategy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.strategy),
+      ngx_http_ai_gateway_log_strategies },
+
+    { ngx_string("ai_gateway_log_collect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.collect),
+      NULL },
+
+    { ngx_string("ai_gateway_log_payload"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.payload),
+      NULL },
+
+    { ngx_string("ai_gateway_log_payload_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.payload_size),
+      NULL },
+
       ngx_null_command
 };
 
@@ -586,6 +644,7 @@ ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_ai_gateway_cache_check_zones(cf) != NGX_OK
         || ngx_http_ai_gateway_handler_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_log_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
         || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK
         || ngx_http_ai_gateway_cost_init(cf) != NGX_OK)
@@ -655,6 +714,7 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
 
     ngx_http_ai_gateway_cache_create_conf(&conf->cache);
     ngx_http_ai_gateway_retry_create_conf(&conf->retry);
+    ngx_http_ai_gateway_log_create_conf(&conf->log);
 
     return conf;
 }
@@ -687,6 +747,14 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_ai_gateway_retry_merge_conf(cf, &prev->retry, &conf->retry)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_log_merge_conf(cf, &prev->log, &conf->log,
+                                           &conf->gateway_id,
+                                           &conf->account_id)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

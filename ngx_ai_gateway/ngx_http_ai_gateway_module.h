@@ -18,6 +18,7 @@
 #include "ngx_http_ai_gateway_check.h"
 #include "ngx_http_ai_gateway_buf.h"
 #include "ngx_http_ai_gateway_usage.h"
+#include "ngx_http_ai_gateway_log_store.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -173,6 +174,7 @@ typedef struct {
 
     ngx_http_ai_gateway_cache_conf_t  cache;
     ngx_http_ai_gateway_retry_conf_t  retry;
+    ngx_http_ai_gateway_log_conf_t    log;
 
     ngx_flag_t                     usage;      /* ai_gateway_usage */
     ngx_flag_t                     include_usage;
@@ -192,6 +194,8 @@ typedef struct {
     ngx_array_t                   *cache_refs; /* "ai_gateway_cache" zones */
     ngx_http_ai_gateway_prices_t  *prices;     /* cost.c */
     ngx_flag_t                     prices_default;
+    ngx_array_t                    log_targets; /* log.c: a gateway's
+                                                   log store */
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -311,6 +315,8 @@ typedef struct {
     ngx_table_elt_t                   *event_id;
     ngx_table_elt_t                   *metadata;
     ngx_table_elt_t                   *custom_cost;
+    ngx_table_elt_t                   *collect_log;
+    ngx_table_elt_t                   *collect_log_payload;
     ngx_array_t                        all;             /* every cf-* one */
     unsigned                           parsed:1;
 } ngx_http_ai_gateway_headers_t;
@@ -383,6 +389,34 @@ typedef struct {
 } ngx_http_ai_gateway_meter_part_t;
 
 
+/*
+ * The request's log record in the making: log.c; relay.c keeps the
+ * answer (up to limit bytes) and the end of an attempt's provider
+ * exchange.
+ */
+
+typedef struct {
+    ngx_str_t                          resp;            /* the answer */
+    size_t                             resp_size;       /* its buffer */
+    off_t                              resp_bytes;      /* all of it */
+    size_t                             limit;           /* kept at most */
+    uint64_t                           end;             /* an attempt's,
+                                                           ms since the
+                                                           epoch */
+    ngx_uint_t                         step;            /* an attempt's */
+    ngx_array_t                       *attempts;        /* the request's
+                                                           attempts (ctx *) */
+    ngx_http_request_t                *request;         /* this one */
+    unsigned                           started:1;
+    unsigned                           collect:1;       /* a record */
+    unsigned                           payload:1;       /* with the bodies */
+    unsigned                           cut:1;           /* answer beyond
+                                                           limit */
+    unsigned                           failed:1;        /* the provider's
+                                                           answer cut */
+} ngx_http_ai_gateway_log_part_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -397,6 +431,7 @@ typedef struct {
     ngx_http_ai_gateway_usage_t        usage;
     ngx_http_ai_gateway_cost_t         cost;
     ngx_http_ai_gateway_meter_part_t   meter;
+    ngx_http_ai_gateway_log_part_t     log;             /* log.c */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -582,6 +617,23 @@ void ngx_http_ai_gateway_cost_feed(ngx_http_request_t *r,
 void ngx_http_ai_gateway_cost_end(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t complete);
 ngx_str_t *ngx_http_ai_gateway_cost_metadata(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_log.c */
+
+extern ngx_conf_enum_t  ngx_http_ai_gateway_log_strategies[];
+extern ngx_conf_num_bounds_t  ngx_http_ai_gateway_log_max_bounds;
+
+char *ngx_http_ai_gateway_logs_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_logs_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_ai_gateway_log_create_conf(ngx_http_ai_gateway_log_conf_t *conf);
+char *ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_log_conf_t *prev, ngx_http_ai_gateway_log_conf_t *conf,
+    ngx_str_t *gateway, ngx_str_t *account);
+ngx_int_t ngx_http_ai_gateway_log_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 
 /* ngx_http_ai_gateway_universal.c */

@@ -33,7 +33,11 @@
  * it ends; the header is held until then, so that the translation decides
  * the status), or kept whole for the gateway itself (a token exchange).
  * This is the one place where every provider byte passes: usage
- * accounting, DLP on responses and payload capture tap it here.
+ * accounting, DLP on responses and payload capture tap it here.  The
+ * request log's copy of the answer is the answer as the client gets it
+ * (the provider's bytes when relayed, the translation otherwise), up to
+ * the log's limit, copied as it passes (nothing waits for the log); the
+ * end of the exchange and a cut answer are noted for the record too.
  *
  * Usage: a body relayed as it is passes the meter (cost.c, usage.c) on
  * its way; a translated one is counted by its translator.  When the
@@ -57,6 +61,8 @@ static ngx_int_t ngx_http_ai_gateway_relay_strip(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
 static ngx_int_t ngx_http_ai_gateway_relay_held(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+static void ngx_http_ai_gateway_relay_capture(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
 
 
 /*
@@ -227,6 +233,8 @@ ngx_http_ai_gateway_relay_point(ngx_http_request_t *r,
     cl->buf->pos = p;
     cl->buf->last = p + len;
     cl->buf->tag = u->output.tag;
+
+    ngx_http_ai_gateway_relay_capture(r, ctx, p, len);
 
     return NGX_OK;
 }
@@ -430,6 +438,7 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
 {
     ngx_str_t             out;
     ngx_uint_t            complete;
+    ngx_time_t           *tp;
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
@@ -440,6 +449,17 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
      */
 
     complete = ctx->relay.ended || rc == 0;
+
+    /* for the request log: when the exchange ended, and whether it was cut */
+
+    tp = ngx_timeofday();
+    ctx->log.end = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (rc != 0 && u->header_sent && !ctx->relay.ended
+        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST && !r->connection->error)
+    {
+        ctx->log.failed = 1;
+    }
 
     if (ctx->relay.mode == NGX_HTTP_AI_GATEWAY_KEEP || !u->header_sent) {
         goto done;
@@ -671,5 +691,49 @@ ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
         ctx->relay.out = &cl->next;
     }
 
+    ngx_http_ai_gateway_relay_capture(r, ctx, out->data, out->len);
+
     return NGX_OK;
+}
+
+
+/*
+ * The request log's copy of the answer: every byte counted, the first
+ * ctx->log.limit of them kept (none when the log keeps no payload).
+ */
+
+static void
+ngx_http_ai_gateway_relay_capture(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    size_t  n;
+
+    ctx->log.resp_bytes += len;
+
+    if (ctx->log.limit == 0 || ctx->log.cut || len == 0) {
+        return;
+    }
+
+    n = ngx_min(len, ctx->log.limit - ctx->log.resp.len);
+
+    if (n < len) {
+        ctx->log.cut = 1;
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    if (ngx_http_ai_gateway_reserve(r->pool, &ctx->log.resp.data,
+                                    &ctx->log.resp_size, ctx->log.resp.len,
+                                    ctx->log.resp.len + n, 4096,
+                                    ctx->log.limit)
+        != NGX_OK)
+    {
+        ctx->log.cut = 1;
+        return;
+    }
+
+    ngx_memcpy(ctx->log.resp.data + ctx->log.resp.len, p, n);
+    ctx->log.resp.len += n;
 }

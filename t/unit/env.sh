@@ -36,4 +36,6 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_usage.c
       ngx_ai_gateway/ngx_http_ai_gateway_price.c
       ngx_ai_gateway/ngx_http_ai_gateway_metadata.c
+      ngx_ai_gateway/ngx_http_ai_gateway_log_record.c
+      ngx_ai_gateway/ngx_http_ai_gateway_query.c
       t/unit/shim.c"

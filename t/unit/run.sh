@@ -19,7 +19,7 @@ OUT=build/unit
 mkdir -p "$OUT"
 
 SRCS="$SRCS t/unit/unit.c t/unit/test_sse.c t/unit/test_translate.c
-      t/unit/test_check.c t/unit/test_cache_entry.c
+      t/unit/test_check.c t/unit/test_cache_entry.c t/unit/test_log.c
       t/unit/test_usage.c"
 
 # the warnings of nginx's own build (objs/Makefile): unused parameters are
