@@ -679,13 +679,9 @@ ngx_http_ai_gateway_log_one(ngx_http_request_t *r,
         rec.flags |= NGX_HTTP_AI_GATEWAY_LOG_CUSTOM_COST;
     }
 
-    /* cf-aig-metadata: an attempt's step may carry its own */
+    /* cf-aig-metadata: a Universal step's own, else its request's */
 
     md = ngx_http_ai_gateway_cost_metadata(r, ctx);
-
-    if (md == NULL && r != mr) {
-        md = ngx_http_ai_gateway_cost_metadata(mr, mctx);
-    }
 
     if (md) {
         rec.str[NGX_HTTP_AI_GATEWAY_LOG_METADATA] = *md;

@@ -215,11 +215,16 @@ $scenario{'every filter'} = sub {
     is(count('user_agent', 'contains', 'seed-agent'), 5, "$n - user_agent");
     is(count('duration', 'lt', 100000), 8, "$n - duration lt");
     is(count('duration', 'gt', 100000), 0, "$n - duration gt");
-    is(count('tokens_in', 'eq', undef), 8, "$n - no usage: tokens_in null");
-    is(count('tokens', 'gt', 0), 0, "$n - nothing above null");
-    is(count('tokens_out', 'neq', undef), 0, "$n - tokens_out neq null");
-    is(count('cost', 'eq', undef), 8, "$n - no cost: null, not 0");
-    is(count('cost', 'lt', 1), 0, "$n - null is not below 1");
+    # usage: the three Anthropic answers (12 in, 29 out) and the cache hit
+    # (0, cost 0); the mock's OpenAI answers carry no usage: null
+    is(count('tokens_in', 'eq', undef), 4, "$n - no usage: tokens_in null");
+    is(count('tokens_in', 'eq', 12), 3, "$n - tokens_in eq");
+    is(count('tokens', 'gt', 0), 3, "$n - tokens gt 0");
+    is(count('tokens', 'eq', 0), 1, "$n - the cache hit's 0");
+    is(count('tokens_out', 'neq', undef), 4, "$n - tokens_out neq null");
+    is(count('cost', 'eq', undef), 4, "$n - no cost: null, not 0");
+    is(count('cost', 'lt', 1), 4, "$n - null is not below 1");
+    is(count('cost', 'gt', 0), 3, "$n - the priced answers");
     is(count('authentication', 'eq', JSON::PP::false), 8, "$n - authentication");
     is(count('wholesale', 'eq', JSON::PP::false), 8, "$n - wholesale");
     is(count('compatibilityMode', 'eq', JSON::PP::false), 8,
@@ -290,8 +295,10 @@ $scenario{'every filter'} = sub {
        "$n - start_date, inclusive");
     is(list("end_date=" . uri($t))->{result_info}{total_count}, 4,
        "$n - end_date, inclusive");
-    is(list('min_tokens_in=1')->{result_info}{total_count}, 0,
+    is(list('min_tokens_in=1')->{result_info}{total_count}, 3,
        "$n - min_tokens_in");
+    is(list('min_tokens_in=13')->{result_info}{total_count}, 0,
+       "$n - min_tokens_in above all");
     is(list('request_content_type=text%2Fplain')->{result_info}{total_count},
        1, "$n - request_content_type=");
 };

@@ -6,7 +6,9 @@
 # a streamed OpenAI request that does not ask for usage gets it counted,
 # without the client seeing the usage chunk; a cache hit costs 0; a
 # retried request and a Universal Endpoint fallback count their answer;
-# cf-aig-custom-cost replaces the price table.
+# cf-aig-custom-cost replaces the price table.  Every request through
+# gw() is also read back from the Logs API: its log record carries the
+# same counts, cost and flags as the variables.
 
 use lib 't/lib';
 use AIGW::Test;
@@ -48,10 +50,61 @@ sub gw {
     my $r = $HT->request('POST',
                          "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$path",
                          { headers => { 'content-type' => 'application/json',
-                                        'x-case' => $case, %h },
+                                        'x-case' => $case,
+                                        'cf-aig-event-id' => $case, %h },
                            content => $body });
 
-    return ($r, log_line($case));
+    my $line = log_line($case);
+
+    record_is($case, $line, "$case ($path): the log record");
+
+    return ($r, $line);
+}
+
+# the request's log record, read through the Logs API, says what the
+# variables say: "in|out|cached|cache write|reasoning|cost|custom|cached|
+# partial"
+sub record_is {
+    my ($case, $line, $name) = @_;
+    my ($rec, $t) = (undef, time);
+
+    # found by its event id (a cut answer's client has no headers)
+    my $q = '[{"key":"event_id","operator":"eq","value":["' . $case . '"]}]';
+    $q =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+
+    while (time < $t + 5) {
+        my $g = $HT->get("http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
+                         . "/client/v4/accounts/acct/ai-gateway/gateways/gw/"
+                         . "logs?filters=$q");
+        if ($g->{status} == 200) {
+            my $l = $J->decode($g->{content})->{result};
+            if (@$l) {
+                $rec = $l->[0];
+                last;
+            }
+        }
+        sleep 0.05;
+    }
+
+    unless ($rec) {
+        fail("$name: no record");
+        return;
+    }
+
+    my $u = $rec->{usage};
+    my $num = sub { defined $_[0] ? 0 + $_[0] : '' };
+    my $b = sub { $_[0] ? 'true' : 'false' };
+
+    my @want = split /\|/, $line, -1;
+    $want[5] = 0 + $want[5] if length $want[5];
+
+    my @got = ($num->($rec->{tokens_in}), $num->($rec->{tokens_out}),
+               $u ? ($u->{cached_tokens}, $u->{cache_write_tokens},
+                     $u->{reasoning_tokens}) : ('', '', ''),
+               $num->($rec->{cost}), $b->($rec->{custom_cost}),
+               $b->($rec->{cached}), $b->($u && $u->{partial}));
+
+    is(join('|', @got), join('|', @want), $name);
 }
 
 # the log line of a case, once it is written: "in|out|...|partial"
@@ -270,6 +323,7 @@ add_block_preprocessor(sub {
     \$TEST_NGINX_PROVIDER_UPSTREAMS
     log_format usage escape=none '$FORMAT';
     ai_gateway_cache_zone aic:1m;
+    ai_gateway_log_zone aigl:4m;
 END
 
     $block->set_value("config", <<END);
@@ -279,13 +333,18 @@ END
         \$TEST_NGINX_TLS_CONFIG
         ai_gateway_cache aic;
         ai_gateway_retry_delay 0;
+        ai_gateway_logs aigl;
         access_log logs/usage.log usage;
+    }
+    location /client/v4/ {
+        ai_gateway_api;
     }
     location /off/ {
         rewrite ^/off(/.*)\$ \$1 break;
         ai_gateway gw;
         \$TEST_NGINX_TLS_CONFIG
         ai_gateway_usage off;
+        ai_gateway_logs aigl;
         access_log logs/usage.log usage;
     }
     location /noinject/ {
@@ -293,6 +352,7 @@ END
         ai_gateway gw;
         \$TEST_NGINX_TLS_CONFIG
         ai_gateway_include_usage off;
+        ai_gateway_logs aigl;
         access_log logs/usage.log usage;
     }
 END
@@ -414,6 +474,7 @@ sub partial {
         my $case = 'c' . ++$CASE;
         return ($case, "POST $path HTTP/1.1\r\nHost: localhost\r\n"
                        . "x-mock: $mock\r\nx-case: $case\r\n"
+                       . "cf-aig-event-id: $case\r\n"
                        . "Content-Type: application/json\r\n"
                        . "Content-Length: " . length($body) . "\r\n"
                        . "Connection: close\r\n\r\n$body");
@@ -431,6 +492,7 @@ sub partial {
 
     is(log_line($case), '2584|1|2048|512|0|0.0026214|false|false|true',
        'a client that leaves after the first event: what was seen, partial');
+    record_is($case, log_line($case), 'the client left: the log record');
 
     # OpenAI, the usage chunk never came: one content chunk seen
 
@@ -442,6 +504,7 @@ sub partial {
 
     like(log_line($case), qr/^0\|[12]\|0\|0\|0\|0\.0000[12]\|false\|false\|true$/,
          'OpenAI, the client left: the content chunks seen, partial');
+    record_is($case, log_line($case), 'OpenAI, the client left: the record');
 
     # the provider cuts the stream after 5 events
 
