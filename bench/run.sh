@@ -6,9 +6,10 @@
 # plain nginx proxy_pass to the same mock provider: pass-through JSON and
 # SSE, the Unified API (/compat) translating Anthropic and Gemini answers
 # (JSON and streamed) against proxy_pass of the provider's native answer,
-# cache hits against "return 200"; the time to first byte of streams; and,
-# with MODULE_BEFORE, the same for an older build of the module in the same
-# run.  See bench/README.md.
+# cache hits against "return 200"; the time to first byte of streams; the
+# price of usage accounting and request logs (the same gateway with
+# accounting off, and with a log store); and, with MODULE_BEFORE, the same
+# for an older build of the module in the same run.  See bench/README.md.
 #
 #   bench/run.sh                     defaults: 2 rounds of 10 s runs
 #   MODULE_BEFORE=/path/old.so ROUNDS=5 DURATION=5 WARMUP=1 bench/run.sh
@@ -29,6 +30,10 @@
 #   STREAM_EVENTS  the Anthropic and Gemini streams are lengthened to this
 #                  many events by repeating their recorded deltas [34]
 #   TTFB           1: also measure the time to first byte of the streams [1]
+#   OBSERVE        1: also measure pass-through and /compat Anthropic with
+#                  ai_gateway_usage off ("off") and with a request log in
+#                  a shared memory zone, payloads kept ("log"), in nginx
+#                  "a" [1]
 #   TTFB_N         sequential requests per TTFB measurement [200]
 #   TTFB_DELAY     ms between the first event and the rest of a paced
 #                  stream [5]
@@ -59,6 +64,7 @@ ROUNDS=${ROUNDS:-2}
 BUFFERED=${BUFFERED:-1}
 CACHE=${CACHE:-1}
 COMPAT=${COMPAT:-1}
+OBSERVE=${OBSERVE:-1}
 STREAM_EVENTS=${STREAM_EVENTS:-34}
 TTFB=${TTFB:-1}
 TTFB_N=${TTFB_N:-200}
@@ -80,7 +86,10 @@ OUT=$RESULTS/latest.txt
 # translates it
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-BODY_STREAM=${BODY%\}}',"stream":true}'
+# the recorded stream has a usage chunk: the client asks for it, so that the
+# gateway relays the stream as it is (a client that does not ask gets
+# include_usage added and the chunk left out: docs/usage.md)
+BODY_STREAM=${BODY%\}}',"stream":true,"stream_options":{"include_usage":true}}'
 
 A_BODY='{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user",'
 A_BODY+='"content":"hi"}]}'
@@ -262,7 +271,7 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 
 PORT_NAMES=(mock mock_paced redis
             a.plain a.plainbuf a.plain_paced a.return
-            a.gw a.gw_paced a.shm a.redis
+            a.gw a.gw_paced a.shm a.redis a.off a.log
             b.gw b.gw_paced b.shm b.redis)
 
 declare -A P=()
@@ -447,6 +456,37 @@ gateway_servers() {
 END
     done
 
+    if [ "$OBSERVE" = 1 ] && [ "$who" = a ]; then
+        cat <<END
+
+    ai_gateway_log_zone benchlog:64m;
+
+    server {
+        listen 127.0.0.1:${P[a.off]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_usage off;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:${P[a.log]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_logs benchlog;
+            ai_gateway_logs_max 100000;
+            ai_gateway_logs_strategy delete_oldest;
+        }
+    }
+END
+    fi
+
     [ "$CACHE" = 1 ] || return 0
 
     cat <<END
@@ -536,6 +576,7 @@ for name in "${PORT_NAMES[@]}"; do
     case $name in
     *.return|*.shm) [ "$CACHE" = 1 ] || continue ;;
     *.redis) [ "$REDIS" = 1 ] || continue ;;
+    a.off|a.log) [ "$OBSERVE" = 1 ] || continue ;;
     esac
     wait_port "${P[$name]}" || die "nginx does not listen on ${P[$name]}"
 done
@@ -655,6 +696,32 @@ if [ "$CACHE" = 1 ]; then
         LABEL[redis]="|cache hit, Redis"
     fi
 fi
+
+# accounting off, and a request log: the same requests to nginx "a"'s
+# other gateway servers (not measured for the time to first byte)
+
+OBSERVE_KINDS=()
+if [ "$OBSERVE" = 1 ]; then
+    OBSERVE_KINDS=(json sse)
+    [ "$COMPAT" = 1 ] && OBSERVE_KINDS+=(a-json a-sse)
+
+    for kind in "${OBSERVE_KINDS[@]}"; do
+        for v in off log; do
+            URL[$kind.$v]=${URL[$kind.gateway]/:${P[a.gw]}\//:${P[a.$v]}\/}
+            BODYOF[$kind.$v]=${BODYOF[$kind.gateway]}
+            HDRS[$kind.$v]=${HDRS[$kind.gateway]}
+        done
+        VARIANTS[$kind]+=" off log"
+    done
+fi
+
+# the variants of KIND measured for the time to first byte
+ttfb_variants() {
+    local v
+    for v in direct ${VARIANTS[$1]}; do
+        [ -n "${TPORT[$1.$v]:-}" ] && echo "$v"
+    done
+}
 
 URL[json.plain_buffered]=http://127.0.0.1:${P[a.plainbuf]}$UP_PATH
 BODYOF[json.plain_buffered]=$BODY
@@ -1025,7 +1092,7 @@ for round in $(seq "$ROUNDS"); do
     if [ "$TTFB" = 1 ]; then
         for kind in "${TTFB_KINDS[@]}"; do
             # shellcheck disable=SC2086
-            for v in $(order "$round" direct ${VARIANTS[$kind]}); do
+            for v in $(order "$round" $(ttfb_variants "$kind")); do
                 ttfb "$kind.$v" "$round"
             done
         done
@@ -1228,6 +1295,23 @@ report() {
                       "ratio gateway/before" -
         fi
 
+        if [[ " ${VARIANTS[$kind]} " = *" log "* ]]; then
+            row "$kind" "$glabel, usage off" "$kind.off"
+            row "$kind" "$glabel, request log" "$kind.log"
+            ratio_row "$kind" "$kind.off" "${REF[$kind]}" \
+                      "ratio usage off/plain" -
+            ratio_row "$kind" "$kind.log" "${REF[$kind]}" \
+                      "ratio request log/plain" -
+            ratio_row "$kind" "$kind.log" "$kind.off" \
+                      "ratio request log/off" -
+            printf '%-6s %-26s %+7.1fus CPU/req; accounting alone: %+.1fus\n' \
+                "$kind" "request log + accounting" \
+                "$(awk -v a="$(cost "$kind.log")" -v b="$(cost "$kind.off")" \
+                       'BEGIN { print a - b }')" \
+                "$(awk -v a="$(cost "$kind.gateway")" \
+                       -v b="$(cost "$kind.off")" 'BEGIN { print a - b }')"
+        fi
+
         if [ "$kind" = json ] && [ "$BUFFERED" = 1 ]; then
             row json "plain, proxy_buffering on" json.plain_buffered
         fi
@@ -1251,7 +1335,7 @@ report() {
 
         for kind in "${TTFB_KINDS[@]}"; do
             m=()
-            for v in direct ${VARIANTS[$kind]}; do
+            for v in $(ttfb_variants "$kind"); do
                 m[$v]=$(for r in $(seq "$ROUNDS"); do
                             echo "${T[$kind.$v.$r]%% *}"
                         done | sort -g | head -1)
@@ -1291,7 +1375,7 @@ report() {
         echo
         echo "every round, time to first byte p50 (us):"
         for kind in "${TTFB_KINDS[@]}"; do
-            for v in direct ${VARIANTS[$kind]}; do
+            for v in $(ttfb_variants "$kind"); do
                 printf '  %-26s' "$kind $v"
                 for r in $(seq "$ROUNDS"); do
                     printf ' %7.1f' "${T[$kind.$v.$r]%% *}"

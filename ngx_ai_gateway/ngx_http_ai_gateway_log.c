@@ -1311,23 +1311,40 @@ ngx_http_ai_gateway_log_scrub(ngx_pool_t *pool, ngx_str_t *body,
 static ngx_uint_t
 ngx_http_ai_gateway_log_secret(u_char *name, size_t len)
 {
+    u_char       c;
     size_t       i, j;
     ngx_uint_t   k;
 
-    static const char  *words[] = {
-        "key", "token", "secret", "passw", "auth", "cookie", "credential",
-        "sig", "session", NULL
+    static const ngx_str_t  words[] = {
+        ngx_string("key"), ngx_string("token"), ngx_string("secret"),
+        ngx_string("passw"), ngx_string("auth"), ngx_string("cookie"),
+        ngx_string("credential"), ngx_string("sig"), ngx_string("session"),
+        ngx_null_string
     };
 
-    for (k = 0; words[k]; k++) {
-        for (i = 0; i + ngx_strlen(words[k]) <= len; i++) {
-            for (j = 0; words[k][j]; j++) {
-                if (ngx_tolower(name[i + j]) != (u_char) words[k][j]) {
+    /* every word starts with one of "ackpst": others are passed over */
+
+    for (i = 0; i < len; i++) {
+        c = ngx_tolower(name[i]);
+
+        if (c != 'a' && c != 'c' && c != 'k' && c != 'p' && c != 's'
+            && c != 't')
+        {
+            continue;
+        }
+
+        for (k = 0; words[k].len; k++) {
+            if (words[k].data[0] != c || words[k].len > len - i) {
+                continue;
+            }
+
+            for (j = 1; j < words[k].len; j++) {
+                if (ngx_tolower(name[i + j]) != words[k].data[j]) {
                     break;
                 }
             }
 
-            if (words[k][j] == '\0') {
+            if (j == words[k].len) {
                 return 1;
             }
         }
