@@ -30,10 +30,10 @@
  * step (keys_pick(), with the provider's slug), and written into the
  * provider's credential header once the target is known (keys_apply()):
  * "Authorization: Bearer", "x-api-key", "x-goog-api-key", "api-key", a
- * custom provider's "auth=" header; a Google Vertex AI key is a
- * service-account JSON, exchanged for a token by vertex.c.  Every
- * provider credential header of the client is then left out of the
- * provider request (keys_skip()).  A client's own key wins over the
+ * custom provider's "auth_header=" header; a Google Vertex AI key is a
+ * service-account JSON (kept as its base64), exchanged for a token by
+ * vertex.c.  Every provider credential header of the client is then left
+ * out of the provider request (keys_skip()).  A client's own key wins over the
  * stored one only with "ai_gateway_client_keys on"; the gateway token,
  * when it came in a provider's header (auth.c), is never a client's key
  * and never leaves the gateway.
@@ -90,7 +90,7 @@ ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_ai_gateway_loc_conf_t *alcf = conf;
 
     u_char                          *p;
-    ngx_str_t                       *value, file, env, alias, slug;
+    ngx_str_t                       *value, file, env, alias, slug, b64;
     ngx_uint_t                       i, vertex;
     ngx_http_ai_gateway_key_t       *k, *key;
     ngx_http_ai_gateway_provider_t  *provider;
@@ -225,20 +225,32 @@ ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     /*
-     * a key goes into a header: no control character, CR, LF or NUL; a
-     * Vertex AI service-account JSON is exchanged, not sent, and may span
-     * lines (still no NUL)
+     * a Vertex AI service-account JSON, which spans lines, is kept as its
+     * base64, the form vertex.c reads in "Authorization: Bearer"
      */
 
     vertex = (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX);
 
+    if (vertex && k->value.len && k->value.data[0] == '{'
+        && ngx_strlchr(k->value.data, k->value.data + k->value.len, '\0')
+           == NULL)
+    {
+        b64.len = ngx_base64_encoded_length(k->value.len);
+        b64.data = ngx_pnalloc(cf->pool, b64.len);
+        if (b64.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_encode_base64(&b64, &k->value);
+        ngx_explicit_memzero(k->value.data, k->value.len);
+        k->value = b64;
+    }
+
+    /* a key goes into a header: no control character, CR, LF or NUL */
+
     if (k->value.len == 0
-        || (!vertex
-            && ngx_http_ai_gateway_check_value(k->value.data, k->value.len)
-               != NGX_OK)
-        || (vertex
-            && ngx_strlchr(k->value.data, k->value.data + k->value.len, '\0')
-               != NULL))
+        || ngx_http_ai_gateway_check_value(k->value.data, k->value.len)
+           != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "the key \"%V\" of provider \"%V\" is empty or "
