@@ -117,6 +117,10 @@ sub calls { grep { !$_->{jwt} } @{ mock_log()->{requests} } }
 
 sub exchanges { grep { $_->{jwt} } @{ mock_log()->{requests} } }
 
+# the mock's log reset, what it saw kept
+our @SEEN;
+sub keep_reset { push @SEEN, @{ mock_log()->{requests} }; mock_reset() }
+
 # the credential headers of the one provider request there was
 sub cred {
     my @c = calls();
@@ -296,21 +300,21 @@ $scenario{'gateway token in the provider header'} = sub {
     like(cred(), qr/^authorization=Bearer \Q$KEY{openai}\E /,
          "$n - replaced by the stored key");
 
-    mock_reset();
+    keep_reset();
     ($r, $l) = req('/v1/acct/gw/anthropic/v1/messages', $CLAUDE,
                    'x-api-key' => $OTHER);
     is($l->{client}, 'client2', "$n - x-api-key: the client");
     is(cred(), "authorization=- x-api-key=$KEY{anthropic} x-goog-api-key=- "
                . "api-key=- x-acme-key=-", "$n - x-api-key replaced");
 
-    mock_reset();
+    keep_reset();
     ($r, $l) = req('/v1/acct/gw/google-ai-studio/v1beta/models/'
                    . 'gemini-2.5-flash:generateContent', '{}',
                    'x-goog-api-key' => $TOKEN);
     like(cred(), qr/x-goog-api-key=\Q$KEY{google}\E /,
          "$n - x-goog-api-key replaced");
 
-    mock_reset();
+    keep_reset();
     ($r, $l) = req($CHAT, $BODY, authorization => "Bearer sk-not-a-token");
     is($r->{status}, 401, "$n - any other value: 401");
     is(scalar calls(), 0, "$n - and no call");
@@ -325,7 +329,7 @@ $scenario{'gateway token in the provider header'} = sub {
 
     # /compat with the OpenAI SDK's apiKey as the gateway token
 
-    mock_reset();
+    keep_reset();
     ($r) = req('/v1/acct/gw/compat/chat/completions',
                '{"model":"anthropic/claude-sonnet-4-5","messages":'
                . '[{"role":"user","content":"hi"}]}',
@@ -337,7 +341,9 @@ $scenario{'gateway token in the provider header'} = sub {
 
     # nothing of it leaves in any record
 
-    my $all = join "\n", map { $J->encode($_) } @{ mock_log()->{requests} };
+    keep_reset();
+    is(scalar @SEEN, 4, "$n - four provider requests seen");
+    my $all = join "\n", map { $J->encode($_) } @SEEN;
     unlike($all, qr/\Q$TOKEN\E|\Q$OTHER\E/,
            "$n - no provider request carried a gateway token");
 };
