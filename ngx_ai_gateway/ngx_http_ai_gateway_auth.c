@@ -218,44 +218,6 @@ ngx_http_ai_gateway_auth_header(ngx_http_request_t *r,
 
 
 /*
- * The token of "Bearer <token>", the scheme in any case, blanks around
- * the token taken away; NGX_DECLINED when it is not one.
- */
-
-ngx_int_t
-ngx_http_ai_gateway_bearer(ngx_str_t *value)
-{
-    u_char  *p, *last;
-
-    p = value->data;
-    last = p + value->len;
-
-    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
-        return NGX_DECLINED;
-    }
-
-    p += 7;
-
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    value->data = p;
-    value->len = last - p;
-
-    return NGX_OK;
-}
-
-
-/*
  * The token of the list whose digest is that of p, or NULL: every digest
  * is compared, in constant time, whatever matched.
  */

@@ -40,6 +40,7 @@
  *
  * The cache key is made with the alias of the key, not the key itself
  * (cache_key.c), and no key is ever logged or put in an error message.
+ * This file also reads "Bearer <token>" for the others (auth.c, api.c).
  */
 
 
@@ -643,38 +644,39 @@ ngx_http_ai_gateway_keys_own(ngx_http_request_t *r, ngx_str_t *token)
 }
 
 
-/* $ai_gateway_key_alias: the alias of the stored key used */
+/*
+ * The token of "Bearer <token>", the scheme in any case, blanks around
+ * the token taken away; NGX_DECLINED when it is not one.
+ */
 
 ngx_int_t
-ngx_http_ai_gateway_alias_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_http_ai_gateway_bearer(ngx_str_t *value)
 {
-    ngx_http_request_t         *sr;
-    ngx_http_ai_gateway_ctx_t  *ctx;
+    u_char  *p, *last;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+    p = value->data;
+    last = p + value->len;
 
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
+    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        return NGX_DECLINED;
     }
 
-    sr = ngx_http_ai_gateway_retry_request(ctx);
+    p += 7;
 
-    if (sr) {
-        ctx = ngx_http_get_module_ctx(sr, ngx_http_ai_gateway_module);
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
     }
 
-    if (ctx == NULL || ctx->access.alias.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->len = ctx->access.alias.len;
-    v->data = ctx->access.alias.data;
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    value->data = p;
+    value->len = last - p;
 
     return NGX_OK;
 }

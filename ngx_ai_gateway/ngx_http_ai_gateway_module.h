@@ -680,7 +680,6 @@ void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_ai_gateway_auth(ngx_http_request_t *r,
     ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
-ngx_int_t ngx_http_ai_gateway_bearer(ngx_str_t *value);
 ngx_http_ai_gateway_token_t *ngx_http_ai_gateway_tokens_find(
     ngx_array_t *tokens, u_char *p, size_t len);
 ngx_array_t *ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
@@ -713,8 +712,7 @@ ngx_int_t ngx_http_ai_gateway_keys_apply(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 ngx_uint_t ngx_http_ai_gateway_keys_skip(ngx_http_ai_gateway_ctx_t *ctx,
     ngx_table_elt_t *h);
-ngx_int_t ngx_http_ai_gateway_alias_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_http_ai_gateway_bearer(ngx_str_t *value);
 
 /* ngx_http_ai_gateway_universal.c */
 
