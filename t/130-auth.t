@@ -131,9 +131,15 @@ END
         ai_gateway_cache_ttl 60;
         access_log logs/auth.log auth;
     }
-    location /v1/acct/open/ {
+    location /v1/acct/open {
         ai_gateway open account=acct;
         ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        access_log logs/auth.log auth;
+    }
+    location ~ ^/v1/acct/open/anthropic/ {
+        ai_gateway open account=acct;
+        ai_gateway_provider anthropic http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        ai_gateway_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
         access_log logs/auth.log auth;
     }
     location /client/v4/ {
@@ -325,6 +331,19 @@ $scenario{'attempts'} = sub {
     is($r->{headers}{'cf-aig-step'}, '1', "$n - Universal: the fallback");
     is($l->{client}, 'bob', "$n - Universal: the request's client");
     is(calls(), 2, "$n - Universal: two steps, each once");
+
+    # a step of an open gateway cannot reach a location that asks for a
+    # token: nginx would place it there, it is refused (403, 2209)
+
+    mock_reset();
+    ($r) = req('/v1/acct/open/anthropic/v1/messages', '{}');
+    is($r->{status}, 401, "$n - the authenticated location: 401");
+    ($r, $l) = req('/v1/acct/open', $J->encode([
+        { provider => 'anthropic', endpoint => 'v1/messages',
+          headers => {}, query => { model => 'claude' } } ]));
+    is($r->{status}, 403, "$n - a step into it from an open gateway: 403");
+    like($r->{content}, qr/"code":2209/, "$n - code 2209");
+    is(calls(), 0, "$n - the provider is not called");
 };
 
 $scenario{'cache'} = sub {

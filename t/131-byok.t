@@ -37,6 +37,7 @@ our %KEY = (
     anthropic => 'sk-ant-stored-from-env-333',
     google => 'AIza-stored-studio-444',
     acme => 'acme-stored-custom-555',
+    azure => 'azure-stored-666',
 );
 our $OWN = 'sk-client-own-key-999';
 
@@ -57,6 +58,7 @@ put('openai', "$KEY{openai}\n");
 put('batch', "$KEY{batch}\r\n");
 put('google', $KEY{google});
 put('acme', "$KEY{acme}\n");
+put('azure', "$KEY{azure}\n");
 put('tokens', "$TOKEN client1\n$OTHER client2\n");
 put('crlf', "sk-one\r\nX-Injected: yes\n");
 put('nul', "sk-one\0two\n");
@@ -137,7 +139,7 @@ sub slurp {
     return <$fh>;
 }
 
-sub secrets { qr/\Q$KEY{openai}\E|\Q$KEY{batch}\E|\Q$KEY{anthropic}\E|\Q$KEY{google}\E|\Q$KEY{acme}\E|private_key|\Q$TOKEN\E|\Q$OTHER\E/ }
+sub secrets { qr/\Q$KEY{openai}\E|\Q$KEY{batch}\E|\Q$KEY{anthropic}\E|\Q$KEY{google}\E|\Q$KEY{acme}\E|\Q$KEY{azure}\E|private_key|\Q$TOKEN\E|\Q$OTHER\E/ }
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -156,6 +158,7 @@ END
         ai_gateway_provider_key anthropic env=AIGW_TEST_ANTHROPIC_KEY;
         ai_gateway_provider_key google-ai-studio file=$DIR/google;
         ai_gateway_provider_key custom-acme file=$DIR/acme;
+        ai_gateway_provider_key azure-openai file=$DIR/azure;
         ai_gateway_provider_key google-vertex-ai file=$DIR/vertex;
         ai_gateway_provider custom-acme http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/acme auth_header=x-acme-key;
         ai_gateway_read_timeout 5s;
@@ -268,6 +271,13 @@ $scenario{'native'} = sub {
     is(cred(), "authorization=- x-api-key=- x-goog-api-key=$KEY{google} "
                . "api-key=- x-acme-key=-",
        "$n - google-ai-studio: x-goog-api-key");
+
+    mock_reset();
+    ($r, $l) = req('/v1/acct/gw/azure-openai/myres/dep/chat/completions'
+                   . '?api-version=2024-02-01', $BODY, %$GW);
+    is(cred(), "authorization=- x-api-key=- x-goog-api-key=- "
+               . "api-key=$KEY{azure} x-acme-key=-",
+       "$n - azure-openai: api-key");
 
     mock_reset();
     ($r, $l) = req('/v1/acct/gw/custom-acme/v1/chat', $BODY, %$GW);
