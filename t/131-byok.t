@@ -236,6 +236,14 @@ $scenario{'native'} = sub {
     is($l->{client}, 'client1', "$n - \$ai_gateway_client");
 
     mock_reset();
+    ($r, $l) = req($CHAT, '{"model":"gpt-4o","stream":true,"messages":[]}',
+                   %$GW, 'x-mock' => 'fixture=openai-chat/stream-text-usage.sse');
+    is($r->{status}, 200, "$n - streamed: 200");
+    like($r->{content}, qr/data: \[DONE\]/, "$n - streamed: the stream");
+    like(cred(), qr/^authorization=Bearer \Q$KEY{openai}\E /,
+         "$n - streamed: the stored key");
+
+    mock_reset();
     ($r, $l) = req($CHAT, $BODY, %$GW, 'cf-aig-byok-alias' => 'batch');
     like(cred(), qr/^authorization=Bearer \Q$KEY{batch}\E /,
          "$n - cf-aig-byok-alias picks another key");
