@@ -259,19 +259,10 @@ ngx_array_t *
 ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
     const char *what)
 {
-    u_char           *buf, *p, *q, *last;
-    ssize_t           n;
-    ngx_str_t         name;
-    ngx_uint_t        line;
-    ngx_file_t        file;
-    ngx_array_t      *tokens;
-    ngx_file_info_t   fi;
-
-    name = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NULL;
-    }
+    u_char       *p, *q, *last;
+    ngx_str_t     text;
+    ngx_uint_t    line;
+    ngx_array_t  *tokens;
 
     tokens = ngx_array_create(cf->pool, 2,
                               sizeof(ngx_http_ai_gateway_token_t));
@@ -279,58 +270,18 @@ ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
         return NULL;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-
-    file.name = name;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open the %s \"%s\"", what, name.data);
+    if (ngx_http_ai_gateway_secret_file(cf, cf->temp_pool, path,
+                                        NGX_HTTP_AI_GATEWAY_TOKENS_MAX, what,
+                                        &text)
+        != NGX_OK)
+    {
         return NULL;
     }
 
-    buf = NULL;
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_TOKENS_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the %s \"%s\" is not a regular file of at most "
-                           "%d bytes", what, name.data,
-                           NGX_HTTP_AI_GATEWAY_TOKENS_MAX);
-        goto failed;
-    }
-
-    if (fi.st_mode & S_IROTH) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the %s \"%s\" can be read by every user",
-                           what, name.data);
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, NGX_HTTP_AI_GATEWAY_TOKENS_MAX + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_file(&file, buf, NGX_HTTP_AI_GATEWAY_TOKENS_MAX + 1, 0);
-
-    if (n == NGX_ERROR || n > NGX_HTTP_AI_GATEWAY_TOKENS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the %s \"%s\"", what, name.data);
-        goto failed;
-    }
-
-    (void) ngx_close_file(file.fd);
-    file.fd = NGX_INVALID_FILE;
-
-    last = buf + n;
+    last = text.data + text.len;
     line = 0;
 
-    for (p = buf; p < last; p = q + 1) {
+    for (p = text.data; p < last; p = q + 1) {
         line++;
 
         q = ngx_strlchr(p, last, LF);
@@ -338,35 +289,24 @@ ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
             q = last;
         }
 
-        if (ngx_http_ai_gateway_tokens_line(cf, tokens, p, q, line, &name,
+        if (ngx_http_ai_gateway_tokens_line(cf, tokens, p, q, line, path,
                                             what)
             != NGX_OK)
         {
-            goto failed;
+            ngx_explicit_memzero(text.data, text.len);
+            return NULL;
         }
     }
 
-    ngx_explicit_memzero(buf, NGX_HTTP_AI_GATEWAY_TOKENS_MAX + 1);
+    ngx_explicit_memzero(text.data, text.len);
 
     if (tokens->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the %s \"%s\" has no token", what, name.data);
+                           "the %s \"%V\" has no token", what, path);
         return NULL;
     }
 
     return tokens;
-
-failed:
-
-    if (buf) {
-        ngx_explicit_memzero(buf, NGX_HTTP_AI_GATEWAY_TOKENS_MAX + 1);
-    }
-
-    if (file.fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(file.fd);
-    }
-
-    return NULL;
 }
 
 

@@ -40,7 +40,8 @@
  *
  * The cache key is made with the alias of the key, not the key itself
  * (cache_key.c), and no key is ever logged or put in an error message.
- * This file also reads "Bearer <token>" for the others (auth.c, api.c).
+ * This file also reads the files of secrets (tokens too) and "Bearer
+ * <token>" for the others (auth.c, api.c).
  */
 
 
@@ -55,8 +56,6 @@ typedef struct {
 } ngx_http_ai_gateway_key_t;
 
 
-static ngx_int_t ngx_http_ai_gateway_key_read(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_str_t *value);
 static ngx_uint_t ngx_http_ai_gateway_alias_valid(ngx_str_t *alias);
 static ngx_uint_t ngx_http_ai_gateway_keys_header(ngx_table_elt_t *h,
     ngx_str_t *auth);
@@ -193,8 +192,21 @@ ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     k->alias = alias;
 
     if (file.len) {
-        if (ngx_http_ai_gateway_key_read(cf, &file, &k->value) != NGX_OK) {
+        if (ngx_http_ai_gateway_secret_file(cf, cf->pool, &file,
+                                            NGX_HTTP_AI_GATEWAY_KEY_MAX,
+                                            "key file", &k->value)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
+        }
+
+        /* without the line ends that close it */
+
+        while (k->value.len
+               && (k->value.data[k->value.len - 1] == LF
+                   || k->value.data[k->value.len - 1] == CR))
+        {
+            k->value.len--;
         }
 
     } else {
@@ -264,11 +276,16 @@ ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* a key file: its bytes, without the line ends that close it */
+/*
+ * A file of secrets (tokens, keys), read whole at configuration time, by
+ * the master before workers drop privileges, into a buffer of "pool" one
+ * byte longer than the file; "what" names it in the messages, which never
+ * quote its content.  NGX_ERROR after the error is logged.
+ */
 
-static ngx_int_t
-ngx_http_ai_gateway_key_read(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_str_t *value)
+ngx_int_t
+ngx_http_ai_gateway_secret_file(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *out)
 {
     u_char           *buf;
     ssize_t           n;
@@ -291,48 +308,44 @@ ngx_http_ai_gateway_key_read(ngx_conf_t *cf, ngx_str_t *path,
 
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open the key file \"%s\"", name.data);
+                           "cannot open the %s \"%s\"", what, name.data);
         return NGX_ERROR;
     }
 
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
         || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_KEY_MAX)
+        || ngx_file_size(&fi) > (off_t) max)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the key file \"%s\" is not a regular file of "
-                           "at most %d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_KEY_MAX);
+                           "the %s \"%s\" is not a regular file of at most "
+                           "%uz bytes", what, name.data, max);
         goto failed;
     }
 
     if (fi.st_mode & S_IROTH) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the key file \"%s\" can be read by every user",
-                           name.data);
+                           "the %s \"%s\" can be read by every user",
+                           what, name.data);
     }
 
-    buf = ngx_pnalloc(cf->pool, NGX_HTTP_AI_GATEWAY_KEY_MAX + 1);
+    buf = ngx_pnalloc(pool, max + 1);
     if (buf == NULL) {
         goto failed;
     }
 
-    n = ngx_read_file(&file, buf, NGX_HTTP_AI_GATEWAY_KEY_MAX + 1, 0);
+    n = ngx_read_file(&file, buf, max + 1, 0);
 
-    if (n == NGX_ERROR || n > NGX_HTTP_AI_GATEWAY_KEY_MAX) {
+    if (n == NGX_ERROR || (size_t) n > max) {
+        ngx_explicit_memzero(buf, max + 1);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the key file \"%s\"", name.data);
+                           "cannot read the %s \"%s\"", what, name.data);
         goto failed;
     }
 
     (void) ngx_close_file(file.fd);
 
-    while (n && (buf[n - 1] == LF || buf[n - 1] == CR)) {
-        n--;
-    }
-
-    value->data = buf;
-    value->len = n;
+    out->data = buf;
+    out->len = n;
 
     return NGX_OK;
 

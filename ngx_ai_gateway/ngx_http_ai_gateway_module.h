@@ -703,6 +703,8 @@ ngx_str_t *ngx_http_ai_gateway_client(ngx_http_request_t *r);
 
 /* ngx_http_ai_gateway_keys.c */
 
+ngx_int_t ngx_http_ai_gateway_secret_file(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *out);
 char *ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_gateway_keys_pick(ngx_http_request_t *r,
