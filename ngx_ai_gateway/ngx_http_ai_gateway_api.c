@@ -8,9 +8,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include "ngx_http_ai_gateway_api.h"
 
 
@@ -43,7 +40,8 @@
  * freed.
  *
  * The token check: "ai_gateway_api_token_file" names a file of tokens,
- * one per line, read when the configuration is; a request must carry one
+ * one per line (read by auth.c, in the format of the gateway's token
+ * files, docs/access.md) when the configuration is; a request must carry one
  * as "Authorization: Bearer ..." (what the SDK sends with apiToken).
  * Only their SHA-256 digests are kept, compared in constant time.  A
  * location without a token file is open to whoever nginx lets in
@@ -53,12 +51,11 @@
 
 #define NGX_HTTP_AI_GATEWAY_API_MAX_SEGMENTS  8
 #define NGX_HTTP_AI_GATEWAY_API_MAX_BODY      65536
-#define NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX     65536
 
 
 typedef struct {
     ngx_flag_t                     enable;
-    ngx_array_t                   *tokens;     /* SHA-256 digests */
+    ngx_array_t                   *tokens;     /* auth.c's tokens */
 } ngx_http_ai_gateway_api_loc_conf_t;
 
 
@@ -69,8 +66,6 @@ static char *ngx_http_ai_gateway_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_gateway_api_token_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_ai_gateway_api_digest(u_char *p, size_t len,
-    u_char *md);
 static ngx_int_t ngx_http_ai_gateway_api_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_gateway_api_auth(ngx_http_request_t *r,
     ngx_http_ai_gateway_api_loc_conf_t *aacf);
@@ -229,7 +224,8 @@ ngx_http_ai_gateway_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * ai_gateway_api_token_file path;  one token a line, read now (by the
- * master, before workers drop privileges); only digests are kept.
+ * master, before workers drop privileges) by auth.c, which keeps only
+ * digests.
  */
 
 static char *
@@ -238,139 +234,21 @@ ngx_http_ai_gateway_api_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ai_gateway_api_loc_conf_t *aacf = conf;
 
-    u_char           *buf, *p, *q, *last, *md;
-    ssize_t           n;
-    ngx_str_t        *value, name;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    ngx_str_t  *value;
 
     if (aacf->tokens != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    aacf->tokens = ngx_array_create(cf->pool, 2, SHA256_DIGEST_LENGTH);
+    aacf->tokens = ngx_http_ai_gateway_tokens_read(cf, &value[1],
+                                                   "API token file");
     if (aacf->tokens == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-
-    file.name = name;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot open the API token file \"%s\"",
-                           name.data);
-        return NGX_CONF_ERROR;
-    }
-
-    buf = NULL;
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the API token file \"%s\" is not a regular "
-                           "file of at most %d bytes", name.data,
-                           NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX);
-        goto failed;
-    }
-
-    if (fi.st_mode & S_IROTH) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the API token file \"%s\" can be read by every "
-                           "user", name.data);
-    }
-
-    buf = ngx_pnalloc(cf->temp_pool, NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_file(&file, buf, NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX + 1, 0);
-
-    if (n == NGX_ERROR || n > NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the API token file \"%s\"",
-                           name.data);
-        goto failed;
-    }
-
-    (void) ngx_close_file(file.fd);
-    file.fd = NGX_INVALID_FILE;
-
-    last = buf + n;
-
-    for (p = buf; p < last; p = q + 1) {
-        q = ngx_strlchr(p, last, LF);
-        if (q == NULL) {
-            q = last;
-        }
-
-        n = q - p;
-
-        if (n && p[n - 1] == CR) {
-            n--;
-        }
-
-        if (n == 0) {
-            continue;
-        }
-
-        md = ngx_array_push(aacf->tokens);
-        if (md == NULL
-            || ngx_http_ai_gateway_api_digest(p, n, md) != NGX_OK)
-        {
-            goto failed;
-        }
-    }
-
-    ngx_explicit_memzero(buf, NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX + 1);
-
-    if (aacf->tokens->nelts == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the API token file \"%s\" has no token",
-                           name.data);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
-
-failed:
-
-    if (buf) {
-        ngx_explicit_memzero(buf, NGX_HTTP_AI_GATEWAY_API_TOKEN_MAX + 1);
-    }
-
-    if (file.fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(file.fd);
-    }
-
-    return NGX_CONF_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_ai_gateway_api_digest(u_char *p, size_t len, u_char *md)
-{
-    unsigned int  n;
-
-    if (EVP_Digest(p, len, md, &n, EVP_sha256(), NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -469,9 +347,7 @@ static ngx_uint_t
 ngx_http_ai_gateway_api_auth(ngx_http_request_t *r,
     ngx_http_ai_gateway_api_loc_conf_t *aacf)
 {
-    u_char       md[SHA256_DIGEST_LENGTH], *t;
-    ngx_str_t    token;
-    ngx_uint_t   i, ok;
+    ngx_str_t  token;
 
     if (aacf->tokens == NULL) {
         return 1;
@@ -483,37 +359,13 @@ ngx_http_ai_gateway_api_auth(ngx_http_request_t *r,
 
     token = r->headers_in.authorization->value;
 
-    if (token.len < 8
-        || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) != 0)
-    {
+    if (ngx_http_ai_gateway_bearer(&token) != NGX_OK) {
         return 0;
     }
 
-    token.data += 7;
-    token.len -= 7;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
-    }
-
-    if (token.len == 0
-        || ngx_http_ai_gateway_api_digest(token.data, token.len, md)
-           != NGX_OK)
-    {
-        return 0;
-    }
-
-    ok = 0;
-    t = aacf->tokens->elts;
-
-    for (i = 0; i < aacf->tokens->nelts; i++) {
-        ok |= (CRYPTO_memcmp(md, t + i * SHA256_DIGEST_LENGTH,
-                             SHA256_DIGEST_LENGTH)
-               == 0);
-    }
-
-    return ok;
+    return ngx_http_ai_gateway_tokens_find(aacf->tokens, token.data,
+                                           token.len)
+           != NULL;
 }
 
 

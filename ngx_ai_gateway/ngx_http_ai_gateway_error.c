@@ -52,6 +52,9 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED, NGX_HTTP_UNAUTHORIZED,
       ngx_string("Unauthorized") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_BYOK_ALIAS, NGX_HTTP_BAD_REQUEST,
+      ngx_string("No stored provider key of that alias") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH, NGX_HTTP_BAD_REQUEST,
       ngx_string("Malformed gateway path") },
 

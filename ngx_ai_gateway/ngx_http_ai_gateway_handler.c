@@ -126,6 +126,19 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
     ngx_http_ai_gateway_provider_t   *provider;
     ngx_http_ai_gateway_retry_conf_t  s;
 
+    if (ctx->kind == NGX_HTTP_AI_GATEWAY_REQUEST) {
+        /*
+         * the client's request, before its body and the cache; its
+         * attempts and steps run only in this location (attempt_access())
+         * and are not authenticated again
+         */
+
+        rc = ngx_http_ai_gateway_auth(r, alcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     split = ngx_http_ai_gateway_split(r, seg, &rest);
 
     if (ctx->kind != NGX_HTTP_AI_GATEWAY_ATTEMPT
@@ -198,6 +211,16 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
     }
 
     rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
+
+    if (rc == NGX_OK) {
+        /* a stored provider key */
+
+        rc = ngx_http_ai_gateway_keys_pick(r, alcf, ctx,
+                                           &ctx->route.target.origin->slug);
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gateway_keys_apply(r, ctx);
+        }
+    }
 
     provider = (rc == NGX_OK) ? ctx->route.target.origin->provider : NULL;
 

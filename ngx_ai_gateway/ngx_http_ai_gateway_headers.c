@@ -57,6 +57,10 @@ static ngx_http_ai_gateway_header_name_t  ngx_http_ai_gateway_header_names[] =
       offsetof(ngx_http_ai_gateway_headers_t, collect_log) },
     { ngx_string("cf-aig-collect-log-payload"),
       offsetof(ngx_http_ai_gateway_headers_t, collect_log_payload) },
+    { ngx_string("cf-aig-authorization"),
+      offsetof(ngx_http_ai_gateway_headers_t, authorization) },
+    { ngx_string("cf-aig-byok-alias"),
+      offsetof(ngx_http_ai_gateway_headers_t, byok_alias) },
     { ngx_null_string, 0 }
 };
 

@@ -653,6 +653,11 @@ ngx_http_ai_gateway_log_one(ngx_http_request_t *r,
         rec.flags |= NGX_HTTP_AI_GATEWAY_LOG_COMPAT;
     }
 
+    if (mctx && mctx->access.done) {
+        /* with a gateway token (auth.c) */
+        rec.flags |= NGX_HTTP_AI_GATEWAY_LOG_AUTHENTICATED;
+    }
+
     rec.step = (r != mr) ? ctx->log.step : 0;
 
     /* usage and cost, as usage.c and cost.c left them */
@@ -699,6 +704,12 @@ ngx_http_ai_gateway_log_one(ngx_http_request_t *r,
         || ngx_http_ai_gateway_log_response_head(r, status, &rec) != NGX_OK)
     {
         return;
+    }
+
+    if (ctx->access.key) {
+        /* a stored provider key (keys.c), should the provider echo it */
+        ngx_http_ai_gateway_log_keep_secret(&secrets, ctx->access.key->data,
+                                            ctx->access.key->len);
     }
 
     ngx_http_ai_gateway_log_bodies(r, ctx, &rec, &secrets, &req, &resp);

@@ -69,7 +69,9 @@
 #define NGX_HTTP_AI_GATEWAY_LOG_RESPONSE_CUT    0x2000
 #define NGX_HTTP_AI_GATEWAY_LOG_COMPAT          0x4000  /* the Unified
                                                            API */
-#define NGX_HTTP_AI_GATEWAY_LOG_FLAGS           0x7fff
+#define NGX_HTTP_AI_GATEWAY_LOG_AUTHENTICATED   0x8000  /* a gateway
+                                                           token */
+#define NGX_HTTP_AI_GATEWAY_LOG_FLAGS           0xffff
 
 
 typedef struct {

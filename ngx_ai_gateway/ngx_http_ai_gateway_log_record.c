@@ -965,8 +965,11 @@ ngx_http_ai_gateway_log_field(ngx_http_ai_gateway_log_record_t *rec,
         return;
 
     case NGX_HTTP_AI_GATEWAY_LOG_KEY_AUTHENTICATION:
+        f->num = (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_AUTHENTICATED) ? 1 : 0;
+        return;
+
     case NGX_HTTP_AI_GATEWAY_LOG_KEY_WHOLESALE:
-        /* no gateway authentication or unified billing here */
+        /* no unified billing here */
         f->num = 0;
         return;
 

@@ -334,6 +334,27 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       offsetof(ngx_http_ai_gateway_loc_conf_t, log.payload_size),
       NULL },
 
+    { ngx_string("ai_gateway_auth_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_auth_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_provider_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_key_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_client_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, client_keys),
+      NULL },
+
       ngx_null_command
 };
 
@@ -712,6 +733,10 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->usage = NGX_CONF_UNSET;
     conf->include_usage = NGX_CONF_UNSET;
 
+    conf->auth_tokens = NGX_CONF_UNSET_PTR;
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->client_keys = NGX_CONF_UNSET;
+
     ngx_http_ai_gateway_cache_create_conf(&conf->cache);
     ngx_http_ai_gateway_retry_create_conf(&conf->retry);
     ngx_http_ai_gateway_log_create_conf(&conf->log);
@@ -739,6 +764,10 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->usage, prev->usage, 1);
     ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
+
+    ngx_conf_merge_ptr_value(conf->auth_tokens, prev->auth_tokens, NULL);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_value(conf->client_keys, prev->client_keys, 0);
 
     if (ngx_http_ai_gateway_cache_merge_conf(cf, &prev->cache, &conf->cache)
         != NGX_CONF_OK)

@@ -28,6 +28,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED  2005
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER     2008
 #define NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED     2009
+#define NGX_HTTP_AI_GATEWAY_ERR_BYOK_ALIAS       2040
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH         2201
 #define NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE        2202
 #define NGX_HTTP_AI_GATEWAY_ERR_TIMEOUT          2203
@@ -148,6 +149,14 @@ typedef struct {
 typedef struct ngx_http_ai_gateway_retry_s  ngx_http_ai_gateway_retry_t;
 
 
+/* a gateway token of a token file (ngx_http_ai_gateway_auth.c) */
+
+typedef struct {
+    u_char                         md[32];     /* SHA-256 */
+    ngx_str_t                      name;       /* the client, or empty */
+} ngx_http_ai_gateway_token_t;
+
+
 /* what one attempt is sent as: the request, or a Universal Endpoint step */
 
 typedef struct {
@@ -178,6 +187,13 @@ typedef struct {
 
     ngx_flag_t                     usage;      /* ai_gateway_usage */
     ngx_flag_t                     include_usage;
+
+    ngx_array_t                   *auth_tokens; /* auth.c: of
+                                                   ngx_http_ai_gateway_
+                                                   token_t, or NULL */
+    ngx_array_t                   *keys;       /* keys.c: stored provider
+                                                  keys, or NULL */
+    ngx_flag_t                     client_keys; /* ai_gateway_client_keys */
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -317,6 +333,8 @@ typedef struct {
     ngx_table_elt_t                   *custom_cost;
     ngx_table_elt_t                   *collect_log;
     ngx_table_elt_t                   *collect_log_payload;
+    ngx_table_elt_t                   *authorization;   /* cf-aig-auth... */
+    ngx_table_elt_t                   *byok_alias;
     ngx_array_t                        all;             /* every cf-* one */
     unsigned                           parsed:1;
 } ngx_http_ai_gateway_headers_t;
@@ -417,6 +435,27 @@ typedef struct {
 } ngx_http_ai_gateway_log_part_t;
 
 
+/*
+ * Access: the client authenticated (auth.c, on the request) and the
+ * stored provider key chosen (keys.c, on the request or each attempt).
+ */
+
+typedef struct {
+    ngx_str_t                          client;          /* the token's
+                                                           name */
+    ngx_str_t                          token;           /* the token, when
+                                                           it came in a
+                                                           provider's
+                                                           header */
+    ngx_str_t                          alias;           /* of the stored
+                                                           key used */
+    ngx_str_t                         *key;             /* the stored key
+                                                           used, or NULL */
+    unsigned                           done:1;          /* authenticated */
+    unsigned                           refused:1;       /* 401 */
+} ngx_http_ai_gateway_access_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -432,6 +471,7 @@ typedef struct {
     ngx_http_ai_gateway_cost_t         cost;
     ngx_http_ai_gateway_meter_part_t   meter;
     ngx_http_ai_gateway_log_part_t     log;             /* log.c */
+    ngx_http_ai_gateway_access_t       access;          /* auth.c, keys.c */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -635,6 +675,46 @@ char *ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_gateway_log_init(ngx_conf_t *cf);
 void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_auth.c */
+
+ngx_int_t ngx_http_ai_gateway_auth(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_http_ai_gateway_token_t *ngx_http_ai_gateway_tokens_find(
+    ngx_array_t *tokens, u_char *p, size_t len);
+ngx_array_t *ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
+    const char *what);
+char *ngx_http_ai_gateway_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/*
+ * The client identity of a request (for limits, logs, metrics): the name
+ * of the gateway token it was authenticated with, the same for each of
+ * its attempts and Universal Endpoint steps (r may be any of them).  It
+ * is empty when the location asks for no token, the token has no name,
+ * or the request is not authenticated yet (authentication is the first
+ * thing the content handler does, before the body is read).  Never NULL;
+ * the bytes are the configuration's: letters, digits and "-_.@", at most
+ * 64.
+ */
+ngx_str_t *ngx_http_ai_gateway_client(ngx_http_request_t *r);
+
+/* ngx_http_ai_gateway_keys.c */
+
+ngx_int_t ngx_http_ai_gateway_secret_file(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *out);
+char *ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_keys_pick(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_str_t *slug);
+ngx_int_t ngx_http_ai_gateway_keys_apply(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_gateway_keys_skip(ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_table_elt_t *h);
+ngx_int_t ngx_http_ai_gateway_bearer(ngx_str_t *value);
 
 /* ngx_http_ai_gateway_universal.c */
 

@@ -184,6 +184,14 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
     { ngx_string("ai_gateway_duration"), NULL,
       ngx_http_ai_gateway_duration_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_gateway_client"), NULL,
+      ngx_http_ai_gateway_client_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_key_alias"), NULL,
+      ngx_http_ai_gateway_str_variable,
+      offsetof(ngx_http_ai_gateway_ctx_t, access.alias),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
