@@ -161,6 +161,14 @@ typedef struct {
 } ngx_http_ai_gateway_step_t;
 
 
+/* rate limits: ngx_http_ai_gateway_limit.c */
+
+typedef struct ngx_http_ai_gateway_limit_conf_s
+    ngx_http_ai_gateway_limit_conf_t;
+typedef struct ngx_http_ai_gateway_limit_part_s
+    ngx_http_ai_gateway_limit_part_t;
+
+
 typedef struct {
     ngx_str_t                      gateway_id;
     ngx_str_t                      account_id;
@@ -178,6 +186,8 @@ typedef struct {
 
     ngx_flag_t                     usage;      /* ai_gateway_usage */
     ngx_flag_t                     include_usage;
+
+    ngx_http_ai_gateway_limit_conf_t  *limit;  /* limit.c */
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -432,6 +442,8 @@ typedef struct {
     ngx_http_ai_gateway_cost_t         cost;
     ngx_http_ai_gateway_meter_part_t   meter;
     ngx_http_ai_gateway_log_part_t     log;             /* log.c */
+    ngx_http_ai_gateway_limit_part_t  *limit;           /* limit.c (the
+                                                           main request's) */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -635,6 +647,27 @@ char *ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_gateway_log_init(ngx_conf_t *cf);
 void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_limit.c */
+
+ngx_http_ai_gateway_limit_conf_t *ngx_http_ai_gateway_limit_create_conf(
+    ngx_conf_t *cf);
+char *ngx_http_ai_gateway_limit_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_limit_conf_t *prev,
+    ngx_http_ai_gateway_limit_conf_t *conf);
+char *ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_limit_headers_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_clock_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_limit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ai_gateway_universal.c */
 

@@ -184,6 +184,14 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
     { ngx_string("ai_gateway_duration"), NULL,
       ngx_http_ai_gateway_duration_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* rate limits (ngx_http_ai_gateway_limit.c) */
+
+    { ngx_string("ai_gateway_limit"), NULL,
+      ngx_http_ai_gateway_limit_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_limit_remaining"), NULL,
+      ngx_http_ai_gateway_limit_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

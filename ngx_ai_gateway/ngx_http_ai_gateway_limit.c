@@ -1,0 +1,894 @@
+
+/*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_limit.h"
+
+
+/*
+ * Rate limits: the directives, the limit stage of the driver and the
+ * charging of tokens.
+ *
+ * A location's "ai_gateway_limit" directives (inherited from the level
+ * above when it has none, as limit_req's) each count requests or tokens
+ * per interval, fixed (clock-aligned windows) or sliding (at most N in
+ * the last interval), per gateway or per key (any complex value), in an
+ * "ai_gateway_limit_zone" (ngx_http_ai_gateway_limit_shm.c).
+ *
+ * The stage runs in the driver after the cache lookup missed and before
+ * the credential and upstream stages: a cache hit is never counted.  A
+ * request is checked and counted once: its retries and Universal Endpoint
+ * steps are subrequests (attempts) that come to this stage each, and the
+ * first one to come makes the check, whose result is kept in the main
+ * request's context; the others pass, or are refused, by it.  All limits
+ * are first looked at without counting, then the request limits count the
+ * request: a request refused by one limit is counted by none (but for a
+ * race between workers between the two steps, when several limits apply).
+ *
+ * Token limits are checked before the request (refused once the window's
+ * tokens are used up) and charged after it, in the log phase, with the
+ * counts the provider reported (ctx->usage of the request and each of its
+ * attempts that passed this stage); a request whose counts are unknown
+ * charges nothing.
+ *
+ * A refusal is 429 with code 2003 ("Rate limited"); with
+ * "ai_gateway_limit_headers on" the response carries RateLimit-Limit,
+ * RateLimit-Remaining and RateLimit-Reset of the nearest limit, and a
+ * refusal Retry-After, all numbers formatted here.
+ */
+
+
+struct ngx_http_ai_gateway_limit_part_s {
+    ngx_array_t                   *limits;     /* the location's */
+    ngx_str_t                     *keys;       /* per limit; len 0: none */
+    ngx_array_t                    passed;     /* ctx *: went on */
+    ngx_http_ai_gateway_limit_t   *refused;
+    uint64_t                       limit;      /* the nearest limit's */
+    uint64_t                       remaining;
+    ngx_msec_t                     reset;
+    unsigned                       checked:1;
+    unsigned                       known:1;    /* limit, remaining, reset */
+    unsigned                       charged:1;
+};
+
+
+static ngx_int_t ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_part_t *lp);
+static uint64_t ngx_http_ai_gateway_limit_now(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_conf_t *lcf);
+static ngx_int_t ngx_http_ai_gateway_limit_refuse(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_conf_t *lcf,
+    ngx_http_ai_gateway_limit_part_t *lp);
+static ngx_int_t ngx_http_ai_gateway_limit_headers(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_part_t *lp);
+static ngx_int_t ngx_http_ai_gateway_limit_header(ngx_http_request_t *r,
+    char *name, uint64_t n);
+static ngx_int_t ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r);
+
+
+/* ai_gateway_limit_clock is for tests: nginx must run with this set */
+#define NGX_HTTP_AI_GATEWAY_LIMIT_CLOCK_ENV  "AI_GATEWAY_TEST_CLOCK"
+
+
+ngx_http_ai_gateway_limit_conf_t *
+ngx_http_ai_gateway_limit_create_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_gateway_limit_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_gateway_limit_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    lcf->limits = NGX_CONF_UNSET_PTR;
+    lcf->headers = NGX_CONF_UNSET;
+    lcf->clock = NGX_CONF_UNSET_PTR;
+
+    return lcf;
+}
+
+
+char *
+ngx_http_ai_gateway_limit_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_limit_conf_t *prev,
+    ngx_http_ai_gateway_limit_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+    ngx_conf_merge_value(conf->headers, prev->headers, 0);
+    ngx_conf_merge_ptr_value(conf->clock, prev->clock, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ai_gateway_limit zone=name requests=N | tokens=N [count=total|input|
+ *     output] interval=time [technique=fixed|sliding] [key=value]
+ *     [name=id];
+ */
+
+char *
+ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    u_char                            *p;
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s, zone;
+    ngx_uint_t                         i, j, kinds;
+    ngx_http_ai_gateway_limit_t       *lim, *l;
+    ngx_http_ai_gateway_limit_conf_t  *lcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    lcf = alcf->limit;
+
+    if (lcf->limits == NGX_CONF_UNSET_PTR) {
+        lcf->limits = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_ai_gateway_limit_t));
+        if (lcf->limits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lim = ngx_array_push(lcf->limits);
+    if (lim == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(lim, sizeof(ngx_http_ai_gateway_limit_t));
+
+    value = cf->args->elts;
+    zone.len = 0;
+    kinds = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        p = (u_char *) ngx_strchr(value[i].data, '=');
+
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        s.data = p + 1;
+        s.len = value[i].data + value[i].len - s.data;
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            zone = s;
+
+        } else if (ngx_strncmp(value[i].data, "requests=", 9) == 0
+                   || ngx_strncmp(value[i].data, "tokens=", 7) == 0)
+        {
+            n = ngx_atoi(s.data, s.len);
+
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            lim->limit = (uint64_t) n;
+            lim->kind = (value[i].data[0] == 'r')
+                        ? NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS
+                        : NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS;
+            kinds++;
+
+        } else if (ngx_strncmp(value[i].data, "count=", 6) == 0) {
+
+            if (s.len == 5 && ngx_strncmp(s.data, "total", 5) == 0) {
+                lim->count = NGX_HTTP_AI_GATEWAY_LIMIT_TOTAL;
+
+            } else if (s.len == 5 && ngx_strncmp(s.data, "input", 5) == 0) {
+                lim->count = NGX_HTTP_AI_GATEWAY_LIMIT_INPUT;
+
+            } else if (s.len == 6 && ngx_strncmp(s.data, "output", 6) == 0) {
+                lim->count = NGX_HTTP_AI_GATEWAY_LIMIT_OUTPUT;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            n = ngx_parse_time(&s, 0);
+
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            lim->interval = (ngx_msec_t) n;
+
+        } else if (ngx_strncmp(value[i].data, "technique=", 10) == 0) {
+
+            if (s.len == 5 && ngx_strncmp(s.data, "fixed", 5) == 0) {
+                lim->technique = NGX_HTTP_AI_GATEWAY_LIMIT_FIXED;
+
+            } else if (s.len == 7 && ngx_strncmp(s.data, "sliding", 7) == 0) {
+                lim->technique = NGX_HTTP_AI_GATEWAY_LIMIT_SLIDING;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+
+            lim->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+            if (lim->key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = lim->key;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+
+            if (s.len == 0 || s.len > 64) {
+                goto invalid;
+            }
+
+            for (j = 0; j < s.len; j++) {
+                if (!(isalnum(s.data[j]) || s.data[j] == '_'
+                      || s.data[j] == '-' || s.data[j] == '.'))
+                {
+                    goto invalid;
+                }
+            }
+
+            lim->name = s;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (zone.len == 0 || kinds != 1 || lim->interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_gateway_limit\" needs \"zone=\", one of "
+                           "\"requests=\" or \"tokens=\", and \"interval=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lim->name.len == 0) {
+        if (lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS) {
+            ngx_str_set(&lim->name, "requests");
+
+        } else {
+            ngx_str_set(&lim->name, "tokens");
+        }
+    }
+
+    l = lcf->limits->elts;
+
+    for (j = 0; j + 1 < lcf->limits->nelts; j++) {
+        if (l[j].name.len == lim->name.len
+            && ngx_strncmp(l[j].name.data, lim->name.data, lim->name.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate limit name \"%V\": each "
+                               "\"ai_gateway_limit\" of a location needs its "
+                               "own \"name=\"", &lim->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    lim->ring = (lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS
+                 && lim->technique == NGX_HTTP_AI_GATEWAY_LIMIT_SLIDING
+                 && lim->limit <= NGX_HTTP_AI_GATEWAY_LIMIT_RING_MAX);
+
+    lim->zone = ngx_http_ai_gateway_limit_shm_zone(cf, &zone);
+    if (lim->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"ai_gateway_limit\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* ai_gateway_limit_headers on | off; */
+
+char *
+ngx_http_ai_gateway_limit_headers_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->limit->headers != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        alcf->limit->headers = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->limit->headers = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"on\" or \"off\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ai_gateway_limit_clock value;  the limits' clock, in seconds since the
+ * epoch, for tests: refused unless nginx was started with
+ * AI_GATEWAY_TEST_CLOCK=1 in its environment.
+ */
+
+char *
+ngx_http_ai_gateway_limit_clock_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_gateway_loc_conf_t *alcf = conf;
+
+    char                              *env;
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    env = getenv(NGX_HTTP_AI_GATEWAY_LIMIT_CLOCK_ENV);
+
+    if (env == NULL || ngx_strcmp(env, "1") != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_gateway_limit_clock\" is for tests only: "
+                           "nginx must be started with "
+                           NGX_HTTP_AI_GATEWAY_LIMIT_CLOCK_ENV "=1");
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->limit->clock != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->limit->clock = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+    if (alcf->limit->clock == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = alcf->limit->clock;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_gateway_limit_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_gateway_limit_log_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The limit stage: NGX_OK when the request goes on, or the status of its
+ * refusal (recorded by ngx_http_ai_gateway_fail()).
+ */
+
+ngx_int_t
+ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    uint64_t                           now;
+    ngx_uint_t                         i, op, pass;
+    ngx_http_ai_gateway_ctx_t         *mctx, **cp;
+    ngx_http_ai_gateway_limit_t       *lim;
+    ngx_http_ai_gateway_loc_conf_t    *alcf;
+    ngx_http_ai_gateway_limit_res_t    res;
+    ngx_http_ai_gateway_limit_conf_t  *lcf;
+    ngx_http_ai_gateway_limit_part_t  *lp;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+    lcf = alcf->limit;
+
+    if (lcf->limits == NULL || lcf->limits->nelts == 0) {
+        return NGX_OK;
+    }
+
+    /* the state is the main request's: its attempts share it */
+
+    mctx = ngx_http_get_module_ctx(r->main, ngx_http_ai_gateway_module);
+
+    if (mctx == NULL) {
+        mctx = ctx;
+    }
+
+    lp = mctx->limit;
+
+    if (lp == NULL) {
+        lp = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_limit_part_t));
+        if (lp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_array_init(&lp->passed, r->pool, 2,
+                           sizeof(ngx_http_ai_gateway_ctx_t *))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        mctx->limit = lp;
+    }
+
+    if (lp->checked) {
+        /* an attempt after the first: the request was counted once */
+
+        if (lp->refused) {
+            return ngx_http_ai_gateway_limit_refuse(r, ctx, lcf, lp);
+        }
+
+        goto passed;
+    }
+
+    lp->checked = 1;
+    lp->limits = lcf->limits;
+
+    if (ngx_http_ai_gateway_limit_keys(r, ctx, lp) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_http_ai_gateway_limit_now(r, lcf);
+
+    lim = lcf->limits->elts;
+
+    /* first every limit looked at, then the request counted */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        for (i = 0; i < lcf->limits->nelts; i++) {
+
+            if (lp->keys[i].len == 0) {
+                continue;
+            }
+
+            if (pass == 0) {
+                op = NGX_HTTP_AI_GATEWAY_LIMIT_PEEK;
+
+            } else if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS) {
+                op = NGX_HTTP_AI_GATEWAY_LIMIT_TAKE;
+
+            } else {
+                continue;
+            }
+
+            if (ngx_http_ai_gateway_limit_shm(&lim[i], &lp->keys[i], op, 0,
+                                              now, &res)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ai_gateway: limit \"%V\": no room in its "
+                              "zone \"%V\", not applied",
+                              &lim[i].name, &lim[i].zone->shm.name);
+                continue;
+            }
+
+            ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ai gateway limit \"%V\" op %ui: used %uL, "
+                           "remaining %uL, refused %d",
+                           &lim[i].name, op, res.used, res.remaining,
+                           res.refused);
+
+            if (res.refused) {
+                lp->refused = &lim[i];
+                lp->limit = lim[i].limit;
+                lp->remaining = 0;
+                lp->reset = res.reset;
+                lp->known = 1;
+
+                return ngx_http_ai_gateway_limit_refuse(r, ctx, lcf, lp);
+            }
+
+            if (pass == 1 || lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS) {
+
+                /* the nearest limit is the one with the least left */
+
+                if (!lp->known || res.remaining < lp->remaining) {
+                    lp->limit = lim[i].limit;
+                    lp->remaining = res.remaining;
+                    lp->reset = res.reset;
+                    lp->known = 1;
+                }
+            }
+        }
+    }
+
+passed:
+
+    cp = ngx_array_push(&lp->passed);
+    if (cp == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *cp = ctx;
+
+    if (lcf->headers && lp->known) {
+        if (ngx_http_ai_gateway_limit_headers(r, lp) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One key per limit: the limit's identity (its name, what and how it
+ * counts, its interval), the gateway, and the value of key= (the gateway
+ * alone without it).  A key= whose value is empty leaves the request out
+ * of that limit, as limit_req does; a value longer than
+ * NGX_HTTP_AI_GATEWAY_LIMIT_KEY_MAX is replaced by its SHA-256.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_part_t *lp)
+{
+    u_char                       *p, md[EVP_MAX_MD_SIZE];
+    size_t                        len;
+    unsigned int                  mdlen;
+    ngx_str_t                     v, *gw;
+    ngx_uint_t                    i;
+    ngx_http_ai_gateway_limit_t  *lim;
+
+    lim = lp->limits->elts;
+    gw = &ctx->route.gateway_id;
+
+    lp->keys = ngx_pcalloc(r->pool, lp->limits->nelts * sizeof(ngx_str_t));
+    if (lp->keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < lp->limits->nelts; i++) {
+
+        ngx_str_null(&v);
+
+        if (lim[i].key) {
+            if (ngx_http_complex_value(r, lim[i].key, &v) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (v.len == 0) {
+                continue;
+            }
+
+            if (v.len > NGX_HTTP_AI_GATEWAY_LIMIT_KEY_MAX) {
+                if (EVP_Digest(v.data, v.len, md, &mdlen, EVP_sha256(), NULL)
+                    != 1)
+                {
+                    return NGX_ERROR;
+                }
+
+                p = ngx_pnalloc(r->pool, 2 * mdlen);
+                if (p == NULL) {
+                    return NGX_ERROR;
+                }
+
+                v.len = ngx_hex_dump(p, md, mdlen) - p;
+                v.data = p;
+            }
+        }
+
+        len = lim[i].name.len + gw->len + v.len + 4 * NGX_INT64_LEN + 8;
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        lp->keys[i].data = p;
+
+        p = ngx_sprintf(p, "%V:%ui:%ui:%ui:%M:%uz:%V:%V",
+                        &lim[i].name, lim[i].kind, lim[i].count,
+                        lim[i].technique, lim[i].interval, gw->len, gw, &v);
+
+        lp->keys[i].len = p - lp->keys[i].data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ms since the epoch: the wall clock, or the test's */
+
+static uint64_t
+ngx_http_ai_gateway_limit_now(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_conf_t *lcf)
+{
+    off_t        n;
+    ngx_str_t    v;
+    ngx_time_t  *tp;
+
+    if (lcf->clock
+        && ngx_http_complex_value(r, lcf->clock, &v) == NGX_OK
+        && v.len)
+    {
+        n = ngx_atoof(v.data, v.len);
+
+        if (n != NGX_ERROR) {
+            return (uint64_t) n * 1000;
+        }
+    }
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_refuse(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_conf_t *lcf,
+    ngx_http_ai_gateway_limit_part_t *lp)
+{
+    if (lcf->headers) {
+        if (ngx_http_ai_gateway_limit_headers(r, lp) != NGX_OK
+            || ngx_http_ai_gateway_limit_header(r, "Retry-After",
+                                                (lp->reset + 999) / 1000)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ai_gateway: refused by limit \"%V\"", &lp->refused->name);
+
+    return ngx_http_ai_gateway_fail(r, ctx,
+                                    NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED,
+                                    NULL);
+}
+
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_headers(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_part_t *lp)
+{
+    if (ngx_http_ai_gateway_limit_header(r, "RateLimit-Limit", lp->limit)
+        != NGX_OK
+        || ngx_http_ai_gateway_limit_header(r, "RateLimit-Remaining",
+                                            lp->remaining)
+           != NGX_OK
+        || ngx_http_ai_gateway_limit_header(r, "RateLimit-Reset",
+                                            (lp->reset + 999) / 1000)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a header whose value is a number formatted here */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_header(ngx_http_request_t *r, char *name,
+    uint64_t n)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%uL", n) - p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The log phase of the main request: its token limits charged with the
+ * counts of the request, or of each attempt that passed the stage.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
+{
+    uint64_t                           in, out, n, now;
+    ngx_uint_t                         i, j;
+    ngx_http_ai_gateway_ctx_t         *ctx, **cp;
+    ngx_http_ai_gateway_usage_t       *u;
+    ngx_http_ai_gateway_limit_t       *lim;
+    ngx_http_ai_gateway_loc_conf_t    *alcf;
+    ngx_http_ai_gateway_limit_res_t    res;
+    ngx_http_ai_gateway_limit_part_t  *lp;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || ctx->limit == NULL) {
+        return NGX_OK;
+    }
+
+    lp = ctx->limit;
+
+    if (lp->charged || lp->refused || lp->keys == NULL) {
+        return NGX_OK;
+    }
+
+    lp->charged = 1;
+
+    in = 0;
+    out = 0;
+
+    cp = lp->passed.elts;
+
+    for (j = 0; j < lp->passed.nelts; j++) {
+        u = &cp[j]->usage;
+
+        if (!u->known) {
+            continue;
+        }
+
+        in += u->input + u->cached + u->cache_write;
+        out += u->output;
+    }
+
+    if (in == 0 && out == 0) {
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
+
+    now = ngx_http_ai_gateway_limit_now(r, alcf->limit);
+
+    lim = lp->limits->elts;
+
+    for (i = 0; i < lp->limits->nelts; i++) {
+
+        if (lim[i].kind != NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS
+            || lp->keys[i].len == 0)
+        {
+            continue;
+        }
+
+        switch (lim[i].count) {
+
+        case NGX_HTTP_AI_GATEWAY_LIMIT_INPUT:
+            n = in;
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_LIMIT_OUTPUT:
+            n = out;
+            break;
+
+        default: /* NGX_HTTP_AI_GATEWAY_LIMIT_TOTAL */
+            n = in + out;
+        }
+
+        if (n == 0) {
+            continue;
+        }
+
+        if (ngx_http_ai_gateway_limit_shm(&lim[i], &lp->keys[i],
+                                          NGX_HTTP_AI_GATEWAY_LIMIT_CHARGE,
+                                          n, now, &res)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: limit \"%V\": no room in its zone "
+                          "\"%V\", %uL tokens not charged",
+                          &lim[i].name, &lim[i].zone->shm.name, n);
+            continue;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai gateway limit \"%V\": %uL tokens charged, "
+                       "%uL left", &lim[i].name, n, res.remaining);
+    }
+
+    return NGX_OK;
+}
+
+
+/* $ai_gateway_limit (data 0) and $ai_gateway_limit_remaining (data 1) */
+
+ngx_int_t
+ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                            *p;
+    ngx_http_ai_gateway_ctx_t         *ctx;
+    ngx_http_ai_gateway_limit_part_t  *lp;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ai_gateway_module);
+
+    lp = ctx ? ctx->limit : NULL;
+
+    if (lp == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+        if (lp->refused == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = lp->refused->name.data;
+        v->len = lp->refused->name.len;
+
+    } else {
+        if (!lp->known) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+        v->len = ngx_sprintf(p, "%uL", lp->remaining) - p;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
