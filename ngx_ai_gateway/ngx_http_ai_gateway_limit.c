@@ -55,9 +55,23 @@ struct ngx_http_ai_gateway_limit_part_s {
     uint64_t                       limit;      /* the nearest limit's */
     uint64_t                       remaining;
     ngx_msec_t                     reset;
+
+    /* the check in progress: where it stands, a Redis wait */
+    ngx_http_request_t            *request;    /* that checks */
+    uint64_t                       now;
+    ngx_uint_t                     pass;
+    ngx_uint_t                     i;
+    void                          *op;
+    ngx_http_ai_gateway_limit_res_t  res;
+
+    unsigned                       started:1;
     unsigned                       checked:1;
     unsigned                       known:1;    /* limit, remaining, reset */
     unsigned                       charged:1;
+    unsigned                       waiting:1;  /* for Redis */
+    unsigned                       answered:1; /* Redis answered: res */
+    unsigned                       failed:1;   /* Redis failed */
+    unsigned                       cleanup:1;
 };
 
 
@@ -73,6 +87,20 @@ static ngx_int_t ngx_http_ai_gateway_limit_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_gateway_limit_header(ngx_http_request_t *r,
     char *name, uint64_t n);
 static ngx_int_t ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_gateway_limit_ask(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_part_t *lp, ngx_http_ai_gateway_limit_t *lim,
+    ngx_uint_t op, ngx_http_ai_gateway_limit_res_t *res);
+static void ngx_http_ai_gateway_limit_answered(void *data,
+    ngx_http_ai_gateway_limit_res_t *res);
+static void ngx_http_ai_gateway_limit_policy(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_t *lim, ngx_http_ai_gateway_limit_res_t *res);
+static void ngx_http_ai_gateway_limit_cleanup(void *data);
+
+
+/* a failure of Redis is logged at most once per this many seconds */
+#define NGX_HTTP_AI_GATEWAY_LIMIT_LOG_INTERVAL  10
+
+static time_t  ngx_http_ai_gateway_limit_logged;
 
 
 /* ai_gateway_limit_clock is for tests: nginx must run with this set */
@@ -233,6 +261,29 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
 
+        } else if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            lim->redis = ngx_http_ai_gateway_redis_ref(cf, &s);
+            if (lim->redis == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "fail=", 5) == 0) {
+
+            if (s.len == 5 && ngx_strncmp(s.data, "allow", 5) == 0) {
+                lim->refuse = 0;
+
+            } else if (s.len == 6 && ngx_strncmp(s.data, "refuse", 6) == 0) {
+                lim->refuse = 1;
+
+            } else {
+                goto invalid;
+            }
+
         } else if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
 
             if (s.len == 0 || s.len > 64) {
@@ -254,10 +305,13 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    if (zone.len == 0 || kinds != 1 || lim->interval == 0) {
+    if ((zone.len == 0) == (lim->redis == NULL)
+        || kinds != 1 || lim->interval == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_gateway_limit\" needs \"zone=\", one of "
-                           "\"requests=\" or \"tokens=\", and \"interval=\"");
+                           "\"ai_gateway_limit\" needs one of \"zone=\" or "
+                           "\"redis=\", one of \"requests=\" or "
+                           "\"tokens=\", and \"interval=\"");
         return NGX_CONF_ERROR;
     }
 
@@ -287,6 +341,10 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     lim->ring = (lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS
                  && lim->technique == NGX_HTTP_AI_GATEWAY_LIMIT_SLIDING
                  && lim->limit <= NGX_HTTP_AI_GATEWAY_LIMIT_RING_MAX);
+
+    if (lim->redis) {
+        return NGX_CONF_OK;
+    }
 
     lim->zone = ngx_http_ai_gateway_limit_shm_zone(cf, &zone);
     if (lim->zone == NULL) {
@@ -418,8 +476,8 @@ ngx_int_t
 ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
-    uint64_t                           now;
-    ngx_uint_t                         i, op, pass;
+    ngx_int_t                          rc;
+    ngx_uint_t                         i, op;
     ngx_http_ai_gateway_ctx_t         *mctx, **cp;
     ngx_http_ai_gateway_limit_t       *lim;
     ngx_http_ai_gateway_loc_conf_t    *alcf;
@@ -470,28 +528,37 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
         goto passed;
     }
 
-    lp->checked = 1;
-    lp->limits = lcf->limits;
-
-    if (ngx_http_ai_gateway_limit_keys(r, ctx, lp) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (lp->waiting) {
+        /* a spurious write event: Redis has not answered yet */
+        return NGX_AGAIN;
     }
 
-    now = ngx_http_ai_gateway_limit_now(r, lcf);
+    if (!lp->started) {
+        lp->started = 1;
+        lp->limits = lcf->limits;
 
-    lim = lcf->limits->elts;
+        if (ngx_http_ai_gateway_limit_keys(r, ctx, lp) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        lp->now = ngx_http_ai_gateway_limit_now(r, lcf);
+    }
+
+    lim = lp->limits->elts;
 
     /* first every limit looked at, then the request counted */
 
-    for (pass = 0; pass < 2; pass++) {
+    for ( /* void */ ; lp->pass < 2; lp->pass++, lp->i = 0) {
 
-        for (i = 0; i < lcf->limits->nelts; i++) {
+        for ( /* void */ ; lp->i < lp->limits->nelts; lp->i++) {
+
+            i = lp->i;
 
             if (lp->keys[i].len == 0) {
                 continue;
             }
 
-            if (pass == 0) {
+            if (lp->pass == 0) {
                 op = NGX_HTTP_AI_GATEWAY_LIMIT_PEEK;
 
             } else if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS) {
@@ -501,14 +568,14 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
                 continue;
             }
 
-            if (ngx_http_ai_gateway_limit_shm(&lim[i], &lp->keys[i], op, 0,
-                                              now, &res)
-                != NGX_OK)
-            {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "ai_gateway: limit \"%V\": no room in its "
-                              "zone \"%V\", not applied",
-                              &lim[i].name, &lim[i].zone->shm.name);
+            rc = ngx_http_ai_gateway_limit_ask(r, lp, &lim[i], op, &res);
+
+            if (rc == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
+
+            if (rc == NGX_DECLINED) {
+                /* not applied: Redis failed with fail=allow, no room */
                 continue;
             }
 
@@ -519,6 +586,7 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
                            res.refused);
 
             if (res.refused) {
+                lp->checked = 1;
                 lp->refused = &lim[i];
                 lp->limit = lim[i].limit;
                 lp->remaining = 0;
@@ -528,8 +596,9 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
                 return ngx_http_ai_gateway_limit_refuse(r, ctx, lcf, lp);
             }
 
-            if (pass == 1 || lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS) {
-
+            if (lp->pass == 1
+                || lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS)
+            {
                 /* the nearest limit is the one with the least left */
 
                 if (!lp->known || res.remaining < lp->remaining) {
@@ -541,6 +610,8 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
             }
         }
     }
+
+    lp->checked = 1;
 
 passed:
 
@@ -558,6 +629,153 @@ passed:
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * One limit asked: NGX_OK with its answer, NGX_AGAIN while Redis is asked
+ * (the request is posted when it answers, and the check goes on from the
+ * same limit), NGX_DECLINED when the limit does not apply this time (its
+ * store failed and its policy allows; or the zone had no room).
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_ask(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_part_t *lp, ngx_http_ai_gateway_limit_t *lim,
+    ngx_uint_t op, ngx_http_ai_gateway_limit_res_t *res)
+{
+    ngx_int_t            rc;
+    ngx_pool_cleanup_t  *cln;
+
+    if (lim->redis == NULL) {
+        if (ngx_http_ai_gateway_limit_shm(lim, &lp->keys[lp->i], op, 0,
+                                          lp->now, res)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: limit \"%V\": no room in its "
+                          "zone \"%V\", not applied",
+                          &lim->name, &lim->zone->shm.name);
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (lp->answered) {
+        lp->answered = 0;
+
+        if (lp->failed) {
+            goto failed;
+        }
+
+        *res = lp->res;
+
+        return NGX_OK;
+    }
+
+    if (!lp->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            goto failed;
+        }
+
+        cln->handler = ngx_http_ai_gateway_limit_cleanup;
+        cln->data = lp;
+        lp->cleanup = 1;
+    }
+
+    rc = ngx_http_ai_gateway_limit_redis(lim, &lp->keys[lp->i], op, lp->now,
+                                         r->pool, r->connection->log,
+                                         ngx_http_ai_gateway_limit_answered,
+                                         lp, &lp->op);
+    if (rc == NGX_AGAIN) {
+        lp->request = r;
+        lp->waiting = 1;
+        return NGX_AGAIN;
+    }
+
+failed:
+
+    ngx_http_ai_gateway_limit_policy(r, lim, res);
+
+    return res->refused ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* Redis answered, or failed (res NULL): the check goes on */
+
+static void
+ngx_http_ai_gateway_limit_answered(void *data,
+    ngx_http_ai_gateway_limit_res_t *res)
+{
+    ngx_http_ai_gateway_limit_part_t *lp = data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    lp->op = NULL;
+    lp->waiting = 0;
+    lp->answered = 1;
+    lp->failed = (res == NULL);
+
+    if (res) {
+        lp->res = *res;
+    }
+
+    r = lp->request;
+    c = r->connection;
+
+    if (ngx_http_post_request(r, NULL) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Redis cannot say: the limit's policy.  fail=allow lets the request go
+ * on unlimited by it, fail=refuse refuses it; either is logged at most
+ * once per NGX_HTTP_AI_GATEWAY_LIMIT_LOG_INTERVAL seconds per worker.
+ */
+
+static void
+ngx_http_ai_gateway_limit_policy(ngx_http_request_t *r,
+    ngx_http_ai_gateway_limit_t *lim, ngx_http_ai_gateway_limit_res_t *res)
+{
+    ngx_memzero(res, sizeof(ngx_http_ai_gateway_limit_res_t));
+
+    res->refused = lim->refuse;
+    res->reset = 1000;
+
+    if (ngx_time() - ngx_http_ai_gateway_limit_logged
+        >= NGX_HTTP_AI_GATEWAY_LIMIT_LOG_INTERVAL)
+    {
+        ngx_http_ai_gateway_limit_logged = ngx_time();
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai_gateway: limit \"%V\": Redis %V did not "
+                      "answer, requests are %s (fail=%s)", &lim->name,
+                      ngx_http_ai_gateway_redis_name(lim->redis),
+                      lim->refuse ? "refused" : "allowed",
+                      lim->refuse ? "refuse" : "allow");
+    }
+}
+
+
+/* the request ends (a client that left too): a wait for Redis cancelled */
+
+static void
+ngx_http_ai_gateway_limit_cleanup(void *data)
+{
+    ngx_http_ai_gateway_limit_part_t *lp = data;
+
+    if (lp->waiting && lp->op) {
+        ngx_http_ai_gateway_limit_redis_cancel(lp->op);
+        lp->op = NULL;
+        lp->waiting = 0;
+    }
 }
 
 
@@ -819,6 +1037,13 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
         }
 
         if (n == 0) {
+            continue;
+        }
+
+        if (lim[i].redis) {
+            ngx_http_ai_gateway_limit_redis_charge(&lim[i], &lp->keys[i], n,
+                                                   now, r->pool,
+                                                   r->connection->log);
             continue;
         }
 

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_ai_gateway_redis.h"
+
 
 /* what a limit counts */
 
@@ -55,6 +57,8 @@ typedef struct {
     ngx_uint_t                     kind;
     ngx_uint_t                     count;      /* tokens: which */
     ngx_uint_t                     technique;
+    ngx_http_ai_gateway_redis_t   *redis;      /* else the zone */
+    unsigned                       refuse:1;   /* fail=refuse */
     unsigned                       ring:1;     /* exact sliding window */
 } ngx_http_ai_gateway_limit_t;
 
@@ -77,6 +81,23 @@ typedef struct {
     unsigned                       refused:1;
 } ngx_http_ai_gateway_limit_res_t;
 
+
+/* a Redis check's answer; res NULL: Redis failed */
+
+typedef void (*ngx_http_ai_gateway_limit_done_pt)(void *data,
+    ngx_http_ai_gateway_limit_res_t *res);
+
+
+/* ngx_http_ai_gateway_limit_redis.c */
+
+ngx_int_t ngx_http_ai_gateway_limit_redis(ngx_http_ai_gateway_limit_t *lim,
+    ngx_str_t *key, ngx_uint_t op, uint64_t now, ngx_pool_t *pool,
+    ngx_log_t *log, ngx_http_ai_gateway_limit_done_pt done, void *data,
+    void **opp);
+void ngx_http_ai_gateway_limit_redis_charge(ngx_http_ai_gateway_limit_t *lim,
+    ngx_str_t *key, uint64_t n, uint64_t now, ngx_pool_t *pool,
+    ngx_log_t *log);
+void ngx_http_ai_gateway_limit_redis_cancel(void *op);
 
 /* ngx_http_ai_gateway_limit_shm.c */
 

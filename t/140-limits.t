@@ -16,6 +16,7 @@ use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use HTTP::Tiny ();
 use JSON::PP ();
+use Time::HiRes qw(sleep);
 
 repeat_each(1);
 no_shuffle();
@@ -37,6 +38,14 @@ sub gw {
 }
 
 sub chat { "/v1/acct/$_[0]/openai/chat/completions" }
+
+# tokens are charged in the log phase, after the answer has left: the next
+# request waits for it
+sub tgw {
+    my $r = gw(@_);
+    sleep($ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0.2);
+    return $r;
+}
 sub reqs { scalar @{ mock_log()->{requests} } }
 
 # the observed body of a refusal (the envelope adds fields after these)
@@ -195,29 +204,29 @@ $scenario{'every route'} = sub {
 $scenario{'tokens'} = sub {
     my $n = shift;
     my $f = 'fixture=openai-chat/text.json';    # 16 in, 363 out
-    my $r = gw(chat('gw'), '{"a":1}', 'x-mock' => $f);
+    my $r = tgw(chat('gw'), '{"a":1}', 'x-mock' => $f);
     is($r->{status}, 200, "$n - 1: 0 used");
     is($r->{headers}{'x-limit'}, '|800', "$n - all 800 left before it");
-    $r = gw(chat('gw'), '{"a":2}', 'x-mock' => $f);
+    $r = tgw(chat('gw'), '{"a":2}', 'x-mock' => $f);
     is($r->{status}, 200, "$n - 2: 379 used");
     is($r->{headers}{'x-limit'}, '|421', "$n - 421 left before it");
-    $r = gw(chat('gw'), '{"a":3}');
+    $r = tgw(chat('gw'), '{"a":3}');
     is($r->{status}, 200, "$n - 3: 758 used, under 800");
-    $r = gw(chat('gw'), '{"a":4}');
+    $r = tgw(chat('gw'), '{"a":4}');
     is($r->{status}, 200,
        "$n - 4: an answer without usage charged nothing");
-    $r = gw(chat('gw'), '{"a":5}', 'x-mock' => $f);
+    $r = tgw(chat('gw'), '{"a":5}', 'x-mock' => $f);
     is($r->{status}, 200, "$n - 5: 758 used");
-    $r = gw(chat('gw'), '{"a":6}', 'x-mock' => $f);
+    $r = tgw(chat('gw'), '{"a":6}', 'x-mock' => $f);
     is($r->{status}, 429, "$n - 6: 1137 used, refused");
     is($r->{headers}{'x-limit'}, 'tokens|0', "$n - by the token limit");
-    $r = gw(chat('in'), '{"a":7}', 'x-mock' => $f);
+    $r = tgw(chat('in'), '{"a":7}', 'x-mock' => $f);
     is($r->{status}, 200, "$n - input 20: 0 used");
-    $r = gw(chat('in'), '{"a":8}', 'x-mock' => $f);
+    $r = tgw(chat('in'), '{"a":8}', 'x-mock' => $f);
     is($r->{status}, 200, "$n - input 20: 16 used");
-    $r = gw(chat('in'), '{"a":9}', 'x-mock' => $f);
+    $r = tgw(chat('in'), '{"a":9}', 'x-mock' => $f);
     is($r->{status}, 429, "$n - input 20: 32 used, refused");
-    $r = gw(chat('gw'), '{"a":10}', 'x-mock' => $f, 'x-now' => at(12, 1));
+    $r = tgw(chat('gw'), '{"a":10}', 'x-mock' => $f, 'x-now' => at(12, 1));
     is($r->{status}, 200, "$n - a new window");
 };
 
