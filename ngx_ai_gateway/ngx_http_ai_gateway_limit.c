@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_json.h"
 #include "ngx_http_ai_gateway_limit.h"
 
 
@@ -95,6 +96,18 @@ static void ngx_http_ai_gateway_limit_answered(void *data,
 static void ngx_http_ai_gateway_limit_policy(ngx_http_request_t *r,
     ngx_http_ai_gateway_limit_t *lim, ngx_http_ai_gateway_limit_res_t *res);
 static void ngx_http_ai_gateway_limit_cleanup(void *data);
+static ngx_int_t ngx_http_ai_gateway_limit_dollars(ngx_str_t *s,
+    uint64_t *nano);
+static ngx_array_t *ngx_http_ai_gateway_limit_list(ngx_conf_t *cf,
+    ngx_str_t *s);
+static ngx_int_t ngx_http_ai_gateway_limit_applies(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_t *lim);
+static void ngx_http_ai_gateway_limit_model(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_gateway_limit_in(ngx_array_t *list,
+    ngx_str_t *v);
+static u_char *ngx_http_ai_gateway_limit_printable(u_char *p, u_char *last,
+    ngx_str_t *s);
 
 
 /* a failure of Redis is logged at most once per this many seconds */
@@ -154,11 +167,14 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_int_t                          n;
     ngx_str_t                         *value, s, zone;
     ngx_uint_t                         i, j, kinds;
+    ngx_uint_t                         technique;
+    ngx_array_t                       *list;
     ngx_http_ai_gateway_limit_t       *lim, *l;
     ngx_http_ai_gateway_limit_conf_t  *lcf;
     ngx_http_compile_complex_value_t   ccv;
 
     lcf = alcf->limit;
+    technique = 0;
 
     if (lcf->limits == NGX_CONF_UNSET_PTR) {
         lcf->limits = ngx_array_create(cf->pool, 2,
@@ -208,6 +224,51 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                         : NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS;
             kinds++;
 
+        } else if (ngx_strncmp(value[i].data, "cost=", 5) == 0) {
+
+            if (ngx_http_ai_gateway_limit_dollars(&s, &lim->limit)
+                != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            lim->cost = s;
+            lim->kind = NGX_HTTP_AI_GATEWAY_LIMIT_COST;
+            kinds++;
+
+        } else if (ngx_strncmp(value[i].data, "model=", 6) == 0
+                   || ngx_strncmp(value[i].data, "provider=", 9) == 0)
+        {
+            list = ngx_http_ai_gateway_limit_list(cf, &s);
+            if (list == NULL) {
+                goto invalid;
+            }
+
+            if (value[i].data[0] == 'm') {
+                lim->models = list;
+
+            } else {
+                lim->providers = list;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "when=", 5) == 0) {
+
+            lim->when = ngx_palloc(cf->pool,
+                                   sizeof(ngx_http_complex_value_t));
+            if (lim->when == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = lim->when;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
         } else if (ngx_strncmp(value[i].data, "count=", 6) == 0) {
 
             if (s.len == 5 && ngx_strncmp(s.data, "total", 5) == 0) {
@@ -233,6 +294,8 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             lim->interval = (ngx_msec_t) n;
 
         } else if (ngx_strncmp(value[i].data, "technique=", 10) == 0) {
+
+            technique = 1;
 
             if (s.len == 5 && ngx_strncmp(s.data, "fixed", 5) == 0) {
                 lim->technique = NGX_HTTP_AI_GATEWAY_LIMIT_FIXED;
@@ -310,17 +373,36 @@ ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ai_gateway_limit\" needs one of \"zone=\" or "
-                           "\"redis=\", one of \"requests=\" or "
-                           "\"tokens=\", and \"interval=\"");
+                           "\"redis=\", one of \"requests=\", \"tokens=\" "
+                           "or \"cost=\", and \"interval=\"");
         return NGX_CONF_ERROR;
+    }
+
+    if ((lim->models || lim->providers || lim->when)
+        && lim->kind != NGX_HTTP_AI_GATEWAY_LIMIT_COST)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"model=\", \"provider=\" and \"when=\" are "
+                           "parameters of a spend limit (\"cost=\") in "
+                           "\"ai_gateway_limit\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the hosted gateway's spend limits are sliding by default */
+
+    if (!technique && lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_COST) {
+        lim->technique = NGX_HTTP_AI_GATEWAY_LIMIT_SLIDING;
     }
 
     if (lim->name.len == 0) {
         if (lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS) {
             ngx_str_set(&lim->name, "requests");
 
-        } else {
+        } else if (lim->kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS) {
             ngx_str_set(&lim->name, "tokens");
+
+        } else {
+            ngx_str_set(&lim->name, "spend");
         }
     }
 
@@ -359,6 +441,101 @@ invalid:
                        "invalid parameter \"%V\" in \"ai_gateway_limit\"",
                        &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* cost=: US dollars, e.g. "0.002", at most 9 decimals */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_dollars(ngx_str_t *s, uint64_t *nano)
+{
+    u_char      *p, *last;
+    uint64_t     v;
+    ngx_uint_t   dot, decimals;
+
+    if (s->len == 0 || s->len > 20) {
+        return NGX_ERROR;
+    }
+
+    v = 0;
+    dot = 0;
+    decimals = 0;
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+
+        if (*p == '.' && !dot && p != s->data && p + 1 < last) {
+            dot = 1;
+            continue;
+        }
+
+        if (*p < '0' || *p > '9' || (dot && ++decimals > 9)) {
+            return NGX_ERROR;
+        }
+
+        v = v * 10 + (*p - '0');
+
+        if (v > 1000000000000000000ULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for ( /* void */ ; decimals < 9; decimals++) {
+        v *= 10;
+
+        if (v > 1000000000000000000ULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    *nano = v;
+
+    return NGX_OK;
+}
+
+
+/* model=a,b: a list of names, none empty */
+
+static ngx_array_t *
+ngx_http_ai_gateway_limit_list(ngx_conf_t *cf, ngx_str_t *s)
+{
+    u_char       *p, *q, *last;
+    ngx_str_t    *v;
+    ngx_array_t  *list;
+
+    list = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = s->data;
+    last = s->data + s->len;
+
+    for ( ;; ) {
+        q = ngx_strlchr(p, last, ',');
+
+        if (q == NULL) {
+            q = last;
+        }
+
+        if (q == p) {
+            return NULL;
+        }
+
+        v = ngx_array_push(list);
+        if (v == NULL) {
+            return NULL;
+        }
+
+        v->data = p;
+        v->len = q - p;
+
+        if (q == last) {
+            return list;
+        }
+
+        p = q + 1;
+    }
 }
 
 
@@ -596,8 +773,9 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
                 return ngx_http_ai_gateway_limit_refuse(r, ctx, lcf, lp);
             }
 
-            if (lp->pass == 1
-                || lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS)
+            if (lim[i].kind != NGX_HTTP_AI_GATEWAY_LIMIT_COST
+                && (lp->pass == 1
+                    || lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS))
             {
                 /* the nearest limit is the one with the least left */
 
@@ -780,6 +958,89 @@ ngx_http_ai_gateway_limit_cleanup(void *data)
 
 
 /*
+ * A spend limit's filters: the request's model and provider in its lists,
+ * its when= neither empty nor "0".
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_limit_applies(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_t *lim)
+{
+    ngx_str_t  v;
+
+    if (lim->models) {
+        ngx_http_ai_gateway_limit_model(r, ctx);
+    }
+
+    if (lim->models
+        && !ngx_http_ai_gateway_limit_in(lim->models, &ctx->route.model))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (lim->providers
+        && !ngx_http_ai_gateway_limit_in(lim->providers,
+                                         &ctx->route.provider))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (lim->when) {
+        if (ngx_http_complex_value(r, lim->when, &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (v.len == 0 || (v.len == 1 && v.data[0] == '0')) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the model as $ai_gateway_model reads it: the body's "model" */
+
+static void
+ngx_http_ai_gateway_limit_model(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    if (ctx->route.model_done) {
+        return;
+    }
+
+    ctx->route.model_done = 1;
+
+    if (r->request_body && r->request_body->bufs) {
+        (void) ngx_http_ai_gateway_json_top_string(r->pool,
+                                                   r->request_body->bufs,
+                                                   "model",
+                                                   &ctx->route.model);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_gateway_limit_in(ngx_array_t *list, ngx_str_t *v)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    s = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (s[i].len == v->len
+            && ngx_strncmp(s[i].data, v->data, v->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * One key per limit: the limit's identity (its name, what and how it
  * counts, its interval), the gateway, and the value of key= (the gateway
  * alone without it).  A key= whose value is empty leaves the request out
@@ -793,6 +1054,7 @@ ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
 {
     u_char                       *p, md[EVP_MAX_MD_SIZE];
     size_t                        len;
+    ngx_int_t                     rc;
     unsigned int                  mdlen;
     ngx_str_t                     v, *gw;
     ngx_uint_t                    i;
@@ -809,6 +1071,16 @@ ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
     for (i = 0; i < lp->limits->nelts; i++) {
 
         ngx_str_null(&v);
+
+        rc = ngx_http_ai_gateway_limit_applies(r, ctx, &lim[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
 
         if (lim[i].key) {
             if (ngx_http_complex_value(r, lim[i].key, &v) != NGX_OK) {
@@ -888,6 +1160,9 @@ ngx_http_ai_gateway_limit_refuse(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_limit_conf_t *lcf,
     ngx_http_ai_gateway_limit_part_t *lp)
 {
+    u_char                       *last, provider[64], model[128];
+    ngx_http_ai_gateway_limit_t  *lim;
+
     if (lcf->headers) {
         if (ngx_http_ai_gateway_limit_headers(r, lp) != NGX_OK
             || ngx_http_ai_gateway_limit_header(r, "Retry-After",
@@ -901,9 +1176,50 @@ ngx_http_ai_gateway_limit_refuse(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ai_gateway: refused by limit \"%V\"", &lp->refused->name);
 
+    lim = lp->refused;
+
+    if (lim->kind != NGX_HTTP_AI_GATEWAY_LIMIT_COST) {
+        return ngx_http_ai_gateway_fail(r, ctx,
+                                        NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED,
+                                        NULL);
+    }
+
+    /* the hosted gateway's message; the model and provider made printable */
+
+    ngx_http_ai_gateway_limit_model(r, ctx);
+
+    last = ngx_http_ai_gateway_limit_printable(provider,
+                                          provider + sizeof(provider) - 1,
+                                          &ctx->route.provider);
+    *last = '\0';
+
+    last = ngx_http_ai_gateway_limit_printable(model,
+                                              model + sizeof(model) - 1,
+                                              &ctx->route.model);
+    *last = '\0';
+
     return ngx_http_ai_gateway_fail(r, ctx,
-                                    NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED,
-                                    NULL);
+                    NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED,
+                    "Spend limit exceeded: rule '%V' (cost limit %V per "
+                    "%Ms, %s) for %s %s", &lim->name, &lim->cost,
+                    lim->interval / 1000,
+                    lim->technique == NGX_HTTP_AI_GATEWAY_LIMIT_SLIDING
+                    ? "sliding" : "fixed", provider, model);
+}
+
+
+/* at most last - p bytes of s, a byte below 0x20 or 0x7f as '?' */
+
+static u_char *
+ngx_http_ai_gateway_limit_printable(u_char *p, u_char *last, ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len && p < last; i++) {
+        *p++ = (s->data[i] < 0x20 || s->data[i] == 0x7f) ? '?' : s->data[i];
+    }
+
+    return p;
 }
 
 
@@ -965,7 +1281,7 @@ ngx_http_ai_gateway_limit_header(ngx_http_request_t *r, char *name,
 static ngx_int_t
 ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
 {
-    uint64_t                           in, out, n, now;
+    uint64_t                           in, out, cost, n, now;
     ngx_uint_t                         i, j;
     ngx_http_ai_gateway_ctx_t         *ctx, **cp;
     ngx_http_ai_gateway_usage_t       *u;
@@ -990,10 +1306,18 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
 
     in = 0;
     out = 0;
+    cost = 0;
 
     cp = lp->passed.elts;
 
     for (j = 0; j < lp->passed.nelts; j++) {
+
+        if (cp[j]->cost.known && cp[j]->cost.value > 0) {
+            cost += (uint64_t) ngx_min(
+                        cp[j]->cost.value * NGX_HTTP_AI_GATEWAY_LIMIT_NANO
+                        + 0.999, 1e18);
+        }
+
         u = &cp[j]->usage;
 
         if (!u->known) {
@@ -1004,7 +1328,7 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
         out += u->output;
     }
 
-    if (in == 0 && out == 0) {
+    if (in == 0 && out == 0 && cost == 0) {
         return NGX_OK;
     }
 
@@ -1016,13 +1340,18 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
 
     for (i = 0; i < lp->limits->nelts; i++) {
 
-        if (lim[i].kind != NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS
+        if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS
             || lp->keys[i].len == 0)
         {
             continue;
         }
 
-        switch (lim[i].count) {
+        switch (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_COST
+                ? (ngx_uint_t) -1 : lim[i].count)
+        {
+        case (ngx_uint_t) -1:
+            n = cost;
+            break;
 
         case NGX_HTTP_AI_GATEWAY_LIMIT_INPUT:
             n = in;
@@ -1054,7 +1383,7 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai_gateway: limit \"%V\": no room in its zone "
-                          "\"%V\", %uL tokens not charged",
+                          "\"%V\", %uL not charged",
                           &lim[i].name, &lim[i].zone->shm.name, n);
             continue;
         }

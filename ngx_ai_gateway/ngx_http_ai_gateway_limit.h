@@ -19,6 +19,11 @@
 
 #define NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS     0
 #define NGX_HTTP_AI_GATEWAY_LIMIT_TOKENS       1
+#define NGX_HTTP_AI_GATEWAY_LIMIT_COST         2   /* a spend limit */
+
+/* a spend limit counts in billionths of a US dollar */
+
+#define NGX_HTTP_AI_GATEWAY_LIMIT_NANO         1000000000.0
 
 /* which tokens */
 
@@ -58,6 +63,11 @@ typedef struct {
     ngx_uint_t                     count;      /* tokens: which */
     ngx_uint_t                     technique;
     ngx_http_ai_gateway_redis_t   *redis;      /* else the zone */
+    ngx_str_t                      cost;       /* cost=, as written */
+    ngx_array_t                   *models;     /* model= filter */
+    ngx_array_t                   *providers;  /* provider= filter */
+    ngx_http_complex_value_t      *when;       /* applies if non-empty,
+                                                  not "0" */
     unsigned                       refuse:1;   /* fail=refuse */
     unsigned                       ring:1;     /* exact sliding window */
 } ngx_http_ai_gateway_limit_t;

@@ -38,6 +38,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
 #define NGX_HTTP_AI_GATEWAY_ERR_LOCATION         2209
 #define NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS      2220
+#define NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED    2045
 
 
 /* the longest provider response translated whole (not streamed) */
