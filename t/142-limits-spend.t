@@ -12,6 +12,7 @@ use AIGW::Redis;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use HTTP::Tiny ();
+use IO::Socket::INET ();
 use Time::HiRes qw(sleep);
 
 repeat_each(1);
@@ -145,6 +146,36 @@ $scenario{'streamed'} = sub {
        "$n - include_usage added by the gateway: charged as well");
 };
 
+# charged after the answer: requests in flight together are all checked
+# before any is charged, so they overshoot the limit by what they cost;
+# measured here with 10 at once on a rule of $0.0003 (2 requests' worth)
+
+$scenario{'overshoot'} = sub {
+    my $n = shift;
+    my $body = $NANO;
+    my $req = "POST " . chat('gw') . " HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\nContent-Type: application/json\r\n"
+            . "x-mock: $TEXT;first_byte_delay=300\r\n"
+            . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    my @s = map {
+        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                              PeerPort => $ENV{TEST_NGINX_SERVER_PORT})
+            or die "connect: $!"
+    } 1 .. 10;
+    syswrite($_, $req) for @s;
+    my $ok = 0;
+    for my $c (@s) {
+        local $/;
+        my $d = <$c> // '';
+        $ok++ if $d =~ m{^HTTP/1\.1 200};
+        close $c;
+    }
+    sleep($ENV{TEST_NGINX_USE_VALGRIND} ? 2 : 0.5);
+    is($ok, 10, "$n - all 10 in flight pass: \$0.001468 spent of \$0.0003");
+    my $r = gw(chat('gw'), $NANO, 'x-mock' => $TEXT);
+    is($r->{status}, 429, "$n - the next one is refused");
+};
+
 run_tests();
 
 __DATA__
@@ -220,7 +251,18 @@ location /v1/acct/nousage/ {
 
 
 
-=== TEST 5: model= is a spend limit's
+=== TEST 5: overshoot
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    ai_gateway_limit zone=limits cost=0.0003 interval=1h;
+}
+
+
+
+=== TEST 6: model= is a spend limit's
 --- config
 location /v1/ {
     ai_gateway gw;
@@ -232,7 +274,7 @@ location /v1/ {
 
 
 
-=== TEST 6: cost= has at most 9 decimals
+=== TEST 7: cost= has at most 9 decimals
 --- config
 location /v1/ {
     ai_gateway gw;
