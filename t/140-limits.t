@@ -368,7 +368,7 @@ location /v1/ {
 }
 --- must_die
 --- error_log
-"ai_gateway_limit" needs one of "zone=" or "redis=", one of "requests=" or "tokens=", and "interval="
+"ai_gateway_limit" needs one of "zone=" or "redis=", one of "requests=", "tokens=" or "cost=", and "interval="
 
 
 
