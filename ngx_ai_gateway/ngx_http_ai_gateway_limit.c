@@ -73,6 +73,7 @@ struct ngx_http_ai_gateway_limit_part_s {
     unsigned                       answered:1; /* Redis answered: res */
     unsigned                       failed:1;   /* Redis failed */
     unsigned                       cleanup:1;
+    unsigned                       single:1;   /* one limit applies */
 };
 
 
@@ -736,6 +737,18 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
             }
 
             if (lp->pass == 0) {
+
+                /*
+                 * one request limit alone is looked at and counted in one
+                 * step (one Redis round trip), in the second pass
+                 */
+
+                if (lp->single
+                    && lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS)
+                {
+                    continue;
+                }
+
                 op = NGX_HTTP_AI_GATEWAY_LIMIT_PEEK;
 
             } else if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_REQUESTS) {
@@ -1055,13 +1068,15 @@ ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
     u_char                       *p, md[EVP_MAX_MD_SIZE];
     size_t                        len;
     ngx_int_t                     rc;
-    unsigned int                  mdlen;
     ngx_str_t                     v, *gw;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, n;
+    unsigned int                  mdlen;
     ngx_http_ai_gateway_limit_t  *lim;
 
     lim = lp->limits->elts;
     gw = &ctx->route.gateway_id;
+
+    n = 0;
 
     lp->keys = ngx_pcalloc(r->pool, lp->limits->nelts * sizeof(ngx_str_t));
     if (lp->keys == NULL) {
@@ -1122,7 +1137,11 @@ ngx_http_ai_gateway_limit_keys(ngx_http_request_t *r,
                         lim[i].technique, lim[i].interval, gw->len, gw, &v);
 
         lp->keys[i].len = p - lp->keys[i].data;
+
+        n++;
     }
+
+    lp->single = (n == 1);
 
     return NGX_OK;
 }
