@@ -268,6 +268,26 @@ $scenario{'headers'} = sub {
        "$n - its headers once the attempt is committed");
 };
 
+# the refusal in the request's log record: its status, and the envelope
+# as its response payload
+
+$scenario{'log record'} = sub {
+    my $n = shift;
+    my $r1 = gw(chat('gw'), '{"l":1}');
+    my $r2 = gw(chat('gw'), '{"l":2}');
+    is($r2->{status}, 429, "$n - refused");
+    my $id = $r2->{headers}{'cf-aig-log-id'};
+    ok($id, "$n - with a log id");
+    my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
+             . "/client/v4/accounts/acct/ai-gateway/gateways/gw/logs/$id";
+    my $rec = eval { json_decode($HT->get($base)->{content})->{result} };
+    is($rec->{status_code}, 429, "$n - the record's status_code");
+    ok(!$rec->{success}, "$n - not a success");
+    my $p = $HT->get("$base/response");
+    is(observed($p), $REFUSED,
+       "$n - the envelope (code 2003) as the response payload");
+};
+
 run_tests();
 
 __DATA__
@@ -360,7 +380,24 @@ location /v1/ {
 
 
 
-=== TEST 7: a limit needs zone=, a count and an interval
+=== TEST 7: log record
+--- http_config
+ai_gateway_log_zone logs:1m;
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw account=acct;
+    ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    ai_gateway_logs logs;
+    ai_gateway_limit zone=limits requests=1 interval=1h;
+}
+location /client/v4/ {
+    ai_gateway_api;
+}
+
+
+
+=== TEST 8: a limit needs zone=, a count and an interval
 --- config
 location /v1/ {
     ai_gateway gw;
@@ -372,7 +409,7 @@ location /v1/ {
 
 
 
-=== TEST 8: an unknown parameter
+=== TEST 9: an unknown parameter
 --- config
 location /v1/ {
     ai_gateway gw;
@@ -384,7 +421,7 @@ invalid parameter "technique=leaky" in "ai_gateway_limit"
 
 
 
-=== TEST 9: a zone never declared
+=== TEST 10: a zone never declared
 --- config
 location /v1/ {
     ai_gateway gw;
@@ -396,7 +433,7 @@ zero size shared memory zone "nosuch"
 
 
 
-=== TEST 10: two limits of a location with one name
+=== TEST 11: two limits of a location with one name
 --- config
 location /v1/ {
     ai_gateway gw;
