@@ -278,6 +278,7 @@ $scenario{'log record'} = sub {
     is($r2->{status}, 429, "$n - refused");
     my $id = $r2->{headers}{'cf-aig-log-id'};
     ok($id, "$n - with a log id");
+    sleep(0.3);    # the record is made in the log phase, after the answer
     my $base = "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}"
              . "/client/v4/accounts/acct/ai-gateway/gateways/gw/logs/$id";
     my $rec = eval { json_decode($HT->get($base)->{content})->{result} };
