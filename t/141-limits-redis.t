@@ -299,6 +299,29 @@ $scenario{'Redis hangs'} = sub {
     is($r->{status}, 429, "$n - fail=refuse: refused");
 };
 
+# a client that leaves while its request waits for Redis: the wait is
+# cancelled (its timer too), the worker goes on
+
+$scenario{'client leaves'} = sub {
+    my $n = shift;
+    my $body = '{"c":1}';
+    for (1 .. 3) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $ENV{TEST_NGINX_SERVER_PORT})
+            or die "connect: $!";
+        syswrite($s, "POST /v1/acct/hang/openai/chat/completions HTTP/1.1\r\n"
+                   . "Host: localhost\r\nContent-Type: application/json\r\n"
+                   . "Content-Length: " . length($body) . "\r\n\r\n$body");
+        sleep 0.05;
+        close $s;
+    }
+    sleep($ENV{TEST_NGINX_USE_VALGRIND} ? 1.5 : 0.5);    # past the timeout
+    is(scalar @{ mock_log()->{requests} }, 0,
+       "$n - no request went on after its client left");
+    my $r = gw('/v1/acct/gw/openai/chat/completions', '{"c":2}');
+    is($r->{status}, 200, "$n - the worker serves the next request");
+};
+
 run_tests();
 
 __DATA__
@@ -392,7 +415,22 @@ location /v1/acct/hangr/ {
 
 
 
-=== TEST 8: a limit names a Redis server never declared
+=== TEST 8: client leaves
+--- config
+location = /ping { return 200 ok; }
+location /v1/acct/hang/ {
+    ai_gateway hang;
+    ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    ai_gateway_limit redis=hang requests=2 interval=1h;
+}
+location /v1/acct/gw/ {
+    ai_gateway gw;
+    ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+}
+
+
+
+=== TEST 9: a limit names a Redis server never declared
 --- config
 location /v1/ {
     ai_gateway gw;
