@@ -74,6 +74,7 @@ PROFILE=${PROFILE:-0}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 MODULE=${MODULE:-$ROOT/build/ngx_http_ai_gateway_module.so}
 KEEP_TMP=${KEEP_TMP:-0}
+LIMITS=${LIMITS:-1}
 TARGET=0.90
 CACHE_TARGET=0.80
 
@@ -271,7 +272,7 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 
 PORT_NAMES=(mock mock_paced redis
             a.plain a.plainbuf a.plain_paced a.return
-            a.gw a.gw_paced a.shm a.redis a.off a.log
+            a.gw a.gw_paced a.shm a.redis a.off a.log a.lshm a.lredis
             b.gw b.gw_paced b.shm b.redis)
 
 declare -A P=()
@@ -440,6 +441,45 @@ END
 gateway_servers() {
     local who=$1 pool
 
+    # the pass-through with a request limit that never refuses, checked
+    # in shared memory and in Redis (the module under test only)
+
+    if [ "$LIMITS" = 1 ] && [ "$who" = a ]; then
+        cat <<END
+
+    ai_gateway_limit_zone benchlimits:16m;
+
+    server {
+        listen 127.0.0.1:${P[a.lshm]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_limit zone=benchlimits requests=1000000000
+                             interval=1h technique=fixed;
+        }
+    }
+END
+
+        if [ "$REDIS" = 1 ]; then
+            cat <<END
+
+    ai_gateway_redis benchlimits 127.0.0.1:${P[redis]};
+
+    server {
+        listen 127.0.0.1:${P[a.lredis]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_limit redis=benchlimits requests=1000000000
+                             interval=1h technique=fixed;
+        }
+    }
+END
+        fi
+    fi
+
     for pool in mock mock_paced; do
         cat <<END
 
@@ -577,6 +617,8 @@ for name in "${PORT_NAMES[@]}"; do
     *.return|*.shm) [ "$CACHE" = 1 ] || continue ;;
     *.redis) [ "$REDIS" = 1 ] || continue ;;
     a.off|a.log) [ "$OBSERVE" = 1 ] || continue ;;
+    *.lshm) [ "$LIMITS" = 1 ] || continue ;;
+    *.lredis) [ "$LIMITS" = 1 ] && [ "$REDIS" = 1 ] || continue ;;
     esac
     wait_port "${P[$name]}" || die "nginx does not listen on ${P[$name]}"
 done
@@ -723,6 +765,27 @@ ttfb_variants() {
     done
 }
 
+# a request limit checked per request, against the same pass-through
+# without it (json gateway); the module under test only
+
+if [ "$LIMITS" = 1 ]; then
+    scenario limits "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
+             "$GW_PATH" "$BODY" application/json same -
+    URL[limits.gateway]=http://127.0.0.1:${P[a.lshm]}$GW_PATH
+    VARIANTS[limits]=gateway
+    REF[limits]=json.gateway
+    LABEL[limits]="|json, limit check in shm"
+
+    if [ "$REDIS" = 1 ]; then
+        scenario limits-redis "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
+                 "$GW_PATH" "$BODY" application/json same -
+        URL[limits-redis.gateway]=http://127.0.0.1:${P[a.lredis]}$GW_PATH
+        VARIANTS[limits-redis]=gateway
+        REF[limits-redis]=json.gateway
+        LABEL[limits-redis]="|json, limit check in Redis"
+    fi
+fi
+
 URL[json.plain_buffered]=http://127.0.0.1:${P[a.plainbuf]}$UP_PATH
 BODYOF[json.plain_buffered]=$BODY
 HDRS[json.plain_buffered]=$OPENAI_HDRS
@@ -848,6 +911,11 @@ for kind in json sse a-json a-sse g-json g-sse; do
 done
 
 check json.plain_buffered
+
+for kind in limits limits-redis; do
+    [ -n "${REF[$kind]:-}" ] || continue
+    check "$kind.gateway" "cf-aig-log-id: "
+done
 
 if [ "$CACHE" = 1 ]; then
     check hit.plain
@@ -1281,14 +1349,14 @@ report() {
 
         row "$kind" "$glabel" "$kind.gateway"
 
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             row "$kind" "$glabel, before" "$kind.before"
         fi
 
         ratio_row "$kind" "$kind.gateway" "${REF[$kind]}" \
                   "ratio gateway/plain req/s" "$target"
 
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             ratio_row "$kind" "$kind.before" "${REF[$kind]}" \
                       "ratio before/plain req/s" "$target"
             ratio_row "$kind" "$kind.gateway" "$kind.before" \
@@ -1365,7 +1433,7 @@ report() {
             rounds_line "$kind.$v" "$kind $v"
         done
         paired_line "$kind gateway/plain" "$kind.gateway" "${REF[$kind]}"
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             paired_line "$kind gateway/before" "$kind.gateway" \
                         "$kind.before"
         fi

@@ -43,6 +43,9 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED, NGX_HTTP_TOO_MANY_REQUESTS,
       ngx_string("Rate limited") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED, NGX_HTTP_TOO_MANY_REQUESTS,
+      ngx_string("Spend limit exceeded") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED, NGX_HTTP_BAD_GATEWAY,
       ngx_string("Failed to get response from provider") },
 

@@ -28,6 +28,8 @@
  *               which comes back here as a subrequest
  *   cache       looked up (cache.c): a hit is answered here, before any
  *               ngx_http_upstream_t exists
+ *   limit       the rate limits (limit.c): a request over one is refused,
+ *               counted once however many attempts it makes
  *   credential  a Vertex AI service-account key exchanged for a token
  *               (vertex.c)
  *   upstream    the provider request built, checked and started
@@ -43,6 +45,7 @@
 
 typedef enum {
     NGX_HTTP_AI_GATEWAY_STAGE_CACHE = 0,
+    NGX_HTTP_AI_GATEWAY_STAGE_LIMIT,
     NGX_HTTP_AI_GATEWAY_STAGE_CREDENTIAL,
     NGX_HTTP_AI_GATEWAY_STAGE_UPSTREAM,
     NGX_HTTP_AI_GATEWAY_STAGE_DONE
@@ -482,6 +485,23 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
             }
 
             if (rc != NGX_DECLINED) {
+                goto failed;
+            }
+
+            ctx->stage = NGX_HTTP_AI_GATEWAY_STAGE_LIMIT;
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_STAGE_LIMIT:
+
+            /* a miss: the rate limits (a hit is not counted) */
+
+            rc = ngx_http_ai_gateway_limit_check(r, ctx);
+
+            if (rc == NGX_AGAIN) {
+                goto wait;
+            }
+
+            if (rc != NGX_OK) {
                 goto failed;
             }
 

@@ -206,6 +206,34 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_protocols),
       &ngx_http_ai_gateway_slot_protocols },
 
+    { ngx_string("ai_gateway_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_headers_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit_clock"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_clock_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_gateway_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ai_gateway_cache_zone,
@@ -668,7 +696,8 @@ ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
         || ngx_http_ai_gateway_log_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
         || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK
-        || ngx_http_ai_gateway_cost_init(cf) != NGX_OK)
+        || ngx_http_ai_gateway_cost_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_limit_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -741,6 +770,11 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     ngx_http_ai_gateway_retry_create_conf(&conf->retry);
     ngx_http_ai_gateway_log_create_conf(&conf->log);
 
+    conf->limit = ngx_http_ai_gateway_limit_create_conf(cf);
+    if (conf->limit == NULL) {
+        return NULL;
+    }
+
     return conf;
 }
 
@@ -784,6 +818,12 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_ai_gateway_log_merge_conf(cf, &prev->log, &conf->log,
                                            &conf->gateway_id,
                                            &conf->account_id)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_limit_merge_conf(cf, prev->limit, conf->limit)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

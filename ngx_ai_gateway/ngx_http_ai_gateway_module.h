@@ -39,6 +39,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
 #define NGX_HTTP_AI_GATEWAY_ERR_LOCATION         2209
 #define NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS      2220
+#define NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED    2045
 
 
 /* the longest provider response translated whole (not streamed) */
@@ -170,6 +171,14 @@ typedef struct {
 } ngx_http_ai_gateway_step_t;
 
 
+/* rate limits: ngx_http_ai_gateway_limit.c */
+
+typedef struct ngx_http_ai_gateway_limit_conf_s
+    ngx_http_ai_gateway_limit_conf_t;
+typedef struct ngx_http_ai_gateway_limit_part_s
+    ngx_http_ai_gateway_limit_part_t;
+
+
 typedef struct {
     ngx_str_t                      gateway_id;
     ngx_str_t                      account_id;
@@ -194,6 +203,7 @@ typedef struct {
     ngx_array_t                   *keys;       /* keys.c: stored provider
                                                   keys, or NULL */
     ngx_flag_t                     client_keys; /* ai_gateway_client_keys */
+    ngx_http_ai_gateway_limit_conf_t  *limit;  /* limit.c */
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -472,6 +482,8 @@ typedef struct {
     ngx_http_ai_gateway_meter_part_t   meter;
     ngx_http_ai_gateway_log_part_t     log;             /* log.c */
     ngx_http_ai_gateway_access_t       access;          /* auth.c, keys.c */
+    ngx_http_ai_gateway_limit_part_t  *limit;           /* limit.c (the
+                                                           main request's) */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -715,6 +727,27 @@ ngx_int_t ngx_http_ai_gateway_keys_apply(ngx_http_request_t *r,
 ngx_uint_t ngx_http_ai_gateway_keys_skip(ngx_http_ai_gateway_ctx_t *ctx,
     ngx_table_elt_t *h);
 ngx_int_t ngx_http_ai_gateway_bearer(ngx_str_t *value);
+
+/* ngx_http_ai_gateway_limit.c */
+
+ngx_http_ai_gateway_limit_conf_t *ngx_http_ai_gateway_limit_create_conf(
+    ngx_conf_t *cf);
+char *ngx_http_ai_gateway_limit_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_limit_conf_t *prev,
+    ngx_http_ai_gateway_limit_conf_t *conf);
+char *ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_limit_headers_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_clock_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_limit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ai_gateway_universal.c */
 

@@ -192,6 +192,14 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
       offsetof(ngx_http_ai_gateway_ctx_t, access.alias),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* rate limits (ngx_http_ai_gateway_limit.c) */
+
+    { ngx_string("ai_gateway_limit"), NULL,
+      ngx_http_ai_gateway_limit_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_limit_remaining"), NULL,
+      ngx_http_ai_gateway_limit_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
