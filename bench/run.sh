@@ -322,6 +322,11 @@ module_id() {
 
 mkdir -p "$TMP/a" "$TMP/b"
 
+# the gateway token of the limits scenarios, its digest in a token file
+BENCH_TOKEN=bench-token-0123456789
+printf 'sha256:%s  bench-client\n' \
+    "$(printf %s "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1)" > "$TMP/tokens"
+
 cp "$MODULE" "$TMP/a/ngx_http_ai_gateway_module.so"
 MODULE_ID=$(module_id "$TMP/a/ngx_http_ai_gateway_module.so" "$MODULE")
 
@@ -455,8 +460,10 @@ gateway_servers() {
         location /v1/ {
             ai_gateway bench;
             ai_gateway_provider openai http://mock;
+            ai_gateway_auth_token_file $TMP/tokens;
             ai_gateway_limit zone=benchlimits requests=1000000000
-                             interval=1h technique=fixed;
+                             interval=1h technique=fixed
+                             key=\$ai_gateway_client;
         }
     }
 END
@@ -472,8 +479,10 @@ END
         location /v1/ {
             ai_gateway bench;
             ai_gateway_provider openai http://mock;
+            ai_gateway_auth_token_file $TMP/tokens;
             ai_gateway_limit redis=benchlimits requests=1000000000
-                             interval=1h technique=fixed;
+                             interval=1h technique=fixed
+                             key=\$ai_gateway_client;
         }
     }
 END
@@ -765,24 +774,28 @@ ttfb_variants() {
     done
 }
 
-# a request limit checked per request, against the same pass-through
-# without it (json gateway); the module under test only
+# a gateway token checked and a request limit keyed by its name, per
+# request, against the same pass-through without them (json gateway); the
+# module under test only
 
 if [ "$LIMITS" = 1 ]; then
     scenario limits "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
              "$GW_PATH" "$BODY" application/json same -
     URL[limits.gateway]=http://127.0.0.1:${P[a.lshm]}$GW_PATH
+    HDRS[limits.gateway]=$OPENAI_HDRS$'\n'
+    HDRS[limits.gateway]+="cf-aig-authorization: Bearer $BENCH_TOKEN"
     VARIANTS[limits]=gateway
     REF[limits]=json.gateway
-    LABEL[limits]="|json, limit check in shm"
+    LABEL[limits]="|json, auth + limit, shm"
 
     if [ "$REDIS" = 1 ]; then
         scenario limits-redis "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
                  "$GW_PATH" "$BODY" application/json same -
         URL[limits-redis.gateway]=http://127.0.0.1:${P[a.lredis]}$GW_PATH
+        HDRS[limits-redis.gateway]=${HDRS[limits.gateway]}
         VARIANTS[limits-redis]=gateway
         REF[limits-redis]=json.gateway
-        LABEL[limits-redis]="|json, limit check in Redis"
+        LABEL[limits-redis]="|json, auth + limit, Redis"
     fi
 fi
 
