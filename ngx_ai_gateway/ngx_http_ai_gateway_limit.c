@@ -56,6 +56,8 @@ struct ngx_http_ai_gateway_limit_part_s {
     uint64_t                       limit;      /* the nearest limit's */
     uint64_t                       remaining;
     ngx_msec_t                     reset;
+    uint64_t                       spend;      /* the nearest spend rule's
+                                                  budget left, nano-USD */
 
     /* the check in progress: where it stands, a Redis wait */
     ngx_http_request_t            *request;    /* that checks */
@@ -68,6 +70,7 @@ struct ngx_http_ai_gateway_limit_part_s {
     unsigned                       started:1;
     unsigned                       checked:1;
     unsigned                       known:1;    /* limit, remaining, reset */
+    unsigned                       spend_known:1;
     unsigned                       charged:1;
     unsigned                       waiting:1;  /* for Redis */
     unsigned                       answered:1; /* Redis answered: res */
@@ -783,7 +786,21 @@ ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
                 lp->reset = res.reset;
                 lp->known = 1;
 
+                if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_COST) {
+                    lp->spend = 0;
+                    lp->spend_known = 1;
+                }
+
                 return ngx_http_ai_gateway_limit_refuse(r, ctx, lcf, lp);
+            }
+
+            if (lim[i].kind == NGX_HTTP_AI_GATEWAY_LIMIT_COST
+                && (!lp->spend_known || res.remaining < lp->spend))
+            {
+                /* the spend rule with the least budget left */
+
+                lp->spend = res.remaining;
+                lp->spend_known = 1;
             }
 
             if (lim[i].kind != NGX_HTTP_AI_GATEWAY_LIMIT_COST
@@ -1416,7 +1433,11 @@ ngx_http_ai_gateway_limit_log_handler(ngx_http_request_t *r)
 }
 
 
-/* $ai_gateway_limit (data 0) and $ai_gateway_limit_remaining (data 1) */
+/*
+ * $ai_gateway_limit (data 0), $ai_gateway_limit_remaining (data 1) and
+ * $ai_gateway_limit_spend_remaining (data 2: US dollars, as few decimals
+ * as the value needs)
+ */
 
 ngx_int_t
 ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
@@ -1444,7 +1465,7 @@ ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
         v->data = lp->refused->name.data;
         v->len = lp->refused->name.len;
 
-    } else {
+    } else if (data == 1) {
         if (!lp->known) {
             v->not_found = 1;
             return NGX_OK;
@@ -1457,6 +1478,29 @@ ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
 
         v->data = p;
         v->len = ngx_sprintf(p, "%uL", lp->remaining) - p;
+
+    } else {
+        if (!lp->spend_known) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+        v->len = ngx_sprintf(p, "%uL.%09uL", lp->spend / 1000000000,
+                             lp->spend % 1000000000) - p;
+
+        while (v->data[v->len - 1] == '0') {
+            v->len--;
+        }
+
+        if (v->data[v->len - 1] == '.') {
+            v->len--;
+        }
     }
 
     v->valid = 1;

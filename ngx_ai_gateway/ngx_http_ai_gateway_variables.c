@@ -200,6 +200,9 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
     { ngx_string("ai_gateway_limit_remaining"), NULL,
       ngx_http_ai_gateway_limit_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_gateway_limit_spend_remaining"), NULL,
+      ngx_http_ai_gateway_limit_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

@@ -86,11 +86,15 @@ add_response_body_check(sub {
 for my $g (qw(shm redis)) {
     $scenario{"a rule in $g"} = sub {
         my $n = shift;
-        my @s = map { gw(chat($g), $NANO, 'x-mock' => $TEXT)->{status} }
-                1 .. 3;
-        is("@s", "200 200 200", "$n - \$0 to \$0.0002936 spent: pass");
+        my @r = map { gw(chat($g), $NANO, 'x-mock' => $TEXT) } 1 .. 3;
+        is(join(' ', map { $_->{status} } @r), "200 200 200",
+           "$n - \$0 to \$0.0002936 spent: pass");
+        is(join(' ', map { $_->{headers}{'x-spend-left'} } @r),
+           "0.0003 0.0001532 0.0000064",
+           "$n - \$ai_gateway_limit_spend_remaining: the budget left");
         my $r = gw(chat($g), $NANO, 'x-mock' => $TEXT);
         is($r->{status}, 429, "$n - \$0.0004404 spent: refused");
+        is($r->{headers}{'x-spend-left'}, '0', "$n - refused: nothing left");
         is(err($r), "2045 Spend limit exceeded: rule 'budget' (cost limit "
                     . "0.0003 per 3600s, sliding) for openai gpt-4.1-nano",
            "$n - code 2045 and the hosted gateway's message");
@@ -188,12 +192,14 @@ location /v1/acct/shm/ {
     ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
     ai_gateway_limit zone=limits cost=0.0003 interval=3600s name=budget;
     add_header X-Limit $ai_gateway_limit always;
+    add_header X-Spend-Left $ai_gateway_limit_spend_remaining always;
 }
 location /v1/acct/redis/ {
     ai_gateway redis;
     ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
     ai_gateway_limit redis=r cost=0.0003 interval=3600s name=budget;
     add_header X-Limit $ai_gateway_limit always;
+    add_header X-Spend-Left $ai_gateway_limit_spend_remaining always;
 }
 
 
