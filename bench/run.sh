@@ -6,9 +6,10 @@
 # plain nginx proxy_pass to the same mock provider: pass-through JSON and
 # SSE, the Unified API (/compat) translating Anthropic and Gemini answers
 # (JSON and streamed) against proxy_pass of the provider's native answer,
-# cache hits against "return 200"; the time to first byte of streams; and,
-# with MODULE_BEFORE, the same for an older build of the module in the same
-# run.  See bench/README.md.
+# cache hits against "return 200"; the time to first byte of streams; the
+# price of usage accounting and request logs (the same gateway with
+# accounting off, and with a log store); and, with MODULE_BEFORE, the same
+# for an older build of the module in the same run.  See bench/README.md.
 #
 #   bench/run.sh                     defaults: 2 rounds of 10 s runs
 #   MODULE_BEFORE=/path/old.so ROUNDS=5 DURATION=5 WARMUP=1 bench/run.sh
@@ -29,6 +30,10 @@
 #   STREAM_EVENTS  the Anthropic and Gemini streams are lengthened to this
 #                  many events by repeating their recorded deltas [34]
 #   TTFB           1: also measure the time to first byte of the streams [1]
+#   OBSERVE        1: also measure pass-through and /compat Anthropic with
+#                  ai_gateway_usage off ("off") and with a request log in
+#                  a shared memory zone, payloads kept ("log"), in nginx
+#                  "a" [1]
 #   TTFB_N         sequential requests per TTFB measurement [200]
 #   TTFB_DELAY     ms between the first event and the rest of a paced
 #                  stream [5]
@@ -59,6 +64,7 @@ ROUNDS=${ROUNDS:-2}
 BUFFERED=${BUFFERED:-1}
 CACHE=${CACHE:-1}
 COMPAT=${COMPAT:-1}
+OBSERVE=${OBSERVE:-1}
 STREAM_EVENTS=${STREAM_EVENTS:-34}
 TTFB=${TTFB:-1}
 TTFB_N=${TTFB_N:-200}
@@ -68,6 +74,7 @@ PROFILE=${PROFILE:-0}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 MODULE=${MODULE:-$ROOT/build/ngx_http_ai_gateway_module.so}
 KEEP_TMP=${KEEP_TMP:-0}
+LIMITS=${LIMITS:-1}
 TARGET=0.90
 CACHE_TARGET=0.80
 
@@ -80,7 +87,10 @@ OUT=$RESULTS/latest.txt
 # translates it
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
-BODY_STREAM=${BODY%\}}',"stream":true}'
+# the recorded stream has a usage chunk: the client asks for it, so that the
+# gateway relays the stream as it is (a client that does not ask gets
+# include_usage added and the chunk left out: docs/usage.md)
+BODY_STREAM=${BODY%\}}',"stream":true,"stream_options":{"include_usage":true}}'
 
 A_BODY='{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user",'
 A_BODY+='"content":"hi"}]}'
@@ -262,7 +272,7 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 
 PORT_NAMES=(mock mock_paced redis
             a.plain a.plainbuf a.plain_paced a.return
-            a.gw a.gw_paced a.shm a.redis
+            a.gw a.gw_paced a.shm a.redis a.off a.log a.lshm a.lredis
             b.gw b.gw_paced b.shm b.redis)
 
 declare -A P=()
@@ -311,6 +321,11 @@ module_id() {
 }
 
 mkdir -p "$TMP/a" "$TMP/b"
+
+# the gateway token of the limits scenarios, its digest in a token file
+BENCH_TOKEN=bench-token-0123456789
+printf 'sha256:%s  bench-client\n' \
+    "$(printf %s "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1)" > "$TMP/tokens"
 
 cp "$MODULE" "$TMP/a/ngx_http_ai_gateway_module.so"
 MODULE_ID=$(module_id "$TMP/a/ngx_http_ai_gateway_module.so" "$MODULE")
@@ -431,6 +446,49 @@ END
 gateway_servers() {
     local who=$1 pool
 
+    # the pass-through with a request limit that never refuses, checked
+    # in shared memory and in Redis (the module under test only)
+
+    if [ "$LIMITS" = 1 ] && [ "$who" = a ]; then
+        cat <<END
+
+    ai_gateway_limit_zone benchlimits:16m;
+
+    server {
+        listen 127.0.0.1:${P[a.lshm]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_auth_token_file $TMP/tokens;
+            ai_gateway_limit zone=benchlimits requests=1000000000
+                             interval=1h technique=fixed
+                             key=\$ai_gateway_client;
+        }
+    }
+END
+
+        if [ "$REDIS" = 1 ]; then
+            cat <<END
+
+    ai_gateway_redis benchlimits 127.0.0.1:${P[redis]};
+
+    server {
+        listen 127.0.0.1:${P[a.lredis]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_auth_token_file $TMP/tokens;
+            ai_gateway_limit redis=benchlimits requests=1000000000
+                             interval=1h technique=fixed
+                             key=\$ai_gateway_client;
+        }
+    }
+END
+        fi
+    fi
+
     for pool in mock mock_paced; do
         cat <<END
 
@@ -446,6 +504,37 @@ gateway_servers() {
     }
 END
     done
+
+    if [ "$OBSERVE" = 1 ] && [ "$who" = a ]; then
+        cat <<END
+
+    ai_gateway_log_zone benchlog:64m;
+
+    server {
+        listen 127.0.0.1:${P[a.off]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_usage off;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:${P[a.log]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_logs benchlog;
+            ai_gateway_logs_max 100000;
+            ai_gateway_logs_strategy delete_oldest;
+        }
+    }
+END
+    fi
 
     [ "$CACHE" = 1 ] || return 0
 
@@ -536,6 +625,9 @@ for name in "${PORT_NAMES[@]}"; do
     case $name in
     *.return|*.shm) [ "$CACHE" = 1 ] || continue ;;
     *.redis) [ "$REDIS" = 1 ] || continue ;;
+    a.off|a.log) [ "$OBSERVE" = 1 ] || continue ;;
+    *.lshm) [ "$LIMITS" = 1 ] || continue ;;
+    *.lredis) [ "$LIMITS" = 1 ] && [ "$REDIS" = 1 ] || continue ;;
     esac
     wait_port "${P[$name]}" || die "nginx does not listen on ${P[$name]}"
 done
@@ -653,6 +745,57 @@ if [ "$CACHE" = 1 ]; then
         VARIANTS[redis]=${VARIANTS[redis]#plain }
         REF[redis]=hit.plain
         LABEL[redis]="|cache hit, Redis"
+    fi
+fi
+
+# accounting off, and a request log: the same requests to nginx "a"'s
+# other gateway servers (not measured for the time to first byte)
+
+OBSERVE_KINDS=()
+if [ "$OBSERVE" = 1 ]; then
+    OBSERVE_KINDS=(json sse)
+    [ "$COMPAT" = 1 ] && OBSERVE_KINDS+=(a-json a-sse)
+
+    for kind in "${OBSERVE_KINDS[@]}"; do
+        for v in off log; do
+            URL[$kind.$v]=${URL[$kind.gateway]/:${P[a.gw]}\//:${P[a.$v]}\/}
+            BODYOF[$kind.$v]=${BODYOF[$kind.gateway]}
+            HDRS[$kind.$v]=${HDRS[$kind.gateway]}
+        done
+        VARIANTS[$kind]+=" off log"
+    done
+fi
+
+# the variants of KIND measured for the time to first byte
+ttfb_variants() {
+    local v
+    for v in direct ${VARIANTS[$1]}; do
+        [ -n "${TPORT[$1.$v]:-}" ] && echo "$v"
+    done
+}
+
+# a gateway token checked and a request limit keyed by its name, per
+# request, against the same pass-through without them (json gateway); the
+# module under test only
+
+if [ "$LIMITS" = 1 ]; then
+    scenario limits "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
+             "$GW_PATH" "$BODY" application/json same -
+    URL[limits.gateway]=http://127.0.0.1:${P[a.lshm]}$GW_PATH
+    HDRS[limits.gateway]=$OPENAI_HDRS$'\n'
+    HDRS[limits.gateway]+="cf-aig-authorization: Bearer $BENCH_TOKEN"
+    VARIANTS[limits]=gateway
+    REF[limits]=json.gateway
+    LABEL[limits]="|json, auth + limit, shm"
+
+    if [ "$REDIS" = 1 ]; then
+        scenario limits-redis "$UP_PATH" "$BODY" "$OPENAI_HDRS" \
+                 "$GW_PATH" "$BODY" application/json same -
+        URL[limits-redis.gateway]=http://127.0.0.1:${P[a.lredis]}$GW_PATH
+        HDRS[limits-redis.gateway]=${HDRS[limits.gateway]}
+        VARIANTS[limits-redis]=gateway
+        REF[limits-redis]=json.gateway
+        LABEL[limits-redis]="|json, auth + limit, Redis"
     fi
 fi
 
@@ -781,6 +924,11 @@ for kind in json sse a-json a-sse g-json g-sse; do
 done
 
 check json.plain_buffered
+
+for kind in limits limits-redis; do
+    [ -n "${REF[$kind]:-}" ] || continue
+    check "$kind.gateway" "cf-aig-log-id: "
+done
 
 if [ "$CACHE" = 1 ]; then
     check hit.plain
@@ -1025,7 +1173,7 @@ for round in $(seq "$ROUNDS"); do
     if [ "$TTFB" = 1 ]; then
         for kind in "${TTFB_KINDS[@]}"; do
             # shellcheck disable=SC2086
-            for v in $(order "$round" direct ${VARIANTS[$kind]}); do
+            for v in $(order "$round" $(ttfb_variants "$kind")); do
                 ttfb "$kind.$v" "$round"
             done
         done
@@ -1214,18 +1362,35 @@ report() {
 
         row "$kind" "$glabel" "$kind.gateway"
 
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             row "$kind" "$glabel, before" "$kind.before"
         fi
 
         ratio_row "$kind" "$kind.gateway" "${REF[$kind]}" \
                   "ratio gateway/plain req/s" "$target"
 
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             ratio_row "$kind" "$kind.before" "${REF[$kind]}" \
                       "ratio before/plain req/s" "$target"
             ratio_row "$kind" "$kind.gateway" "$kind.before" \
                       "ratio gateway/before" -
+        fi
+
+        if [[ " ${VARIANTS[$kind]} " = *" log "* ]]; then
+            row "$kind" "$glabel, usage off" "$kind.off"
+            row "$kind" "$glabel, request log" "$kind.log"
+            ratio_row "$kind" "$kind.off" "${REF[$kind]}" \
+                      "ratio usage off/plain" -
+            ratio_row "$kind" "$kind.log" "${REF[$kind]}" \
+                      "ratio request log/plain" -
+            ratio_row "$kind" "$kind.log" "$kind.off" \
+                      "ratio request log/off" -
+            printf '%-6s %-26s %+7.1fus CPU/req; accounting alone: %+.1fus\n' \
+                "$kind" "request log + accounting" \
+                "$(awk -v a="$(cost "$kind.log")" -v b="$(cost "$kind.off")" \
+                       'BEGIN { print a - b }')" \
+                "$(awk -v a="$(cost "$kind.gateway")" \
+                       -v b="$(cost "$kind.off")" 'BEGIN { print a - b }')"
         fi
 
         if [ "$kind" = json ] && [ "$BUFFERED" = 1 ]; then
@@ -1251,7 +1416,7 @@ report() {
 
         for kind in "${TTFB_KINDS[@]}"; do
             m=()
-            for v in direct ${VARIANTS[$kind]}; do
+            for v in $(ttfb_variants "$kind"); do
                 m[$v]=$(for r in $(seq "$ROUNDS"); do
                             echo "${T[$kind.$v.$r]%% *}"
                         done | sort -g | head -1)
@@ -1281,7 +1446,7 @@ report() {
             rounds_line "$kind.$v" "$kind $v"
         done
         paired_line "$kind gateway/plain" "$kind.gateway" "${REF[$kind]}"
-        if [ -n "$MODULE_BEFORE" ]; then
+        if [[ " ${VARIANTS[$kind]} " == *" before "* ]]; then
             paired_line "$kind gateway/before" "$kind.gateway" \
                         "$kind.before"
         fi
@@ -1291,7 +1456,7 @@ report() {
         echo
         echo "every round, time to first byte p50 (us):"
         for kind in "${TTFB_KINDS[@]}"; do
-            for v in direct ${VARIANTS[$kind]}; do
+            for v in $(ttfb_variants "$kind"); do
                 printf '  %-26s' "$kind $v"
                 for r in $(seq "$ROUNDS"); do
                     printf ' %7.1f' "${T[$kind.$v.$r]%% *}"

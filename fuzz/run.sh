@@ -20,6 +20,16 @@
 #              once written again
 #   json       the module's JSON (yajl on the pools) against yajl_tree and
 #              yajl_gen on malloc(): the same trees, texts and refusals
+#   usage      the meter on JSON, SSE and AWS event-stream answers, whole
+#              and split: the same counts, model and bytes kept; the
+#              request side (include_usage, cf-aig-metadata,
+#              cf-aig-custom-cost, a price file): JSON out, stable
+#   log_record a log record as read back from a store: what the decoder
+#              accepts reads back the same, its JSON is written, filters
+#              and sort keys take it
+#   query      a Logs API query string: arguments and filters (JSON or the
+#              SDKs' encoding) accepted within bounds, or refused with a
+#              message
 #
 # Crashes are left in build/fuzz/ (crash-*); the exit status is not 0.
 # NGINX_BUILD: the configured nginx tree (default build/nginx); CC: clang.
@@ -41,13 +51,14 @@ fi
 
 mkdir -p "$OUT"
 
-TARGETS="request response error stream embed steps cache_entry json"
+TARGETS="request response error stream embed steps cache_entry json usage
+         log_record query"
 
 for t in $TARGETS; do
     # shellcheck disable=SC2086
     $CC -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -Wno-unused-parameter \
-        $INCS $SRCS "fuzz/fuzz_$t.c" -o "$OUT/fuzz_$t" -lyajl
+        $INCS $SRCS "fuzz/fuzz_$t.c" -o "$OUT/fuzz_$t" -lyajl -lm
 done
 
 
@@ -61,7 +72,7 @@ seed() {    # seed DIR NAME PREFIX FILE (PREFIX: octal escapes)
 rm -rf "$OUT/seeds"
 mkdir -p "$OUT/seeds/request" "$OUT/seeds/response" "$OUT/seeds/error" \
          "$OUT/seeds/stream" "$OUT/seeds/embed" "$OUT/seeds/steps" \
-         "$OUT/seeds/json"
+         "$OUT/seeds/json" "$OUT/seeds/usage"
 
 # texts for the parsers (first byte even), calls for the generators (odd)
 
@@ -79,6 +90,11 @@ done
 # and SSE, provider routes and the Unified API)
 
 cp -R fuzz/seeds/cache_entry "$OUT/seeds/cache_entry"
+
+# log records as the stores hold them, and Logs API queries
+
+cp -R fuzz/seeds/log_record "$OUT/seeds/log_record"
+cp -R fuzz/seeds/query "$OUT/seeds/query"
 
 for f in t/unit/cases/request/*.json t/fixtures/openai-chat/request-*.json; do
     seed request "$(basename "$f")" "" "$f"
@@ -125,6 +141,35 @@ for f in t/unit/cases/response/gemini-embed*.in.json; do
     seed embed "r-$(basename "$f")" '\001' "$f"
 done
 
+# the meter: every recorded answer in its framing (bit 2: strip, bit 3:
+# complete); the request side: request bodies, metadata, custom costs, the
+# price table
+
+for f in t/fixtures/*/*.json; do
+    seed usage "j-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\010\005' "$f"
+done
+
+for f in t/fixtures/*/*.sse; do
+    seed usage "s-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\015\011' "$f"
+done
+
+for f in t/fixtures/bedrock/*.eventstream.bin; do
+    seed usage "e-$(basename "$f")" '\012\003' "$f"
+done
+
+for f in t/fixtures/*/request-*.json; do
+    seed usage "r-$(basename "$(dirname "$f")")-$(basename "$f")" \
+         '\003\001' "$f"
+done
+
+printf '\023\001{"team":"AI","user":12345,"test":true,"a":1,"b":2,"c":3}' \
+    > "$OUT/seeds/usage/metadata"
+printf '\043\001{"per_token_in":0.000001,"per_token_out":2e-6}' \
+    > "$OUT/seeds/usage/custom"
+seed usage prices '\063\001' prices.json
+
 fail=0
 
 for t in $TARGETS; do
@@ -134,6 +179,9 @@ for t in $TARGETS; do
 
     case $t in
         cache_entry) dict=fuzz/cache_entry.dict ;;
+        usage)       dict=fuzz/usage.dict ;;
+        log_record)  dict=fuzz/log_record.dict ;;
+        query)       dict=fuzz/query.dict ;;
         *)           dict=fuzz/translators.dict ;;
     esac
 

@@ -668,7 +668,7 @@ ngx_http_ai_gateway_anthropic_tool(ngx_http_ai_gateway_gen_t *gen,
 /*
  * Usage: the fields present in v replace the ones known.  prompt_tokens
  * counts every input token (input_tokens excludes cache reads and cache
- * writes), cached_tokens the cache reads.
+ * writes), cached_tokens the cache reads, cache_write the cache writes.
  */
 
 static void
@@ -689,6 +689,7 @@ ngx_http_ai_gateway_anthropic_usage(yajl_val v,
     u->prompt = au->input + au->cache_read + au->cache_creation;
     u->completion = au->output;
     u->cached = au->cache_read;
+    u->cache_write = au->cache_creation;
     u->reasoning = 0;
 }
 

@@ -104,7 +104,19 @@ ngx_http_ai_gateway_cache_key(ngx_http_request_t *r,
 
     tag = 'c';
 
-    if (alcf->cache.scope == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL) {
+    if (alcf->cache.scope == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL
+        && ctx->access.key)
+    {
+        /* a stored key (keys.c): its alias, not the secret */
+
+        EVP_DigestUpdate(md, &tag, 1);
+        ngx_http_ai_gateway_cache_add(md, (u_char *) "byok", 4);
+        ngx_http_ai_gateway_cache_add(md, ctx->access.alias.data,
+                                      ctx->access.alias.len);
+
+    } else if (alcf->cache.scope
+               == NGX_HTTP_AI_GATEWAY_CACHE_SCOPE_CREDENTIAL)
+    {
         auth = ctx->route.target.origin ? &ctx->route.target.origin->auth
                                         : NULL;
 

@@ -328,6 +328,14 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
     ctx->route.model = model;
     ctx->route.model_done = 1;
 
+    /* a stored provider key (keys.c) */
+
+    rc = ngx_http_ai_gateway_keys_pick(r, alcf, ctx,
+                                       provider ? &provider->slug : &prefix);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
         /* the project and the region come with the service-account key */
 
@@ -348,6 +356,11 @@ ngx_http_ai_gateway_compat_prepare(ngx_http_request_t *r,
     /* custom-{slug} must be declared: route() says "Invalid provider" */
 
     rc = ngx_http_ai_gateway_route(r, alcf, ctx, &prefix, &path);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_ai_gateway_keys_apply(r, ctx);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -559,6 +572,11 @@ ngx_http_ai_gateway_compat_credential(ngx_http_request_t *r,
 
     o = ctx->route.target.origin;
     auth = &o->auth;
+
+    if (ctx->access.key) {
+        /* a stored key is there (keys.c) */
+        return NGX_OK;
+    }
 
     if (auth->len == 13 && ngx_strncmp(auth->data, "authorization", 13) == 0)
     {

@@ -425,6 +425,7 @@ ngx_http_ai_gateway_usage_report(ngx_http_ai_gateway_compat_t *c,
     c->completion_tokens = u->completion;
     c->cached_tokens = u->cached;
     c->reasoning_tokens = u->reasoning;
+    c->cache_write_tokens = u->cache_write;
     c->usage = 1;
 }
 

@@ -43,6 +43,9 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
     { NGX_HTTP_AI_GATEWAY_ERR_RATE_LIMITED, NGX_HTTP_TOO_MANY_REQUESTS,
       ngx_string("Rate limited") },
 
+    { NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED, NGX_HTTP_TOO_MANY_REQUESTS,
+      ngx_string("Spend limit exceeded") },
+
     { NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED, NGX_HTTP_BAD_GATEWAY,
       ngx_string("Failed to get response from provider") },
 
@@ -51,6 +54,9 @@ static ngx_http_ai_gateway_code_t  ngx_http_ai_gateway_codes[] = {
 
     { NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED, NGX_HTTP_UNAUTHORIZED,
       ngx_string("Unauthorized") },
+
+    { NGX_HTTP_AI_GATEWAY_ERR_BYOK_ALIAS, NGX_HTTP_BAD_REQUEST,
+      ngx_string("No stored provider key of that alias") },
 
     { NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH, NGX_HTTP_BAD_REQUEST,
       ngx_string("Malformed gateway path") },

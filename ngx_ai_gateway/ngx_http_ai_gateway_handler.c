@@ -28,6 +28,8 @@
  *               which comes back here as a subrequest
  *   cache       looked up (cache.c): a hit is answered here, before any
  *               ngx_http_upstream_t exists
+ *   limit       the rate limits (limit.c): a request over one is refused,
+ *               counted once however many attempts it makes
  *   credential  a Vertex AI service-account key exchanged for a token
  *               (vertex.c)
  *   upstream    the provider request built, checked and started
@@ -43,6 +45,7 @@
 
 typedef enum {
     NGX_HTTP_AI_GATEWAY_STAGE_CACHE = 0,
+    NGX_HTTP_AI_GATEWAY_STAGE_LIMIT,
     NGX_HTTP_AI_GATEWAY_STAGE_CREDENTIAL,
     NGX_HTTP_AI_GATEWAY_STAGE_UPSTREAM,
     NGX_HTTP_AI_GATEWAY_STAGE_DONE
@@ -90,6 +93,10 @@ ngx_http_ai_gateway_handler(ngx_http_request_t *r)
         return ngx_http_ai_gateway_exchange(r, alcf, ctx);
     }
 
+    /* what its log record keeps, the body included (log.c) */
+
+    ngx_http_ai_gateway_log_start(r, ctx);
+
     rc = ngx_http_ai_gateway_parse(r, alcf, ctx);
 
     if (rc != NGX_OK) {
@@ -121,6 +128,19 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
     ngx_http_ai_gateway_headers_t    *hs;
     ngx_http_ai_gateway_provider_t   *provider;
     ngx_http_ai_gateway_retry_conf_t  s;
+
+    if (ctx->kind == NGX_HTTP_AI_GATEWAY_REQUEST) {
+        /*
+         * the client's request, before its body and the cache; its
+         * attempts and steps run only in this location (attempt_access())
+         * and are not authenticated again
+         */
+
+        rc = ngx_http_ai_gateway_auth(r, alcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     split = ngx_http_ai_gateway_split(r, seg, &rest);
 
@@ -195,11 +215,26 @@ ngx_http_ai_gateway_parse(ngx_http_request_t *r,
 
     rc = ngx_http_ai_gateway_route(r, alcf, ctx, &seg[2], &rest);
 
+    if (rc == NGX_OK) {
+        /* a stored provider key */
+
+        rc = ngx_http_ai_gateway_keys_pick(r, alcf, ctx,
+                                           &ctx->route.target.origin->slug);
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gateway_keys_apply(r, ctx);
+        }
+    }
+
     provider = (rc == NGX_OK) ? ctx->route.target.origin->provider : NULL;
 
     if (provider && provider->rule == NGX_HTTP_AI_GATEWAY_RULE_VERTEX) {
         /* a service-account key is exchanged for a token */
         rc = ngx_http_ai_gateway_vertex_credential(r, ctx, 0);
+    }
+
+    if (rc == NGX_OK) {
+        /* a stream may need include_usage: its body is kept */
+        ngx_http_ai_gateway_cost_route(r, ctx);
     }
 
     return rc;
@@ -310,6 +345,7 @@ static ngx_int_t
 ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
+    off_t                            size;
     ngx_int_t                        rc;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
 
@@ -331,15 +367,23 @@ ngx_http_ai_gateway_read_body(ngx_http_request_t *r,
 
     if (r->headers_in.content_length_n > 0 && ctx->body.raw.data == NULL
         && (ctx->route.compat || ctx->route.universal || ctx->cache.state
-            || ctx->retry))
+            || ctx->retry || ctx->body.keep || ctx->log.payload))
     {
-        ctx->body.raw.data = ngx_pnalloc(r->pool,
-                                    r->headers_in.content_length_n + 1);
+        size = r->headers_in.content_length_n;
+
+        if (!(ctx->route.compat || ctx->route.universal || ctx->cache.state
+              || ctx->retry || ctx->body.keep))
+        {
+            /* only the request log keeps it: as much as it keeps */
+            size = ngx_min(size, (off_t) ctx->log.limit);
+        }
+
+        ctx->body.raw.data = ngx_pnalloc(r->pool, size + 1);
         if (ctx->body.raw.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->body.raw_size = r->headers_in.content_length_n + 1;
+        ctx->body.raw_size = size + 1;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ai_gateway_body);
@@ -431,8 +475,9 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
             }
 
             if (rc == NGX_OK) {
-                /* a hit, answered before any upstream exists */
+                /* a hit, answered before any upstream exists: no cost */
                 ctx->stage = NGX_HTTP_AI_GATEWAY_STAGE_DONE;
+                ngx_http_ai_gateway_cost_cached(r, ctx);
                 r->read_event_handler = ngx_http_block_reading;
                 ngx_http_finalize_request(r,
                                       ngx_http_ai_gateway_cache_answer(r, ctx));
@@ -440,6 +485,23 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
             }
 
             if (rc != NGX_DECLINED) {
+                goto failed;
+            }
+
+            ctx->stage = NGX_HTTP_AI_GATEWAY_STAGE_LIMIT;
+            break;
+
+        case NGX_HTTP_AI_GATEWAY_STAGE_LIMIT:
+
+            /* a miss: the rate limits (a hit is not counted) */
+
+            rc = ngx_http_ai_gateway_limit_check(r, ctx);
+
+            if (rc == NGX_AGAIN) {
+                goto wait;
+            }
+
+            if (rc != NGX_OK) {
                 goto failed;
             }
 
@@ -467,6 +529,14 @@ ngx_http_ai_gateway_run(ngx_http_request_t *r)
 
             r->read_event_handler = ngx_http_block_reading;
             r->write_event_handler = ngx_http_request_empty_handler;
+
+            /* include_usage, when the client did not ask */
+
+            rc = ngx_http_ai_gateway_cost_request(r, ctx);
+
+            if (rc != NGX_OK) {
+                goto failed;
+            }
 
             ngx_http_ai_gateway_retry_armed(r, ctx);
 
@@ -626,7 +696,8 @@ ngx_http_ai_gateway_get_ctx(ngx_http_request_t *r)
  * Keeps a copy of the request body as nginx reads it, when a stage needs
  * it (a Unified API request, steps, a cache key, attempts), whether
  * nginx keeps the body in memory or in a temporary file, so that the body
- * is parsed without reading a file.
+ * is parsed without reading a file; when only the request log needs it,
+ * as much of it as the log keeps.
  */
 
 static ngx_int_t
@@ -634,6 +705,7 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in)
 {
     size_t                           size;
+    ngx_uint_t                       whole;
     ngx_chain_t                     *cl;
     ngx_http_ai_gateway_ctx_t       *ctx;
     ngx_http_ai_gateway_loc_conf_t  *alcf;
@@ -657,16 +729,26 @@ ngx_http_ai_gateway_request_body_filter(ngx_http_request_t *r,
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
-    /* the cache key needs the body too */
+    /*
+     * the cache key needs the body too, and include_usage (cost.c); the
+     * request log may
+     */
 
-    if (!ctx->route.compat && !ctx->route.universal
-        && ctx->cache.state == NULL && ctx->retry == NULL)
-    {
+    whole = ctx->route.compat || ctx->route.universal
+            || ctx->cache.state != NULL || ctx->retry != NULL
+            || ctx->body.keep;
+
+    if (!whole && !ctx->log.payload) {
         return ngx_http_next_request_body_filter(r, in);
     }
 
     for (cl = in; cl; cl = cl->next) {
         size = cl->buf->last - cl->buf->pos;
+
+        if (!whole) {
+            /* for the log only: its first ctx->log.limit bytes */
+            size = ngx_min(size, ctx->log.limit - ctx->body.raw.len);
+        }
 
         if (size == 0) {
             continue;

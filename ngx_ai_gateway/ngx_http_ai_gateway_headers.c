@@ -49,6 +49,18 @@ static ngx_http_ai_gateway_header_name_t  ngx_http_ai_gateway_header_names[] =
       offsetof(ngx_http_ai_gateway_headers_t, backoff) },
     { ngx_string("cf-aig-event-id"),
       offsetof(ngx_http_ai_gateway_headers_t, event_id) },
+    { ngx_string("cf-aig-metadata"),
+      offsetof(ngx_http_ai_gateway_headers_t, metadata) },
+    { ngx_string("cf-aig-custom-cost"),
+      offsetof(ngx_http_ai_gateway_headers_t, custom_cost) },
+    { ngx_string("cf-aig-collect-log"),
+      offsetof(ngx_http_ai_gateway_headers_t, collect_log) },
+    { ngx_string("cf-aig-collect-log-payload"),
+      offsetof(ngx_http_ai_gateway_headers_t, collect_log_payload) },
+    { ngx_string("cf-aig-authorization"),
+      offsetof(ngx_http_ai_gateway_headers_t, authorization) },
+    { ngx_string("cf-aig-byok-alias"),
+      offsetof(ngx_http_ai_gateway_headers_t, byok_alias) },
     { ngx_null_string, 0 }
 };
 

@@ -206,6 +206,34 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       offsetof(ngx_http_ai_gateway_loc_conf_t, ssl_protocols),
       &ngx_http_ai_gateway_slot_protocols },
 
+    { ngx_string("ai_gateway_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_limit_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_headers_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_limit_clock"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_limit_clock_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_gateway_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ai_gateway_cache_zone,
@@ -253,6 +281,106 @@ static ngx_command_t  ngx_http_ai_gateway_commands[] = {
       ngx_http_ai_gateway_cache_scope,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ai_gateway_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, usage),
+      NULL },
+
+    { ngx_string("ai_gateway_include_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, include_usage),
+      NULL },
+
+    { ngx_string("ai_gateway_prices"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_prices_directive,
+      0,
+      0,
+      NULL },
+
+    /* request logs (ngx_http_ai_gateway_log.c) */
+
+    { ngx_string("ai_gateway_log_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_log_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_logs_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_gateway_logs_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_logs_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.max),
+      &ngx_http_ai_gateway_log_max_bounds },
+
+    { ngx_string("ai_gateway_logs_strategy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.strategy),
+      ngx_http_ai_gateway_log_strategies },
+
+    { ngx_string("ai_gateway_log_collect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.collect),
+      NULL },
+
+    { ngx_string("ai_gateway_log_payload"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.payload),
+      NULL },
+
+    { ngx_string("ai_gateway_log_payload_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, log.payload_size),
+      NULL },
+
+    { ngx_string("ai_gateway_auth_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_gateway_auth_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_provider_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_gateway_key_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_gateway_client_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_gateway_loc_conf_t, client_keys),
       NULL },
 
       ngx_null_command
@@ -565,8 +693,11 @@ ngx_http_ai_gateway_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_ai_gateway_cache_check_zones(cf) != NGX_OK
         || ngx_http_ai_gateway_handler_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_log_init(cf) != NGX_OK
         || ngx_http_ai_gateway_provider_init(cf) != NGX_OK
-        || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK)
+        || ngx_http_ai_gateway_vertex_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_cost_init(cf) != NGX_OK
+        || ngx_http_ai_gateway_limit_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -588,6 +719,8 @@ ngx_http_ai_gateway_create_main_conf(ngx_conf_t *cf)
     if (ngx_array_init(&amcf->ssl, cf->pool, 2, sizeof(void *)) != NGX_OK) {
         return NULL;
     }
+
+    amcf->prices_default = NGX_CONF_UNSET;
 
     return amcf;
 }
@@ -626,8 +759,21 @@ ngx_http_ai_gateway_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.hide_headers = NGX_CONF_UNSET_PTR;
     conf->upstream.pass_headers = NGX_CONF_UNSET_PTR;
 
+    conf->usage = NGX_CONF_UNSET;
+    conf->include_usage = NGX_CONF_UNSET;
+
+    conf->auth_tokens = NGX_CONF_UNSET_PTR;
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->client_keys = NGX_CONF_UNSET;
+
     ngx_http_ai_gateway_cache_create_conf(&conf->cache);
     ngx_http_ai_gateway_retry_create_conf(&conf->retry);
+    ngx_http_ai_gateway_log_create_conf(&conf->log);
+
+    conf->limit = ngx_http_ai_gateway_limit_create_conf(cf);
+    if (conf->limit == NULL) {
+        return NULL;
+    }
 
     return conf;
 }
@@ -650,6 +796,13 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_off_value(conf->max_body_size, prev->max_body_size,
                              32 * 1024 * 1024);
 
+    ngx_conf_merge_value(conf->usage, prev->usage, 1);
+    ngx_conf_merge_value(conf->include_usage, prev->include_usage, 1);
+
+    ngx_conf_merge_ptr_value(conf->auth_tokens, prev->auth_tokens, NULL);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_value(conf->client_keys, prev->client_keys, 0);
+
     if (ngx_http_ai_gateway_cache_merge_conf(cf, &prev->cache, &conf->cache)
         != NGX_CONF_OK)
     {
@@ -657,6 +810,20 @@ ngx_http_ai_gateway_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_ai_gateway_retry_merge_conf(cf, &prev->retry, &conf->retry)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_log_merge_conf(cf, &prev->log, &conf->log,
+                                           &conf->gateway_id,
+                                           &conf->account_id)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_gateway_limit_merge_conf(cf, prev->limit, conf->limit)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

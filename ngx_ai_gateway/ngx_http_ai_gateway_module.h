@@ -17,6 +17,8 @@
 #include "ngx_http_ai_gateway_cache.h"
 #include "ngx_http_ai_gateway_check.h"
 #include "ngx_http_ai_gateway_buf.h"
+#include "ngx_http_ai_gateway_usage.h"
+#include "ngx_http_ai_gateway_log_store.h"
 
 
 /* gateway error codes, see docs/errors.md */
@@ -26,6 +28,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_PROVIDER_FAILED  2005
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_PROVIDER     2008
 #define NGX_HTTP_AI_GATEWAY_ERR_UNAUTHORIZED     2009
+#define NGX_HTTP_AI_GATEWAY_ERR_BYOK_ALIAS       2040
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_PATH         2201
 #define NGX_HTTP_AI_GATEWAY_ERR_TOO_LARGE        2202
 #define NGX_HTTP_AI_GATEWAY_ERR_TIMEOUT          2203
@@ -36,6 +39,7 @@
 #define NGX_HTTP_AI_GATEWAY_ERR_BAD_REQUEST      2208
 #define NGX_HTTP_AI_GATEWAY_ERR_LOCATION         2209
 #define NGX_HTTP_AI_GATEWAY_ERR_CREDENTIALS      2220
+#define NGX_HTTP_AI_GATEWAY_ERR_SPEND_LIMITED    2045
 
 
 /* the longest provider response translated whole (not streamed) */
@@ -146,6 +150,14 @@ typedef struct {
 typedef struct ngx_http_ai_gateway_retry_s  ngx_http_ai_gateway_retry_t;
 
 
+/* a gateway token of a token file (ngx_http_ai_gateway_auth.c) */
+
+typedef struct {
+    u_char                         md[32];     /* SHA-256 */
+    ngx_str_t                      name;       /* the client, or empty */
+} ngx_http_ai_gateway_token_t;
+
+
 /* what one attempt is sent as: the request, or a Universal Endpoint step */
 
 typedef struct {
@@ -157,6 +169,14 @@ typedef struct {
     ngx_str_t                      body;       /* with headers */
     ngx_http_ai_gateway_retry_conf_t  conf;
 } ngx_http_ai_gateway_step_t;
+
+
+/* rate limits: ngx_http_ai_gateway_limit.c */
+
+typedef struct ngx_http_ai_gateway_limit_conf_s
+    ngx_http_ai_gateway_limit_conf_t;
+typedef struct ngx_http_ai_gateway_limit_part_s
+    ngx_http_ai_gateway_limit_part_t;
 
 
 typedef struct {
@@ -172,6 +192,18 @@ typedef struct {
 
     ngx_http_ai_gateway_cache_conf_t  cache;
     ngx_http_ai_gateway_retry_conf_t  retry;
+    ngx_http_ai_gateway_log_conf_t    log;
+
+    ngx_flag_t                     usage;      /* ai_gateway_usage */
+    ngx_flag_t                     include_usage;
+
+    ngx_array_t                   *auth_tokens; /* auth.c: of
+                                                   ngx_http_ai_gateway_
+                                                   token_t, or NULL */
+    ngx_array_t                   *keys;       /* keys.c: stored provider
+                                                  keys, or NULL */
+    ngx_flag_t                     client_keys; /* ai_gateway_client_keys */
+    ngx_http_ai_gateway_limit_conf_t  *limit;  /* limit.c */
 
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     ssl_verify_depth;
@@ -186,6 +218,10 @@ typedef struct {
     ngx_http_complex_value_t      *tls_name;
     ngx_http_ai_gateway_origin_t  *token_origin; /* Google's OAuth */
     ngx_array_t                   *cache_refs; /* "ai_gateway_cache" zones */
+    ngx_http_ai_gateway_prices_t  *prices;     /* cost.c */
+    ngx_flag_t                     prices_default;
+    ngx_array_t                    log_targets; /* log.c: a gateway's
+                                                   log store */
 } ngx_http_ai_gateway_main_conf_t;
 
 
@@ -238,6 +274,9 @@ typedef struct {
     off_t                              received;        /* bytes read */
     ngx_str_t                          sent;            /* sent instead */
     unsigned                           set:1;           /* sent is set */
+    unsigned                           keep:1;          /* raw is needed:
+                                                           include_usage
+                                                           (cost.c) */
 } ngx_http_ai_gateway_body_t;
 
 
@@ -300,6 +339,12 @@ typedef struct {
     ngx_table_elt_t                   *retry_delay;
     ngx_table_elt_t                   *backoff;
     ngx_table_elt_t                   *event_id;
+    ngx_table_elt_t                   *metadata;
+    ngx_table_elt_t                   *custom_cost;
+    ngx_table_elt_t                   *collect_log;
+    ngx_table_elt_t                   *collect_log_payload;
+    ngx_table_elt_t                   *authorization;   /* cf-aig-auth... */
+    ngx_table_elt_t                   *byok_alias;
     ngx_array_t                        all;             /* every cf-* one */
     unsigned                           parsed:1;
 } ngx_http_ai_gateway_headers_t;
@@ -344,6 +389,83 @@ typedef struct {
 } ngx_http_ai_gateway_cost_t;
 
 
+/*
+ * The accounting of the answer and the request's tags: cost.c (the meter
+ * reading the provider's answer in the relay, the model priced, the
+ * include_usage the gateway added, cf-aig-metadata as kept).
+ */
+
+typedef struct {
+    ngx_http_ai_gateway_meter_t       *parser;
+    ngx_str_t                          model;           /* priced */
+    ngx_str_t                          metadata;        /* JSON, or empty:
+                                                           none */
+    u_char                            *hold;            /* strip: an SSE
+                                                           event's start */
+    size_t                             hold_len;
+    size_t                             hold_size;
+    uint64_t                           header_in;       /* Bedrock's count
+                                                           headers */
+    uint64_t                           header_out;
+    unsigned                           header:1;
+    unsigned                           strip:1;         /* include_usage
+                                                           added: its chunk
+                                                           is left out */
+    unsigned                           metadata_done:1;
+    unsigned                           done:1;          /* usage and cost
+                                                           are final */
+} ngx_http_ai_gateway_meter_part_t;
+
+
+/*
+ * The request's log record in the making: log.c; relay.c keeps the
+ * answer (up to limit bytes) and the end of an attempt's provider
+ * exchange.
+ */
+
+typedef struct {
+    ngx_str_t                          resp;            /* the answer */
+    size_t                             resp_size;       /* its buffer */
+    off_t                              resp_bytes;      /* all of it */
+    size_t                             limit;           /* kept at most */
+    uint64_t                           end;             /* an attempt's,
+                                                           ms since the
+                                                           epoch */
+    ngx_uint_t                         step;            /* an attempt's */
+    ngx_array_t                       *attempts;        /* the request's
+                                                           attempts (ctx *) */
+    ngx_http_request_t                *request;         /* this one */
+    unsigned                           started:1;
+    unsigned                           collect:1;       /* a record */
+    unsigned                           payload:1;       /* with the bodies */
+    unsigned                           cut:1;           /* answer beyond
+                                                           limit */
+    unsigned                           failed:1;        /* the provider's
+                                                           answer cut */
+} ngx_http_ai_gateway_log_part_t;
+
+
+/*
+ * Access: the client authenticated (auth.c, on the request) and the
+ * stored provider key chosen (keys.c, on the request or each attempt).
+ */
+
+typedef struct {
+    ngx_str_t                          client;          /* the token's
+                                                           name */
+    ngx_str_t                          token;           /* the token, when
+                                                           it came in a
+                                                           provider's
+                                                           header */
+    ngx_str_t                          alias;           /* of the stored
+                                                           key used */
+    ngx_str_t                         *key;             /* the stored key
+                                                           used, or NULL */
+    unsigned                           done:1;          /* authenticated */
+    unsigned                           refused:1;       /* 401 */
+} ngx_http_ai_gateway_access_t;
+
+
 typedef struct {
     ngx_http_ai_gateway_kind_e         kind;
     ngx_uint_t                         stage;           /* handler.c */
@@ -357,6 +479,11 @@ typedef struct {
     ngx_http_ai_gateway_cache_part_t   cache;
     ngx_http_ai_gateway_usage_t        usage;
     ngx_http_ai_gateway_cost_t         cost;
+    ngx_http_ai_gateway_meter_part_t   meter;
+    ngx_http_ai_gateway_log_part_t     log;             /* log.c */
+    ngx_http_ai_gateway_access_t       access;          /* auth.c, keys.c */
+    ngx_http_ai_gateway_limit_part_t  *limit;           /* limit.c (the
+                                                           main request's) */
 
     ngx_http_ai_gateway_retry_t       *retry;           /* attempts: retry.c
                                                            (an attempt's
@@ -522,6 +649,104 @@ ngx_int_t ngx_http_ai_gateway_retry_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_gateway_retry_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_ai_gateway_retry_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/* ngx_http_ai_gateway_cost.c */
+
+char *ngx_http_ai_gateway_prices_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_cost_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_cost_route(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_cost_request(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_cached(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+void ngx_http_ai_gateway_cost_feed(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+void ngx_http_ai_gateway_cost_end(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_uint_t complete);
+ngx_str_t *ngx_http_ai_gateway_cost_metadata(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_log.c */
+
+extern ngx_conf_enum_t  ngx_http_ai_gateway_log_strategies[];
+extern ngx_conf_num_bounds_t  ngx_http_ai_gateway_log_max_bounds;
+
+char *ngx_http_ai_gateway_logs_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_logs_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_ai_gateway_log_create_conf(ngx_http_ai_gateway_log_conf_t *conf);
+char *ngx_http_ai_gateway_log_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_log_conf_t *prev, ngx_http_ai_gateway_log_conf_t *conf,
+    ngx_str_t *gateway, ngx_str_t *account);
+ngx_int_t ngx_http_ai_gateway_log_init(ngx_conf_t *cf);
+void ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+
+/* ngx_http_ai_gateway_auth.c */
+
+ngx_int_t ngx_http_ai_gateway_auth(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx);
+ngx_http_ai_gateway_token_t *ngx_http_ai_gateway_tokens_find(
+    ngx_array_t *tokens, u_char *p, size_t len);
+ngx_array_t *ngx_http_ai_gateway_tokens_read(ngx_conf_t *cf, ngx_str_t *path,
+    const char *what);
+char *ngx_http_ai_gateway_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_client_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/*
+ * The client identity of a request (for limits, logs, metrics): the name
+ * of the gateway token it was authenticated with, the same for each of
+ * its attempts and Universal Endpoint steps (r may be any of them).  It
+ * is empty when the location asks for no token, the token has no name,
+ * or the request is not authenticated yet (authentication is the first
+ * thing the content handler does, before the body is read).  Never NULL;
+ * the bytes are the configuration's: letters, digits and "-_.@", at most
+ * 64.
+ */
+ngx_str_t *ngx_http_ai_gateway_client(ngx_http_request_t *r);
+
+/* ngx_http_ai_gateway_keys.c */
+
+ngx_int_t ngx_http_ai_gateway_secret_file(ngx_conf_t *cf, ngx_pool_t *pool,
+    ngx_str_t *path, size_t max, const char *what, ngx_str_t *out);
+char *ngx_http_ai_gateway_key_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_keys_pick(ngx_http_request_t *r,
+    ngx_http_ai_gateway_loc_conf_t *alcf, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_str_t *slug);
+ngx_int_t ngx_http_ai_gateway_keys_apply(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_gateway_keys_skip(ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_table_elt_t *h);
+ngx_int_t ngx_http_ai_gateway_bearer(ngx_str_t *value);
+
+/* ngx_http_ai_gateway_limit.c */
+
+ngx_http_ai_gateway_limit_conf_t *ngx_http_ai_gateway_limit_create_conf(
+    ngx_conf_t *cf);
+char *ngx_http_ai_gateway_limit_merge_conf(ngx_conf_t *cf,
+    ngx_http_ai_gateway_limit_conf_t *prev,
+    ngx_http_ai_gateway_limit_conf_t *conf);
+char *ngx_http_ai_gateway_limit_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_gateway_limit_headers_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_clock_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_gateway_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_gateway_limit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_gateway_limit_check(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+ngx_int_t ngx_http_ai_gateway_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_ai_gateway_universal.c */

@@ -149,6 +149,8 @@ typedef struct {
     uint64_t                       completion;
     uint64_t                       cached;
     uint64_t                       reasoning;
+    uint64_t                       cache_write;  /* in prompt, not in the
+                                                    OpenAI usage object */
 } ngx_http_ai_gateway_usage_t;
 
 

@@ -50,7 +50,7 @@ typedef void (*ngx_http_ai_gateway_redis_handler_pt)(void *data,
     ngx_http_ai_gateway_redis_reply_t *reply);
 
 
-#define NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS  8
+#define NGX_HTTP_AI_GATEWAY_REDIS_MAX_ARGS  16
 
 
 /* configuration */

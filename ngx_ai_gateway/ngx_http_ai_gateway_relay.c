@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_sse.h"
 
 
 /*
@@ -32,7 +33,19 @@
  * it ends; the header is held until then, so that the translation decides
  * the status), or kept whole for the gateway itself (a token exchange).
  * This is the one place where every provider byte passes: usage
- * accounting, DLP on responses and payload capture tap it here.
+ * accounting, DLP on responses and payload capture tap it here.  The
+ * request log's copy of the answer is the answer as the client gets it
+ * (the provider's bytes when relayed, the translation otherwise), up to
+ * the log's limit, copied as it passes (nothing waits for the log); the
+ * end of the exchange and a cut answer are noted for the record too.
+ *
+ * Usage: a body relayed as it is passes the meter (cost.c, usage.c) on
+ * its way; a translated one is counted by its translator.  When the
+ * gateway asked for a stream's usage that the client did not
+ * (stream_options.include_usage), the usage chunk is left out: the
+ * stream then leaves event by event, the bytes of an event not yet
+ * complete held back (no more than NGX_HTTP_AI_GATEWAY_MAX_EVENT), and
+ * the event the meter finds to be that chunk dropped.
  */
 
 
@@ -42,6 +55,14 @@ static ngx_int_t ngx_http_ai_gateway_relay_whole(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_str_t *out);
+static ngx_int_t ngx_http_ai_gateway_relay_point(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_gateway_relay_strip(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_gateway_relay_held(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx);
+static void ngx_http_ai_gateway_relay_capture(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len);
 
 
 /*
@@ -60,6 +81,8 @@ ngx_http_ai_gateway_relay_header(ngx_http_request_t *r,
     u = r->upstream;
 
     ctx->relay.ended = 0;
+
+    ngx_http_ai_gateway_cost_start(r, ctx);
 
     if (ctx->kind == NGX_HTTP_AI_GATEWAY_EXCHANGE) {
         /* a token response: kept for the main request */
@@ -147,31 +170,21 @@ ngx_int_t
 ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
 {
-    ngx_str_t             out;
-    ngx_chain_t          *cl;
-    ngx_http_upstream_t  *u;
-
-    u = r->upstream;
+    ngx_str_t  out;
 
     switch (ctx->relay.mode) {
 
     case NGX_HTTP_AI_GATEWAY_RELAY:
 
-        cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
-        if (cl == NULL) {
-            return NGX_ERROR;
+        if (ctx->meter.parser) {
+            if (ctx->meter.strip) {
+                return ngx_http_ai_gateway_relay_strip(r, ctx, p, len);
+            }
+
+            ngx_http_ai_gateway_cost_feed(r, ctx, p, len);
         }
 
-        *ctx->relay.out = cl;
-        ctx->relay.out = &cl->next;
-
-        cl->buf->flush = 1;
-        cl->buf->memory = 1;
-        cl->buf->pos = p;
-        cl->buf->last = p + len;
-        cl->buf->tag = u->output.tag;
-
-        return NGX_OK;
+        return ngx_http_ai_gateway_relay_point(r, ctx, p, len);
 
     case NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM:
 
@@ -189,6 +202,145 @@ ngx_http_ai_gateway_relay_body(ngx_http_request_t *r,
     default: /* whole, error, kept */
         return ngx_http_ai_gateway_relay_keep(r, ctx, p, len);
     }
+}
+
+
+/* bytes of the upstream's buffer, relayed as they are */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_point(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    ngx_chain_t          *cl;
+    ngx_http_upstream_t  *u;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    u = r->upstream;
+
+    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ctx->relay.out = cl;
+    ctx->relay.out = &cl->next;
+
+    cl->buf->flush = 1;
+    cl->buf->memory = 1;
+    cl->buf->pos = p;
+    cl->buf->last = p + len;
+    cl->buf->tag = u->output.tag;
+
+    ngx_http_ai_gateway_relay_capture(r, ctx, p, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream whose usage chunk the client did not ask for: each complete
+ * event is relayed (the bytes held from earlier reads copied out, the
+ * rest pointed at), the usage chunk is not; the start of an event not
+ * complete yet is held.  An event too long to hold is no usage chunk:
+ * the stream is then relayed as it is.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_strip(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    u_char     *pos, *last, *start;
+    ngx_int_t   rc;
+    ngx_uint_t  drop;
+
+    pos = p;
+    start = p;
+    last = p + len;
+
+    for ( ;; ) {
+        rc = ngx_http_ai_gateway_meter_feed(ctx->meter.parser, &pos, last,
+                                            &drop);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_AGAIN) {
+            break;
+        }
+
+        /* an event ends at pos */
+
+        if (drop) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "ai gateway: the usage chunk is left out");
+
+            ctx->meter.hold_len = 0;
+
+        } else if (ngx_http_ai_gateway_relay_held(r, ctx) != NGX_OK
+                   || ngx_http_ai_gateway_relay_point(r, ctx, start,
+                                                      pos - start)
+                      != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        start = pos;
+    }
+
+    if (start == last) {
+        return NGX_OK;
+    }
+
+    if (ctx->meter.hold_len + (last - start) > NGX_HTTP_AI_GATEWAY_MAX_EVENT)
+    {
+        ctx->meter.strip = 0;
+
+        if (ngx_http_ai_gateway_relay_held(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_gateway_relay_point(r, ctx, start, last - start);
+    }
+
+    if (ngx_http_ai_gateway_reserve(r->pool, &ctx->meter.hold,
+                                    &ctx->meter.hold_size,
+                                    ctx->meter.hold_len,
+                                    ctx->meter.hold_len + (last - start),
+                                    1024, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->meter.hold + ctx->meter.hold_len, start, last - start);
+    ctx->meter.hold_len += last - start;
+
+    return NGX_OK;
+}
+
+
+/* the bytes held of an event, relayed */
+
+static ngx_int_t
+ngx_http_ai_gateway_relay_held(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx)
+{
+    ngx_str_t  held;
+
+    if (ctx->meter.hold_len == 0) {
+        return NGX_OK;
+    }
+
+    held.data = ctx->meter.hold;
+    held.len = ctx->meter.hold_len;
+
+    ctx->meter.hold_len = 0;
+
+    return ngx_http_ai_gateway_relay_out(r, ctx, &held);
 }
 
 
@@ -231,6 +383,7 @@ ngx_int_t
 ngx_http_ai_gateway_relay_end(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx)
 {
+    ngx_int_t  rc;
     ngx_str_t  out;
 
     if (ctx->relay.ended) {
@@ -240,25 +393,33 @@ ngx_http_ai_gateway_relay_end(ngx_http_request_t *r,
     ctx->relay.ended = 1;
 
     if (ctx->relay.hold) {
-        return ngx_http_ai_gateway_relay_whole(r, ctx);
+        rc = ngx_http_ai_gateway_relay_whole(r, ctx);
+
+    } else if (ctx->relay.mode != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
+        /* an event the stream did not end: the provider's bytes as sent */
+        rc = ngx_http_ai_gateway_relay_held(r, ctx);
+
+    } else {
+        ngx_str_null(&out);
+
+        if (ctx->route.translator->stream_finish(ctx->relay.stream, 1, &out)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_gateway: %V stream could not be translated",
+                          &ctx->route.translator->name);
+            rc = NGX_ERROR;
+
+        } else {
+            rc = ngx_http_ai_gateway_relay_out(r, ctx, &out);
+        }
     }
 
-    if (ctx->relay.mode != NGX_HTTP_AI_GATEWAY_TRANSLATE_STREAM) {
-        return NGX_OK;
-    }
+    /* the translation's counts are in */
 
-    ngx_str_null(&out);
+    ngx_http_ai_gateway_cost_end(r, ctx, 1);
 
-    if (ctx->route.translator->stream_finish(ctx->relay.stream, 1, &out)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_gateway: %V stream could not be translated",
-                      &ctx->route.translator->name);
-        return NGX_ERROR;
-    }
-
-    return ngx_http_ai_gateway_relay_out(r, ctx, &out);
+    return rc;
 }
 
 
@@ -276,16 +437,40 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
     ngx_http_ai_gateway_ctx_t *ctx, ngx_int_t rc)
 {
     ngx_str_t             out;
+    ngx_uint_t            complete;
+    ngx_time_t           *tp;
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
+
+    /*
+     * a body that ends with the connection ended well (rc 0); any other
+     * that did not reach its end was cut short
+     */
+
+    complete = ctx->relay.ended || rc == 0;
+
+    /* for the request log: when the exchange ended, and whether it was cut */
+
+    tp = ngx_timeofday();
+    ctx->log.end = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    if (rc != 0 && u->header_sent && !ctx->relay.ended
+        && rc != NGX_HTTP_CLIENT_CLOSED_REQUEST && !r->connection->error)
+    {
+        ctx->log.failed = 1;
+    }
 
     if (ctx->relay.mode == NGX_HTTP_AI_GATEWAY_KEEP || !u->header_sent) {
         goto done;
     }
 
     if (rc == 0) {
-        if (!ctx->relay.ended && ctx->relay.mode != NGX_HTTP_AI_GATEWAY_RELAY) {
+        if (!ctx->relay.ended
+            && (ctx->relay.mode != NGX_HTTP_AI_GATEWAY_RELAY
+                || ctx->meter.hold_len))
+        {
+            /* u->out_bufs has been sent since the last read */
             ngx_http_ai_gateway_relay_tail(r, ctx);
 
             if (ngx_http_ai_gateway_relay_end(r, ctx) == NGX_OK) {
@@ -355,6 +540,8 @@ ngx_http_ai_gateway_relay_finalize(ngx_http_request_t *r,
     }
 
 done:
+
+    ngx_http_ai_gateway_cost_end(r, ctx, complete);
 
     /* after the translation's end: a stream may have ended with an error */
 
@@ -523,5 +710,49 @@ ngx_http_ai_gateway_relay_out(ngx_http_request_t *r,
         ctx->relay.out = &cl->next;
     }
 
+    ngx_http_ai_gateway_relay_capture(r, ctx, out->data, out->len);
+
     return NGX_OK;
+}
+
+
+/*
+ * The request log's copy of the answer: every byte counted, the first
+ * ctx->log.limit of them kept (none when the log keeps no payload).
+ */
+
+static void
+ngx_http_ai_gateway_relay_capture(ngx_http_request_t *r,
+    ngx_http_ai_gateway_ctx_t *ctx, u_char *p, size_t len)
+{
+    size_t  n;
+
+    ctx->log.resp_bytes += len;
+
+    if (ctx->log.limit == 0 || ctx->log.cut || len == 0) {
+        return;
+    }
+
+    n = ngx_min(len, ctx->log.limit - ctx->log.resp.len);
+
+    if (n < len) {
+        ctx->log.cut = 1;
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    if (ngx_http_ai_gateway_reserve(r->pool, &ctx->log.resp.data,
+                                    &ctx->log.resp_size, ctx->log.resp.len,
+                                    ctx->log.resp.len + n, 4096,
+                                    ctx->log.limit)
+        != NGX_OK)
+    {
+        ctx->log.cut = 1;
+        return;
+    }
+
+    ngx_memcpy(ctx->log.resp.data + ctx->log.resp.len, p, n);
+    ctx->log.resp.len += n;
 }

@@ -40,6 +40,9 @@ typedef struct {
     uint64_t                       completion_tokens;
     uint64_t                       cached_tokens;
     uint64_t                       reasoning_tokens;
+    uint64_t                       cache_write_tokens; /* of prompt_tokens,
+                                                  written to a prompt
+                                                  cache (Anthropic) */
 
     unsigned                       stream:1;
     unsigned                       include_usage:1;

@@ -534,6 +534,12 @@ ngx_http_ai_gateway_skip_header(ngx_http_ai_gateway_ctx_t *ctx,
         return 1;
     }
 
+    /* a stored key's place, or the gateway token (keys.c) */
+
+    if (ngx_http_ai_gateway_keys_skip(ctx, h)) {
+        return 1;
+    }
+
     if (ctx->route.no_encoding && h->key.len == 15
         && ngx_strncmp(h->lowcase_key, "accept-encoding", 15) == 0)
     {

@@ -38,8 +38,33 @@ static ngx_int_t ngx_http_ai_gateway_url_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_tokens_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_cost_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_flag_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_metadata_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_gateway_duration_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_http_request_t *ngx_http_ai_gateway_var_request(
     ngx_http_request_t *r);
+
+
+/* what $ai_gateway_tokens_* count */
+
+#define NGX_HTTP_AI_GATEWAY_TOKENS_IN           0
+#define NGX_HTTP_AI_GATEWAY_TOKENS_OUT          1
+#define NGX_HTTP_AI_GATEWAY_TOKENS_CACHED       2
+#define NGX_HTTP_AI_GATEWAY_TOKENS_CACHE_WRITE  3
+#define NGX_HTTP_AI_GATEWAY_TOKENS_REASONING    4
+
+/* the flags of $ai_gateway_cached, _usage_partial, _custom_cost */
+
+#define NGX_HTTP_AI_GATEWAY_FLAG_CACHED         0
+#define NGX_HTTP_AI_GATEWAY_FLAG_PARTIAL        1
+#define NGX_HTTP_AI_GATEWAY_FLAG_CUSTOM_COST    2
 
 
 static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
@@ -116,6 +141,68 @@ static ngx_http_variable_t  ngx_http_ai_gateway_vars[] = {
     { ngx_string("ai_gateway_step"), NULL,
       ngx_http_ai_gateway_retry_variable, 3, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* usage and cost (ngx_http_ai_gateway_cost.c) */
+
+    { ngx_string("ai_gateway_tokens_in"), NULL,
+      ngx_http_ai_gateway_tokens_variable, NGX_HTTP_AI_GATEWAY_TOKENS_IN,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_tokens_out"), NULL,
+      ngx_http_ai_gateway_tokens_variable, NGX_HTTP_AI_GATEWAY_TOKENS_OUT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_tokens_cached"), NULL,
+      ngx_http_ai_gateway_tokens_variable,
+      NGX_HTTP_AI_GATEWAY_TOKENS_CACHED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_tokens_cache_write"), NULL,
+      ngx_http_ai_gateway_tokens_variable,
+      NGX_HTTP_AI_GATEWAY_TOKENS_CACHE_WRITE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_tokens_reasoning"), NULL,
+      ngx_http_ai_gateway_tokens_variable,
+      NGX_HTTP_AI_GATEWAY_TOKENS_REASONING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_usage_partial"), NULL,
+      ngx_http_ai_gateway_flag_variable, NGX_HTTP_AI_GATEWAY_FLAG_PARTIAL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_cost"), NULL,
+      ngx_http_ai_gateway_cost_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_custom_cost"), NULL,
+      ngx_http_ai_gateway_flag_variable,
+      NGX_HTTP_AI_GATEWAY_FLAG_CUSTOM_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_cached"), NULL,
+      ngx_http_ai_gateway_flag_variable, NGX_HTTP_AI_GATEWAY_FLAG_CACHED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_metadata"), NULL,
+      ngx_http_ai_gateway_metadata_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_duration"), NULL,
+      ngx_http_ai_gateway_duration_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_client"), NULL,
+      ngx_http_ai_gateway_client_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_key_alias"), NULL,
+      ngx_http_ai_gateway_str_variable,
+      offsetof(ngx_http_ai_gateway_ctx_t, access.alias),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* rate limits (ngx_http_ai_gateway_limit.c) */
+
+    { ngx_string("ai_gateway_limit"), NULL,
+      ngx_http_ai_gateway_limit_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_limit_remaining"), NULL,
+      ngx_http_ai_gateway_limit_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_gateway_limit_spend_remaining"), NULL,
+      ngx_http_ai_gateway_limit_variable, 2, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -144,8 +231,8 @@ ngx_http_ai_gateway_add_variables(ngx_conf_t *cf)
  * Universal Endpoint) reports what its last attempt did, the answer or the
  * last failure, exactly as a request without attempts reports what it did
  * itself: the attempt is the request, routed, sent and answered.  Before
- * any attempt ran, the request reports itself.  The log and event ids and
- * an error of the request's own are the request's.
+ * any attempt ran, the request reports itself.  The log and event ids,
+ * the duration and an error of the request's own are the request's.
  */
 
 static ngx_http_request_t *
@@ -424,6 +511,207 @@ ngx_http_ai_gateway_error_variable(ngx_http_request_t *r,
     }
 
     v->len = ngx_sprintf(v->data, "%ui", ctx->error.code) - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* token counts; none when the answer reported none */
+
+static ngx_int_t
+ngx_http_ai_gateway_tokens_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    uint64_t                      n;
+    ngx_http_ai_gateway_usage_t  *u;
+    ngx_http_ai_gateway_ctx_t    *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || !ctx->usage.known) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    u = &ctx->usage;
+
+    switch (data) {
+
+    case NGX_HTTP_AI_GATEWAY_TOKENS_IN:
+        n = u->input + u->cached + u->cache_write;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_TOKENS_OUT:
+        n = u->output;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_TOKENS_CACHED:
+        n = u->cached;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_TOKENS_CACHE_WRITE:
+        n = u->cache_write;
+        break;
+
+    default: /* NGX_HTTP_AI_GATEWAY_TOKENS_REASONING */
+        n = u->reasoning;
+    }
+
+    v->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(v->data, "%uL", n) - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* US dollars; none when there is no cost (no counts, no price) */
+
+static ngx_int_t
+ngx_http_ai_gateway_cost_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL || !ctx->cost.known) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_pnalloc(r->pool, NGX_HTTP_AI_GATEWAY_PRICE_LEN);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_http_ai_gateway_price_print(v->data, ctx->cost.value)
+             - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* "true" or "false" */
+
+static ngx_int_t
+ngx_http_ai_gateway_flag_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_uint_t                  flag;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_AI_GATEWAY_FLAG_CACHED:
+        flag = ctx->cache.hit;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_FLAG_PARTIAL:
+        flag = ctx->usage.known && ctx->usage.partial;
+        break;
+
+    default: /* NGX_HTTP_AI_GATEWAY_FLAG_CUSTOM_COST */
+        flag = ctx->cost.known && ctx->cost.custom;
+    }
+
+    if (flag) {
+        ngx_str_set(v, "true");
+
+    } else {
+        ngx_str_set(v, "false");
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* cf-aig-metadata's entries kept, as a JSON object */
+
+static ngx_int_t
+ngx_http_ai_gateway_metadata_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                  *md;
+    ngx_http_ai_gateway_ctx_t  *ctx;
+
+    r = ngx_http_ai_gateway_var_request(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module);
+
+    md = ctx ? ngx_http_ai_gateway_cost_metadata(r, ctx) : NULL;
+
+    if (md == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = md->data;
+    v->len = md->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* milliseconds since the request came, as the hosted log's "duration" */
+
+static ngx_int_t
+ngx_http_ai_gateway_duration_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_msec_int_t   ms;
+    ngx_time_t      *tp;
+
+    if (ngx_http_get_module_ctx(r, ngx_http_ai_gateway_module) == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    r = r->main;
+    tp = ngx_timeofday();
+
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    ms = ngx_max(ms, 0);
+
+    v->data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(v->data, "%M", ms) - v->data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

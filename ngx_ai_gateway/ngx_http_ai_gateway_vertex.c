@@ -86,6 +86,12 @@ ngx_http_ai_gateway_vertex_credential(ngx_http_request_t *r,
     ngx_table_elt_t                  *h;
     ngx_http_ai_gateway_vertex_sa_t  *sa;
 
+    if (ctx->access.key) {
+        /* a stored service-account key (keys.c) */
+        value = *ctx->access.key;
+        goto decode;
+    }
+
     h = r->headers_in.authorization;
 
     if (h == NULL
@@ -98,6 +104,8 @@ ngx_http_ai_gateway_vertex_credential(ngx_http_request_t *r,
 
     value.data = h->value.data + 7;
     value.len = h->value.len - 7;
+
+decode:
 
     sa = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_gateway_vertex_sa_t));
     if (sa == NULL) {

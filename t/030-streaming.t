@@ -139,9 +139,11 @@ main::slurp("google-gemini/stream-text.sse")
 
 
 === TEST 4: a recorded OpenAI stream with tool calls passes byte for byte
+(the recording asked for usage, so does the request: a request that does
+not gets no usage chunk, see t/120-usage.t)
 --- request
 POST /v1/acct/gw/openai/chat/completions
-{"stream":true}
+{"stream":true,"stream_options":{"include_usage":true}}
 --- more_headers
 x-mock: fixture=openai-chat/stream-tool-call-usage.sse;interval=2
 --- response_body eval

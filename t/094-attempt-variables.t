@@ -26,6 +26,8 @@ my $J = JSON::PP->new->canonical;
 # the variables, in the order of the log format
 my @VARS = qw(id account_id provider model upstream_status ttfb upstream_url
               error_code cache_status cache_key tls_name log_id event_id
+              tokens_in tokens_out tokens_cached tokens_cache_write
+              tokens_reasoning usage_partial cost custom_cost cached metadata
               attempts attempt_statuses attempt_times step);
 
 my $FORMAT = join '|', '$http_x_case', '$status',
@@ -39,6 +41,8 @@ my $BODY = { model => 'gpt-4o', q => 'variables' };
 # outcome => [path prefix, provider, x-mock directives, body, headers]
 my %OUTCOME = (
     'success'          => ['/v1/acct/gw', 'openai', ''],
+    'success with usage' => ['/v1/acct/gw', 'openai',
+                             'fixture=openai-chat/text.json'],
     'provider 5xx'     => ['/v1/acct/gw', 'openai', 'status=503'],
     'timeout'          => ['/v1/acct/gw', 'openai', 'hang=1'],
     '2001'             => ['/v1/acct/other', 'openai', ''],
@@ -58,7 +62,8 @@ sub run_case {
     my $case = "$mode/$outcome";
     my $timeout = $outcome eq 'timeout';
     my %h = ('content-type' => 'application/json', 'x-case' => $case,
-             'cf-aig-cache-ttl' => 60, 'cf-aig-skip-cache' => 'true');
+             'cf-aig-cache-ttl' => 60, 'cf-aig-skip-cache' => 'true',
+             'cf-aig-metadata' => '{"case":"' . $case . '"}');
     my ($path, $body);
 
     $query //= $BODY;
@@ -124,6 +129,7 @@ sub normalize {
     $v{event_id} = $v{event_id} =~ /^[0-9a-f-]{36}$/ ? 'UUID' : $v{event_id};
     $v{ttfb} = $v{ttfb} =~ /^\d+\.\d{3}$/ ? 'S.MMM' : $v{ttfb};
     $v{attempt_times} =~ s/\d+/N/g;
+    $v{metadata} =~ s/"case":"[^"]*"/"case":"C"/;
     return \%v;
 }
 
@@ -132,6 +138,7 @@ my %ATTEMPTS = (
     'direct' => {
         map { $_ => ['1', '', '', '0'] } keys %OUTCOME },
     'retries' => {
+        'success with usage' => ['1', '200', 'N', '0'],
         'success'         => ['1', '200', 'N', '0'],
         'provider 5xx'    => ['2', '503, 503', 'N, N', '0'],
         'timeout'         => ['2', '504, 504', 'N, N', '0'],
@@ -140,6 +147,7 @@ my %ATTEMPTS = (
         'connect failure' => ['2', '502, 502', 'N, N', '0'],
         'Unified API'     => ['1', '200', 'N', '0'] },
     'request timeout' => {
+        'success with usage' => ['1', '200', 'N', '0'],
         'success'         => ['1', '200', 'N', '0'],
         'provider 5xx'    => ['1', '503', 'N', '0'],
         'timeout'         => ['1', '504', 'N', '0'],
@@ -148,6 +156,7 @@ my %ATTEMPTS = (
         'connect failure' => ['1', '502', 'N', '0'],
         'Unified API'     => ['1', '200', 'N', '0'] },
     'Universal step' => {
+        'success with usage' => ['1', '200', 'N', '0'],
         'success'         => ['1', '200', 'N', '0'],
         'provider 5xx'    => ['1', '503', 'N', '0'],
         'timeout'         => ['1', '504', 'N', '0'],
@@ -156,6 +165,7 @@ my %ATTEMPTS = (
         'connect failure' => ['1', '502', 'N', '0'],
         'Unified API'     => ['1', '200', 'N', '0'] },
     'Universal fallback' => {
+        'success with usage' => ['2', '500, 200', 'N, N', '1'],
         'success'         => ['2', '500, 200', 'N, N', '1'],
         'provider 5xx'    => ['2', '500, 503', 'N, N', '1'],
         'timeout'         => ['2', '500, 504', 'N, N', '1'],
@@ -237,6 +247,13 @@ add_response_body_check(sub {
 
     my $want = normalize($direct);
 
+    if ($outcome eq 'success with usage') {
+        is(join('|', map { $want->{$_} } qw(tokens_in tokens_out cost
+                                              cached usage_partial metadata)),
+           '16|363|0.0001468|false|false|{"case":"C"}',
+           "$outcome - direct: the counts, the cost, the metadata");
+    }
+
     for my $mode ('direct', 'retries', 'request timeout', 'Universal step',
                   'Universal fallback')
     {
@@ -275,16 +292,18 @@ __DATA__
 
 === TEST 1: success
 
-=== TEST 2: provider 5xx
+=== TEST 2: success with usage
 
-=== TEST 3: timeout
+=== TEST 3: provider 5xx
 
-=== TEST 4: 2001
+=== TEST 4: timeout
 
-=== TEST 5: 2008
+=== TEST 5: 2001
 
-=== TEST 6: connect failure
+=== TEST 6: 2008
 
-=== TEST 7: Unified API
+=== TEST 7: connect failure
 
-=== TEST 8: body too large
+=== TEST 8: Unified API
+
+=== TEST 9: body too large

@@ -13,8 +13,9 @@
 #      the mock provider (t/mock/provider.js --demo 1, on DEB_CI_PORT + 1),
 #      and nginx reloaded: the module is loaded by the reload;
 #   4. one request through the gateway is answered by the mock; the
-#      version is in the error log; a key in a query string is not in the
-#      access log;
+#      version is in the error log; the price table is found where the
+#      package puts it (the request has a cost); a key in a query string
+#      is not in the access log;
 #   5. nginx is stopped and the package purged.
 #
 # Whatever happens, it leaves no nginx running or configured, and the
@@ -162,6 +163,8 @@ out=$(curl -sS "$gw/openai/chat/completions" \
 echo "$out" | grep -q '\[mock\]' || fail "no answer from the mock: $out"
 echo "deb-ci: $gw/openai/chat/completions answered by the mock"
 
+[ -f /usr/share/$pkg/prices.json ] || fail "no /usr/share/$pkg/prices.json"
+
 out=$(curl -sS "$gw/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent?key=SECRET-KEY-IN-QUERY" \
       -H 'Content-Type: application/json' \
       -d '{"contents":[{"role":"user","parts":[{"text":"Hi"}]}]}')
@@ -173,10 +176,12 @@ grep -q "ai_gateway: ngx_ai_gateway/$version" "$tmp/error.log" \
 sleep 0.2
 grep -q 'provider=google-ai-studio' "$tmp/ai-gateway.log" \
     || fail "no access log line"
+grep 'provider=openai' "$tmp/ai-gateway.log" | grep -q 'cost=0\.[0-9]' \
+    || fail "no cost in the access log: the price table was not read"
 if grep -q 'SECRET-KEY-IN-QUERY' "$tmp/ai-gateway.log"; then
     fail "the query string's key is in the access log"
 fi
-echo "deb-ci: version $version in the error log; no key in the access log"
+echo "deb-ci: version $version logged; a cost; no key in the access log"
 
 # 5. stopped, removed
 

@@ -5,7 +5,8 @@
 # t/unit/shim.c standing in for nginx's core functions, and
 # t/unit/yajl_ref.c, yajl's tree parser and generator on malloc() for
 # comparisons.  The bottom layer of the module (translators, SSE, JSON,
-# steps, check) includes nothing of HTTP: the HTTP headers are not on the include path, so that it stays so.
+# steps, check, the meter, prices, metadata) includes nothing of HTTP:
+# the HTTP headers are not on the include path, so that it stays so.
 
 NGINX_BUILD=${NGINX_BUILD:-build/nginx}
 
@@ -33,5 +34,10 @@ SRCS="ngx_ai_gateway/ngx_http_ai_gateway_sse.c
       ngx_ai_gateway/ngx_http_ai_gateway_buf.c
       ngx_ai_gateway/ngx_http_ai_gateway_steps.c
       ngx_ai_gateway/ngx_http_ai_gateway_cache_entry.c
+      ngx_ai_gateway/ngx_http_ai_gateway_usage.c
+      ngx_ai_gateway/ngx_http_ai_gateway_price.c
+      ngx_ai_gateway/ngx_http_ai_gateway_metadata.c
+      ngx_ai_gateway/ngx_http_ai_gateway_log_record.c
+      ngx_ai_gateway/ngx_http_ai_gateway_query.c
       t/unit/shim.c
       t/unit/yajl_ref.c"

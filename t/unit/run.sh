@@ -19,7 +19,8 @@ OUT=build/unit
 mkdir -p "$OUT"
 
 SRCS="$SRCS t/unit/unit.c t/unit/test_sse.c t/unit/test_translate.c
-      t/unit/test_check.c t/unit/test_cache_entry.c t/unit/test_json.c"
+      t/unit/test_check.c t/unit/test_cache_entry.c t/unit/test_json.c
+      t/unit/test_log.c t/unit/test_usage.c"
 
 # the warnings of nginx's own build (objs/Makefile): unused parameters are
 # allowed, handlers share signatures
@@ -27,7 +28,7 @@ SRCS="$SRCS t/unit/unit.c t/unit/test_sse.c t/unit/test_translate.c
 # shellcheck disable=SC2086
 $CC -Wall -Wextra -Wno-unused-parameter -Werror -fsanitize=address,undefined \
     -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1 \
-    $INCS $SRCS -o "$OUT/unit" -lyajl
+    $INCS $SRCS -o "$OUT/unit" -lyajl -lm
 
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \

@@ -293,10 +293,10 @@ u_char *
 ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 {
     char        num[32];
-    size_t      len;
+    size_t      len, width;
     u_char     *s;
     ngx_str_t  *v;
-    ngx_int_t   unsig, star;
+    ngx_int_t   unsig, star, zero;
 
     while (*fmt && buf < last) {
 
@@ -309,6 +309,12 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
         unsig = 0;
         star = 0;
         len = 0;
+        width = 0;
+        zero = (*fmt == '0');
+
+        while (*fmt >= '0' && *fmt <= '9') {
+            width = width * 10 + (*fmt++ - '0');
+        }
 
         if (*fmt == 'u') {
             unsig = 1;
@@ -387,6 +393,13 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
         if (s == NULL) {
             s = (u_char *) num;
             len = strlen(num);
+
+            /* "%02d": the width, zeros or spaces first */
+
+            while (width > len && buf < last) {
+                *buf++ = zero ? '0' : ' ';
+                width--;
+            }
         }
 
         fmt++;
@@ -582,4 +595,120 @@ ngx_utf8_decode(u_char **p, size_t n)
     }
 
     return 0xffffffff;
+}
+
+
+/* the request log's and the management API's few more, as in nginx */
+
+ngx_int_t
+ngx_memn2cmp(u_char *s1, u_char *s2, size_t n1, size_t n2)
+{
+    size_t     n;
+    ngx_int_t  m, z;
+
+    if (n1 <= n2) {
+        n = n1;
+        z = -1;
+
+    } else {
+        n = n2;
+        z = 1;
+    }
+
+    m = n ? ngx_memcmp(s1, s2, n) : 0;
+
+    if (m || n1 == n2) {
+        return m;
+    }
+
+    return z;
+}
+
+
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    ngx_int_t  value, cutoff, cutlim;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_INT_T_VALUE / 10;
+    cutlim = NGX_MAX_INT_T_VALUE % 10;
+
+    for (value = 0; n--; line++) {
+        if (*line < '0' || *line > '9') {
+            return NGX_ERROR;
+        }
+
+        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
+            return NGX_ERROR;
+        }
+
+        value = value * 10 + (*line - '0');
+    }
+
+    return value;
+}
+
+
+/* the month 1 to 12 and the year in full, as nginx's */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    (void) gmtime_r(&t, tp);
+
+    tp->ngx_tm_mon++;
+    tp->ngx_tm_year += 1900;
+}
+
+
+/* %XX decoded, anything else copied (type is not looked at) */
+
+void
+ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
+{
+    u_char  *d, *s, c, h, l;
+
+    d = *dst;
+    s = *src;
+
+    while (size--) {
+        c = *s++;
+
+        if (c == '%' && size >= 2 && isxdigit(s[0]) && isxdigit(s[1])) {
+            h = (u_char) (s[0] | 0x20);
+            l = (u_char) (s[1] | 0x20);
+            h = (h >= 'a') ? h - 'a' + 10 : h - '0';
+            l = (l >= 'a') ? l - 'a' + 10 : l - '0';
+            *d++ = (u_char) ((h << 4) | l);
+            s += 2;
+            size -= 2;
+            continue;
+        }
+
+        *d++ = c;
+    }
+
+    *dst = d;
+    *src = s;
+}
+
+
+u_char *
+ngx_strnstr(u_char *s1, char *s2, size_t len)
+{
+    size_t  n;
+
+    n = strlen(s2);
+
+    for ( /* void */ ; len >= n; s1++, len--) {
+        if (ngx_memcmp(s1, s2, n) == 0) {
+            return s1;
+        }
+    }
+
+    return NULL;
 }

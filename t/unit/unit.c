@@ -32,6 +32,8 @@ main(void)
     unit_steps();
     unit_cache_entries();
     unit_json();
+    unit_usage();
+    unit_logs();
 
     printf("unit: %lu passed, %lu failed\n", (unsigned long) unit_passed,
            (unsigned long) unit_failed);

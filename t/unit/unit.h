@@ -65,6 +65,8 @@ void unit_checks(void);
 void unit_steps(void);
 void unit_cache_entries(void);
 void unit_json(void);
+void unit_usage(void);
+void unit_logs(void);
 
 
 #endif /* _UNIT_H_INCLUDED_ */
