@@ -42,6 +42,8 @@
 #                  second nginx, in the same rounds [none]
 #   PROFILE        1: after the rounds, record the worker with perf during
 #                  the /compat streams and print the top 20 symbols [0]
+#   PROFILE_KINDS  the gateway scenarios PROFILE records [a-sse g-sse]
+#   PROFILE_ARGS   more perf record arguments, e.g. "--call-graph dwarf"
 #   PIN            1: nginx on CPU 0, wrk and the mock on CPU 1 [1 if there
 #                  are 2 or more CPUs and taskset exists]
 #   NGINX_BIN      nginx binary [/usr/sbin/nginx]
@@ -71,6 +73,7 @@ TTFB_N=${TTFB_N:-200}
 TTFB_DELAY=${TTFB_DELAY:-5}
 MODULE_BEFORE=${MODULE_BEFORE:-}
 PROFILE=${PROFILE:-0}
+read -r -a PROFILE_KINDS <<< "${PROFILE_KINDS:-a-sse g-sse}"
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 MODULE=${MODULE:-$ROOT/build/ngx_http_ai_gateway_module.so}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -1146,7 +1149,7 @@ RUNS=0
 for kind in "${KINDS[@]}"; do
     RUNS=$((RUNS + ROUNDS * $(wc -w <<< "${VARIANTS[$kind]}")))
 done
-RUNS=$((RUNS + (BUFFERED == 1 ? 1 : 0) + (PROFILE == 1 ? 2 : 0)))
+RUNS=$((RUNS + (BUFFERED == 1 ? 1 : 0) + (PROFILE == 1 ? ${#PROFILE_KINDS[@]} : 0)))
 
 TTFB_RUNS=0
 if [ "$TTFB" = 1 ]; then
@@ -1183,17 +1186,19 @@ done
 
 # --- profile ---------------------------------------------------------------
 
-# the worker of nginx "a" under perf during the /compat streams, after the
+# the worker of nginx "a" under perf during PROFILE_KINDS, after the
 # measured rounds so that perf does not slow them down
 
 if [ "$PROFILE" = 1 ]; then
-    for kind in a-sse g-sse; do
+    for kind in "${PROFILE_KINDS[@]}"; do
         wrk_run "$kind.gateway" $((WARMUP + DURATION + 1)) \
             > "$TMP/wrk.profile" 2>&1 &
         wrk_pid=$!
         sleep "$WARMUP"
 
-        perf record -F 999 -p "${WORKER[a]}" -o "$TMP/perf.$kind.data" \
+        # shellcheck disable=SC2086
+        perf record -F 999 ${PROFILE_ARGS:-} -p "${WORKER[a]}" \
+            -o "$TMP/perf.$kind.data" \
             -- sleep "$DURATION" > "$TMP/perf.$kind.log" 2>&1 \
             || { cat "$TMP/perf.$kind.log" >&2; die "perf record failed"; }
 
@@ -1488,9 +1493,9 @@ report() {
          "native answers through proxy_pass (plain)."
 
     if [ "$PROFILE" = 1 ]; then
-        for kind in a-sse g-sse; do
+        for kind in "${PROFILE_KINDS[@]}"; do
             echo
-            echo "profile: the nginx worker during $kind gateway /compat" \
+            echo "profile: the nginx worker during $kind gateway" \
                  "(perf, ${DURATION} s, top 20 by self time):"
             cat "$TMP/profile.$kind"
         done

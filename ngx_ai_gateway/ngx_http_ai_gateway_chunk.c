@@ -37,6 +37,8 @@ static void ngx_http_ai_gateway_chunk_close(ngx_http_ai_gateway_chunks_t *ch,
     const char *finish);
 static void ngx_http_ai_gateway_chunk_head(ngx_http_ai_gateway_chunks_t *ch);
 static void ngx_http_ai_gateway_chunk_check(ngx_http_ai_gateway_chunks_t *ch);
+static void ngx_http_ai_gateway_chunk_delta(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i, ngx_str_t *text, ngx_uint_t reasoning);
 static ngx_uint_t ngx_http_ai_gateway_chunk_late(
     ngx_http_ai_gateway_chunks_t *ch, ngx_uint_t i);
 static ngx_int_t ngx_http_ai_gateway_stream_event(
@@ -444,6 +446,11 @@ ngx_http_ai_gateway_chunk_text(ngx_http_ai_gateway_chunks_t *ch,
 
     gen = &ch->gen;
 
+    if (ch->head.text.len) {
+        ngx_http_ai_gateway_chunk_delta(ch, i, text, reasoning);
+        return;
+    }
+
     ngx_http_ai_gateway_chunk_begin(ch, i);
 
     if (reasoning) {
@@ -455,6 +462,59 @@ ngx_http_ai_gateway_chunk_text(ngx_http_ai_gateway_chunks_t *ch,
 
     ngx_http_ai_gateway_gen_string(gen, text);
     ngx_http_ai_gateway_chunk_close(ch, NULL);
+}
+
+
+/*
+ * The chunk of most events, a text delta, once the head is saved: what
+ * chunk_begin(), a "content" member and chunk_close() write, the same
+ * bytes, with only the text through yajl_gen.
+ */
+
+static void
+ngx_http_ai_gateway_chunk_delta(ngx_http_ai_gateway_chunks_t *ch,
+    ngx_uint_t i, ngx_str_t *text, ngx_uint_t reasoning)
+{
+    u_char                     *p;
+    u_char                      buf[NGX_INT_T_LEN + 64];
+    ngx_http_ai_gateway_gen_t  *gen;
+
+    static u_char  tail[] =
+        "},\"finish_reason\":null,\"logprobs\":null}]}\n\n";
+
+    gen = &ch->gen;
+
+    /* chunk_head(), without putting yajl_gen in the state it leaves */
+
+    ch->mark = gen->len;
+    ngx_http_ai_gateway_gen_raw(gen, ch->head.text.data, ch->head.text.len);
+
+    p = ngx_cpymem(buf, ",\"choices\":[{\"index\":",
+                   sizeof(",\"choices\":[{\"index\":") - 1);
+
+    /* choices are few: one digit, not a trip through ngx_sprintf() */
+
+    if (i < 10) {
+        *p++ = (u_char) ('0' + i);
+
+    } else {
+        p = ngx_sprintf(p, "%ui", i);
+    }
+
+    if (reasoning) {
+        p = ngx_cpymem(p, ",\"delta\":{\"reasoning_content\"",
+                       sizeof(",\"delta\":{\"reasoning_content\"") - 1);
+
+    } else {
+        p = ngx_cpymem(p, ",\"delta\":{\"content\"",
+                       sizeof(",\"delta\":{\"content\"") - 1);
+    }
+
+    ngx_http_ai_gateway_gen_raw(gen, buf, p - buf);
+    ngx_http_ai_gateway_gen_member_str(gen, text->data, text->len);
+    ngx_http_ai_gateway_gen_raw(gen, tail, sizeof(tail) - 1);
+
+    ngx_http_ai_gateway_chunk_check(ch);
 }
 
 

@@ -89,6 +89,8 @@ ngx_int_t ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen,
     size_t mark, ngx_http_ai_gateway_gen_saved_t *saved);
 void ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_gen_saved_t *saved);
+void ngx_http_ai_gateway_gen_member_str(ngx_http_ai_gateway_gen_t *gen,
+    u_char *p, size_t len);
 ngx_int_t ngx_http_ai_gateway_gen_done(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_json_text(ngx_pool_t *pool, yajl_val v,

@@ -22,6 +22,9 @@
 
 #define NGX_HTTP_AI_GATEWAY_SSE_BUF  4096
 
+/* the bytes looked at for a line's end at a time */
+#define NGX_HTTP_AI_GATEWAY_SSE_WINDOW  256
+
 
 static ngx_uint_t ngx_http_ai_gateway_sse_next(
     ngx_http_ai_gateway_sse_t *sse);
@@ -47,7 +50,7 @@ ngx_int_t
 ngx_http_ai_gateway_sse_parse(ngx_http_ai_gateway_sse_t *sse, u_char **pos,
     u_char *last, ngx_http_ai_gateway_sse_event_t *ev)
 {
-    u_char  *p, *q;
+    u_char  *p, *q, *cr, *lf, *end;
     size_t   n;
 
     if (ngx_http_ai_gateway_sse_next(sse)) {
@@ -69,8 +72,31 @@ ngx_http_ai_gateway_sse_parse(ngx_http_ai_gateway_sse_t *sse, u_char **pos,
             }
         }
 
-        for (q = p; q < last; q++) {
-            if (*q == '\n' || *q == '\r') {
+        /*
+         * The line's end, CR or LF: memchr() looks at many bytes at a
+         * time, within a window, so that a line costs its length whichever
+         * of the two ends it.
+         */
+
+        for (q = p; q < last; q = end) {
+            end = ((size_t) (last - q) > NGX_HTTP_AI_GATEWAY_SSE_WINDOW)
+                  ? q + NGX_HTTP_AI_GATEWAY_SSE_WINDOW : last;
+
+            lf = memchr(q, '\n', end - q);
+
+            if (lf != NULL) {
+                end = lf;
+            }
+
+            cr = memchr(q, '\r', end - q);
+
+            if (cr != NULL) {
+                q = cr;
+                break;
+            }
+
+            if (lf != NULL) {
+                q = lf;
                 break;
             }
         }

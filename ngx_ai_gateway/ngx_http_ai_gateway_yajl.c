@@ -336,7 +336,7 @@ ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
         p = (u_char *) "";
     }
 
-    q = (len > 1) ? ngx_strlchr(p, p + len - 1, 0xc0) : NULL;
+    q = (len > 1) ? memchr(p, 0xc0, len - 1) : NULL;
 
     if (q == NULL) {
         ngx_http_ai_gateway_gen_status(gen, yajl_gen_string(gen->g, p, len));
@@ -515,6 +515,32 @@ ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
     gen->depth = 1;
 
     ngx_http_ai_gateway_gen_raw(gen, saved->text.data, saved->text.len);
+}
+
+
+/*
+ * A string as the value of a member whose key the caller wrote itself
+ * (raw, up to and without the ':'): yajl_gen, whatever its state, is put
+ * silently after a key, so that it prints ':' and the string, escaped and
+ * checked as gen_str() does.  It is left as gen_replay() leaves it: a
+ * top-level map after a member.
+ */
+
+void
+ngx_http_ai_gateway_gen_member_str(ngx_http_ai_gateway_gen_t *gen,
+    u_char *p, size_t len)
+{
+    yajl_gen_reset(gen->g, NULL);
+
+    gen->mute = 1;
+
+    (void) yajl_gen_map_open(gen->g);
+    (void) yajl_gen_string(gen->g, (u_char *) "", 0);
+
+    gen->mute = 0;
+    gen->depth = 1;
+
+    ngx_http_ai_gateway_gen_str(gen, p, len);
 }
 
 
@@ -754,7 +780,7 @@ ngx_http_ai_gateway_json_nul(ngx_pool_t *pool, u_char *p, size_t *len)
     last = p + *len;
 
     for (q = p; q < last; q++) {
-        q = ngx_strlchr(q, last, '\\');
+        q = memchr(q, '\\', last - q);
 
         if (q == NULL) {
             return p;

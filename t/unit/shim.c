@@ -51,6 +51,10 @@ ngx_alloc(size_t size, ngx_log_t *log)
 }
 
 
+#if !(NGX_SHIM_REAL_POOL)
+
+/* NGX_SHIM_REAL_POOL: nginx's own pools instead (bench/translate.sh) */
+
 static void *
 ngx_shim_alloc(ngx_pool_t *pool, size_t size)
 {
@@ -217,6 +221,9 @@ ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 
     return c;
 }
+
+
+#endif
 
 
 ngx_array_t *

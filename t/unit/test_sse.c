@@ -113,6 +113,35 @@ unit_sse_case(const char *in, ngx_uint_t partial, const char *expected)
 }
 
 
+static void
+unit_sse_long(void)
+{
+    char  in[1024], expected[1024];
+
+    /* a CR-ended line of 600 bytes, then an LF-ended one of 300 */
+
+    ngx_memcpy(in, "data: ", 6);
+    ngx_memset(in + 6, 'x', 600);
+    ngx_memcpy(in + 606, "\rdata: ", 7);
+    ngx_memset(in + 613, 'y', 300);
+    ngx_memcpy(in + 913, "\n\r\n", 4);
+    in[917] = '\0';
+
+    expected[0] = '|';
+    ngx_memset(expected + 1, 'x', 600);
+    expected[601] = '\n';
+    ngx_memset(expected + 602, 'y', 300);
+    ngx_memcpy(expected + 902, "\n", 2);
+
+    unit_sse_case(in, 0, expected);
+
+    /* CR-ended lines of one byte, many of them: the same events */
+
+    unit_sse_case("data:a\r\rdata:b\r\rdata:c\r\rdata:d\r\r", 0,
+                  "|a\n|b\n|c\n|d\n");
+}
+
+
 void
 unit_sse(void)
 {
@@ -121,6 +150,10 @@ unit_sse(void)
     ngx_int_t   rc;
 
     unit_sse_case("data: a\n\n", 0, "|a\n");
+
+    /* lines longer than the window looked at for their end, CR and LF */
+
+    unit_sse_long();
     unit_sse_case("data: a\r\n\r\n", 0, "|a\n");
     unit_sse_case("data: a\r\rdata: b\r\r", 0, "|a\n|b\n");
     unit_sse_case("event: x\ndata: a\ndata: b\n\n", 0, "x|a\nb\n");
