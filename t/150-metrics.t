@@ -12,6 +12,7 @@ use lib 't/lib';
 use AIGW::Test;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use HTTP::Tiny ();
 use JSON::PP ();
 use Time::HiRes qw(sleep time);
@@ -23,7 +24,7 @@ master_on();
 workers(2);
 
 our $HT = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
-my $J = JSON::PP->new->canonical;
+my $J = JSON::PP->new->utf8->canonical;
 
 sub url { "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}$_[0]" }
 
@@ -170,6 +171,10 @@ add_response_body_check(sub {
         }
     }
 });
+
+our $ALICE = 'cfat_alice_Lm20kq0aa7';
+our $BOB = 'cfat_bob_Rr17zz19b2';
+our $TOKENS = "$ALICE alice\nsha256:" . sha256_hex($BOB) . " bob\n";
 
 my $TEXT = 'fixture=openai-chat/text.json';                 # 16 in, 363 out
 my $STREAM = 'fixture=openai-chat/stream-text-usage.sse;interval=2';
@@ -328,6 +333,140 @@ $scenario{'scripted mix'} = sub {
     is($r->{status}, 405, "$n - POST is not allowed");
 };
 
+# max_series=3: the fourth combination on goes to the overflow series
+
+$scenario{'series bound'} = sub {
+    my $n = shift;
+    my $c = '/v1/acct/gw/openai/chat/completions';
+    my @s = map { gw($c, chat("m$_"), 'x-mock' => $TEXT)->{status} } 1 .. 10;
+    is("@s", join(' ', (200) x 10), "$n - ten models answered");
+    gw($c, chat('m1'), 'x-mock' => $TEXT);
+    gw($c, chat('m11'), 'x-mock' => 'status=500');
+
+    my $j = metrics_json(12);
+    is(keys_of($j), join("\n",
+        '__overflow__|__overflow__|__overflow__|__overflow__|2xx|false',
+        '__overflow__|__overflow__|__overflow__|__overflow__|5xx|false',
+        'gw|openai|m1||2xx|false', 'gw|openai|m2||2xx|false',
+        'gw|openai|m3||2xx|false'), "$n - three series and the overflow");
+    is(series($j, 'gw|openai|m1||2xx|false')->{ai_gateway_requests_total},
+       2, "$n - a known combination keeps its series");
+    my $o = series($j,
+        '__overflow__|__overflow__|__overflow__|__overflow__|2xx|false');
+    is(counters($o), '7 0 0 112 2541 0 0 0 0 0 0 '
+                     . 7 * 146800,
+       "$n - the overflow series counts the seven others");
+    is(join(' ', map { $j->{$_} } qw(series_in_use series_limit
+                                     series_refused)),
+       '3 3 8', "$n - in use, the limit, eight requests refused a series");
+
+    my $t = text();
+    like($t, qr/^ai_gateway_requests_total\{gateway="__overflow__",provider="__overflow__",model="__overflow__",client="__overflow__",status="2xx",cached="false"\} 7$/m,
+         "$n - text: the overflow series");
+    like($t, qr/^ai_gateway_metrics_series_refused_total 8$/m,
+         "$n - text: the refused counter");
+    like($t, qr/^ai_gateway_metrics_series_limit 3$/m, "$n - text: the limit");
+};
+
+# label values cut and made printable; the client's name; a location with
+# metrics off
+
+$scenario{'labels and clients'} = sub {
+    my $n = shift;
+    my $c = '/v1/acct/gw/openai/chat/completions';
+    my %alice = ('cf-aig-authorization' => "Bearer $main::ALICE");
+    gw($c, chat('x' x 300), 'x-mock' => $TEXT, %alice);
+    gw($c, chat("caf\x{e9}\"\\\n"), 'x-mock' => $TEXT, %alice);
+    gw($c, chat('gpt-4o-mini'), 'x-mock' => $TEXT,
+       'cf-aig-authorization' => "Bearer $main::BOB");
+    is(gw($c, chat('gpt-4o-mini'))->{status}, 401, "$n - no token: 401");
+    is(gw('/off/v1/acct/gw/openai/chat/completions', chat('gpt-4o-mini'),
+          'x-mock' => $TEXT, %alice)->{status}, 200,
+       "$n - metrics off: answered");
+
+    my $j = metrics_json(4);
+    is(keys_of($j), join("\n", sort
+        'gw|openai|' . ('x' x 64) . '|alice|2xx|false',
+        "gw|openai|caf__\"\\_|alice|2xx|false",
+        'gw|openai|gpt-4o-mini|bob|2xx|false',
+        'gw||||4xx|false'), "$n - the series: cut, printable, by client");
+    is(errors(series($j, 'gw||||4xx|false')), '{"2009":1}',
+       "$n - the 401: code 2009");
+    like(text(), qr/^ai_gateway_requests_total\{gateway="gw",provider="openai",model="caf__\\"\\\\_",client="alice",status="2xx",cached="false"\} 1$/m,
+         "$n - text: escaped");
+};
+
+# the zone survives a reload; a new layout (max_series changed) starts
+# from zero, and says so
+
+$scenario{'reload'} = sub {
+    my $n = shift;
+    my $c = '/v1/acct/gw/openai/chat/completions';
+    my $root = $ENV{TEST_NGINX_SERVER_ROOT};
+    my $wait = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1.5;
+
+    gw($c, chat('gpt-4o-mini'), 'x-mock' => $TEXT) for 1 .. 3;
+    my $before = metrics_json(3);
+    is(counters(series($before, 'gw|openai|gpt-4o-mini||2xx|false')),
+       '3 0 0 48 1089 0 0 0 0 0 0 ' . 3 * 146800, "$n - three requests");
+
+    open my $fh, '<', "$root/logs/nginx.pid" or die "nginx.pid: $!";
+    chomp(my $master = <$fh>);
+    close $fh;
+
+    kill 'HUP', $master;
+    sleep $wait;
+
+    my $after = metrics_json();
+    is($J->encode($after), $J->encode($before), "$n - the same numbers");
+
+    gw($c, chat('gpt-4o-mini'), 'x-mock' => $TEXT);
+    $after = metrics_json(4);
+    is(series($after, 'gw|openai|gpt-4o-mini||2xx|false')
+           ->{ai_gateway_requests_total}, 4, "$n - and added to");
+
+    # the same zone size, another max_series: another layout
+
+    my $conf = "$root/conf/nginx.conf";
+    open $fh, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $text =~ s/max_series=50/max_series=60/ or die "no max_series=50";
+    open $fh, '>', $conf or die "$conf: $!";
+    print $fh $text;
+    close $fh;
+
+    kill 'HUP', $master;
+    sleep $wait;
+
+    $after = metrics_json();
+    is(scalar @{ $after->{series} } . " $after->{series_limit}", '0 60',
+       "$n - a new layout starts from zero");
+
+    open $fh, '<', "$root/logs/error.log" or die "error.log: $!";
+    my $log = do { local $/; <$fh> };
+    close $fh;
+    like($log, qr/ai_gateway_metrics_zone "metrics": the layout changed, the metrics start from zero/,
+         "$n - and says so");
+};
+
+# spend limits refuse with code 2045
+
+$scenario{'spend limited'} = sub {
+    my $n = shift;
+    my $c = '/v1/acct/gw/openai/chat/completions';
+    my @s;
+    for (1 .. 4) {
+        push @s, gw($c, chat('gpt-4o-mini'), 'x-mock' => $TEXT)->{status};
+        sleep($ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0.2);
+    }
+    is("@s", '200 200 200 429', "$n - the fourth is refused");
+    my $j = metrics_json(4);
+    my $r = series($j, 'gw|openai|gpt-4o-mini||4xx|false');
+    is(counters($r), '1 0 0 0 0 0 0 0 0 0 1 0', "$n - one spend limited");
+    is(errors($r), '{"2045":1}', "$n - code 2045");
+};
+
 run_tests();
 
 __DATA__
@@ -352,6 +491,77 @@ location /v1/acct/lim/ {
     ai_gateway lim;
     $TEST_NGINX_TLS_CONFIG
     ai_gateway_limit zone=limits requests=1 interval=1m;
+    ai_gateway_metrics metrics;
+}
+location = /metrics {
+    ai_gateway_metrics_endpoint;
+}
+
+
+
+=== TEST 2: series bound
+--- http_config
+ai_gateway_metrics_zone metrics:1m max_series=3;
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    $TEST_NGINX_TLS_CONFIG
+    ai_gateway_metrics metrics;
+}
+location = /metrics {
+    ai_gateway_metrics_endpoint metrics;
+}
+
+
+
+=== TEST 3: labels and clients
+--- user_files eval
+">>> tokens\n$main::TOKENS"
+--- config
+location = /ping { return 200 ok; }
+ai_gateway_metrics metrics;
+location /v1/ {
+    ai_gateway gw;
+    $TEST_NGINX_TLS_CONFIG
+    ai_gateway_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
+}
+location /off/ {
+    rewrite ^/off(/.*)$ $1 break;
+    ai_gateway gw;
+    $TEST_NGINX_TLS_CONFIG
+    ai_gateway_auth_token_file $TEST_NGINX_HTML_DIR/tokens;
+    ai_gateway_metrics off;
+}
+location = /metrics {
+    ai_gateway_metrics_endpoint;
+}
+
+
+
+=== TEST 4: reload
+--- http_config
+ai_gateway_metrics_zone metrics:2m max_series=50;
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    $TEST_NGINX_TLS_CONFIG
+    ai_gateway_metrics metrics;
+}
+location = /metrics {
+    ai_gateway_metrics_endpoint;
+}
+
+
+
+=== TEST 5: spend limited
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    $TEST_NGINX_TLS_CONFIG
+    ai_gateway_limit zone=limits cost=0.0003 interval=3600s name=budget;
     ai_gateway_metrics metrics;
 }
 location = /metrics {
