@@ -1610,7 +1610,8 @@ ngx_http_ai_gateway_metrics_json(ngx_http_ai_gateway_metrics_out_t *o,
                                    % NGX_HTTP_AI_GATEWAY_METRICS_CLASSES],
                         s->cached ? "true" : "false");
 
-        if (ngx_http_ai_gateway_metrics_printf(o, "%*s", p - start, start)
+        if (ngx_http_ai_gateway_metrics_printf(o, "%*s", (size_t) (p - start),
+                                               start)
             != NGX_OK)
         {
             return NGX_ERROR;
