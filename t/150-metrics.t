@@ -580,3 +580,50 @@ location /v1/ {
 location = /metrics {
     ai_gateway_metrics_endpoint;
 }
+
+
+
+=== TEST 6: a zone too small for its max_series
+--- http_config
+ai_gateway_metrics_zone metrics:64k max_series=100;
+--- config
+location = /ping { return 200 ok; }
+--- must_die
+--- error_log eval
+qr/zone "metrics" is too small for max_series=100: it needs at least \d+k/
+
+
+
+=== TEST 7: max_series out of bounds
+--- http_config
+ai_gateway_metrics_zone metrics:1m max_series=0;
+--- config
+location = /ping { return 200 ok; }
+--- must_die
+--- error_log
+invalid "max_series=0": from 1 to 100000
+
+
+
+=== TEST 8: an endpoint without a zone
+--- http_config
+# none
+--- config
+location = /ping { return 200 ok; }
+location = /metrics { ai_gateway_metrics_endpoint; }
+--- must_die
+--- error_log
+"ai_gateway_metrics_endpoint" needs an "ai_gateway_metrics_zone"
+
+
+
+=== TEST 9: metrics to a zone never declared
+--- config
+location = /ping { return 200 ok; }
+location /v1/ {
+    ai_gateway gw;
+    ai_gateway_metrics nosuchzone;
+}
+--- must_die
+--- error_log
+zero size shared memory zone "nosuchzone"
