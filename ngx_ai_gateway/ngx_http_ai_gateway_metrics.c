@@ -151,6 +151,7 @@ typedef struct {
     ngx_array_t                    zones;       /* of ngx_shm_zone_t * */
     ngx_int_t                      model_index;
     ngx_int_t                      attempts_index;
+    ngx_int_t                      duration_index;
 } ngx_http_ai_gateway_metrics_main_conf_t;
 
 
@@ -404,6 +405,8 @@ static ngx_str_t  ngx_http_ai_gateway_metrics_model_var =
     ngx_string("ai_gateway_model");
 static ngx_str_t  ngx_http_ai_gateway_metrics_attempts_var =
     ngx_string("ai_gateway_attempts");
+static ngx_str_t  ngx_http_ai_gateway_metrics_duration_var =
+    ngx_string("ai_gateway_duration");
 static ngx_str_t  ngx_http_ai_gateway_metrics_overflow =
     ngx_string("__overflow__");
 
@@ -427,6 +430,7 @@ ngx_http_ai_gateway_metrics_create_main_conf(ngx_conf_t *cf)
 
     mmcf->model_index = NGX_ERROR;
     mmcf->attempts_index = NGX_ERROR;
+    mmcf->duration_index = NGX_ERROR;
 
     return mmcf;
 }
@@ -521,6 +525,12 @@ ngx_http_ai_gateway_metrics_init(ngx_conf_t *cf)
     mmcf->attempts_index = ngx_http_get_variable_index(cf,
                                     &ngx_http_ai_gateway_metrics_attempts_var);
     if (mmcf->attempts_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    mmcf->duration_index = ngx_http_get_variable_index(cf,
+                                    &ngx_http_ai_gateway_metrics_duration_var);
+    if (mmcf->duration_index == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -878,10 +888,8 @@ static ngx_int_t
 ngx_http_ai_gateway_metrics_log_handler(ngx_http_request_t *r)
 {
     uint64_t                                  nano;
-    ngx_int_t                                 attempts;
-    ngx_msec_t                                ms;
+    ngx_int_t                                 attempts, n;
     ngx_uint_t                                i, status, step, code;
-    ngx_time_t                               *tp;
     ngx_str_t                                *client;
     ngx_http_request_t                       *sr;
     ngx_http_variable_value_t                *vv;
@@ -1045,15 +1053,23 @@ ngx_http_ai_gateway_metrics_log_handler(ngx_http_request_t *r)
         (void) ngx_atomic_fetch_add(&s->fallbacks, (ngx_atomic_int_t) step);
     }
 
-    /* the times: the request's duration as its log record has it */
+    /*
+     * the times, as the variables have them: $ai_gateway_duration (the
+     * request's, in milliseconds), and the time to first byte upstream.c
+     * measured for $ai_gateway_ttfb and the log record
+     */
 
-    tp = ngx_timeofday();
+    vv = ngx_http_get_indexed_variable(r, mmcf->duration_index);
 
-    ms = (ngx_msec_t) ngx_max((ngx_msec_int_t)
-                              ((tp->sec - r->start_sec) * 1000
-                               + (tp->msec - r->start_msec)), 0);
+    if (vv && !vv->not_found) {
+        n = ngx_atoi(vv->data, vv->len);
 
-    ngx_http_ai_gateway_metrics_observe(s->duration, &s->duration_sum, ms);
+        if (n != NGX_ERROR) {
+            ngx_http_ai_gateway_metrics_observe(s->duration,
+                                                &s->duration_sum,
+                                                (ngx_msec_t) n);
+        }
+    }
 
     if (actx->relay.first_byte) {
         ngx_http_ai_gateway_metrics_observe(s->ttfb, &s->ttfb_sum,
