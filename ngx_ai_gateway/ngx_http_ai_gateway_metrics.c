@@ -147,8 +147,19 @@ typedef struct {
 } ngx_http_ai_gateway_metrics_zone_t;
 
 
+/* a zone named by a directive, checked once the configuration is read */
+
+typedef struct {
+    ngx_shm_zone_t                *zone;
+    const char                    *directive;
+    u_char                        *file;
+    ngx_uint_t                     line;
+} ngx_http_ai_gateway_metrics_ref_t;
+
+
 typedef struct {
     ngx_array_t                    zones;       /* of ngx_shm_zone_t * */
+    ngx_array_t                    refs;        /* of ..._metrics_ref_t */
     ngx_int_t                      model_index;
     ngx_int_t                      attempts_index;
     ngx_int_t                      duration_index;
@@ -205,6 +216,8 @@ static char *ngx_http_ai_gateway_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_gateway_metrics_endpoint(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_shm_zone_t *ngx_http_ai_gateway_metrics_ref(ngx_conf_t *cf,
+    ngx_str_t *name, const char *directive);
 static size_t ngx_http_ai_gateway_metrics_zone_need(ngx_uint_t max_series,
     ngx_uint_t *nhash);
 static ngx_int_t ngx_http_ai_gateway_metrics_init_zone(
@@ -428,6 +441,13 @@ ngx_http_ai_gateway_metrics_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mmcf->refs, cf->pool, 2,
+                       sizeof(ngx_http_ai_gateway_metrics_ref_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     mmcf->model_index = NGX_ERROR;
     mmcf->attempts_index = NGX_ERROR;
     mmcf->duration_index = NGX_ERROR;
@@ -505,12 +525,33 @@ ngx_http_ai_gateway_metrics_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_http_ai_gateway_metrics_init(ngx_conf_t *cf)
 {
+    ngx_uint_t                                i;
     ngx_http_handler_pt                      *h;
     ngx_http_core_main_conf_t                *cmcf;
+    ngx_http_ai_gateway_metrics_ref_t        *ref;
     ngx_http_ai_gateway_metrics_main_conf_t  *mmcf;
 
     mmcf = ngx_http_conf_get_module_main_conf(cf,
                                          ngx_http_ai_gateway_metrics_module);
+
+    /* every zone named must be declared (its data is set there) */
+
+    ref = mmcf->refs.elts;
+
+    for (i = 0; i < mmcf->refs.nelts; i++) {
+        if (ref[i].zone->data) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "unknown zone \"%V\" in \"%s\" directive in %s:%ui, "
+                      "it must be declared with "
+                      "\"ai_gateway_metrics_zone %V:size\" in http{}",
+                      &ref[i].zone->shm.name, ref[i].directive, ref[i].file,
+                      ref[i].line, &ref[i].zone->shm.name);
+
+        return NGX_ERROR;
+    }
 
     if (mmcf->zones.nelts == 0) {
         return NGX_OK;
@@ -728,10 +769,8 @@ ngx_http_ai_gateway_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    /* a zone declared later is checked by nginx: "zero size" */
-
-    mlcf->zone = ngx_shared_memory_add(cf, &value[1], 0,
-                                       &ngx_http_ai_gateway_metrics_module);
+    mlcf->zone = ngx_http_ai_gateway_metrics_ref(cf, &value[1],
+                                                 "ai_gateway_metrics");
     if (mlcf->zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -760,8 +799,8 @@ ngx_http_ai_gateway_metrics_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     if (cf->args->nelts == 2) {
         value = cf->args->elts;
 
-        mlcf->endpoint_zone = ngx_shared_memory_add(cf, &value[1], 0,
-                                         &ngx_http_ai_gateway_metrics_module);
+        mlcf->endpoint_zone = ngx_http_ai_gateway_metrics_ref(cf, &value[1],
+                                             "ai_gateway_metrics_endpoint");
         if (mlcf->endpoint_zone == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -771,6 +810,43 @@ ngx_http_ai_gateway_metrics_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     clcf->handler = ngx_http_ai_gateway_metrics_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A zone named by a directive: size 0, a reference to an
+ * ai_gateway_metrics_zone declared anywhere in http{}, checked at
+ * postconfiguration.
+ */
+
+static ngx_shm_zone_t *
+ngx_http_ai_gateway_metrics_ref(ngx_conf_t *cf, ngx_str_t *name,
+    const char *directive)
+{
+    ngx_shm_zone_t                           *zone;
+    ngx_http_ai_gateway_metrics_ref_t        *ref;
+    ngx_http_ai_gateway_metrics_main_conf_t  *mmcf;
+
+    zone = ngx_shared_memory_add(cf, name, 0,
+                                 &ngx_http_ai_gateway_metrics_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_ai_gateway_metrics_module);
+
+    ref = ngx_array_push(&mmcf->refs);
+    if (ref == NULL) {
+        return NULL;
+    }
+
+    ref->zone = zone;
+    ref->directive = directive;
+    ref->file = cf->conf_file->file.name.data;
+    ref->line = cf->conf_file->line;
+
+    return zone;
 }
 
 

@@ -625,5 +625,15 @@ location /v1/ {
     ai_gateway_metrics nosuchzone;
 }
 --- must_die
---- error_log
-zero size shared memory zone "nosuchzone"
+--- error_log eval
+qr/unknown zone "nosuchzone" in "ai_gateway_metrics" directive in \S+nginx.conf:\d+, it must be declared with "ai_gateway_metrics_zone nosuchzone:size" in http\{\}/
+
+
+
+=== TEST 10: an endpoint's zone never declared
+--- config
+location = /ping { return 200 ok; }
+location = /metrics { ai_gateway_metrics_endpoint other; }
+--- must_die
+--- error_log eval
+qr/unknown zone "other" in "ai_gateway_metrics_endpoint" directive in \S+nginx.conf:\d+, it must be declared/
