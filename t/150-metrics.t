@@ -251,18 +251,30 @@ $scenario{'scripted mix'} = sub {
                    ai_gateway_request_duration_seconds))
     {
         my $h = $ok->{$hn};
-        # (valgrind makes a worker's first requests slow: durations are
-        # exact without it)
-        is(join(' ', map { $h->{buckets}{$_} } qw(1 2.5 120 +Inf)),
-           '3 4 4 4', "$n - gw 2xx: $hn: three within 1 s, one within 2.5")
-            unless $ENV{TEST_NGINX_USE_VALGRIND}
-                   && $hn eq 'ai_gateway_request_duration_seconds';
+        # valgrind (on a busy machine) slows everything down, the slow
+        # one too: exact buckets without it; with it, the three within 1 s
+        # for the first bytes
+        if (!$ENV{TEST_NGINX_USE_VALGRIND}) {
+            is(join(' ', map { $h->{buckets}{$_} } qw(1 2.5 120 +Inf)),
+               '3 4 4 4',
+               "$n - gw 2xx: $hn: three within 1 s, one within 2.5");
+        } elsif ($hn eq 'ai_gateway_time_to_first_byte_seconds') {
+            is(join(' ', map { $h->{buckets}{$_} } qw(1 120 +Inf)),
+               '3 4 4', "$n - gw 2xx: $hn: three within 1 s (valgrind)");
+        }
         is($h->{count}, 4, "$n - gw 2xx: $hn: the count");
-        ok($h->{sum} >= 1.5 && $h->{sum} < 10,
+        ok($h->{sum} >= 1.5 && $h->{sum} < 30,
            "$n - gw 2xx: $hn: the sum holds the 1.5 s one ($h->{sum})");
+
+        # cumulative: never less than the bucket before, +Inf the count
+        my @b = map { $h->{buckets}{$_} }
+                qw(0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 120
+                   +Inf);
+        my $mono = 1;
+        $b[$_] >= $b[$_ - 1] or $mono = 0 for 1 .. $#b;
+        ok($mono && $b[-1] == $h->{count},
+           "$n - gw 2xx: $hn: the buckets are cumulative");
     }
-    like(buckets($ok, 'ai_gateway_time_to_first_byte_seconds'),
-         qr/ 2\.5:4 count:4$/, "$n - gw 2xx: the buckets are cumulative");
 
     my $fail = series($j, 'gw|openai|gpt-4o-mini||5xx|false');
     is(counters($fail), '1 0 0 0 0 0 0 0 0 0 0 0',
