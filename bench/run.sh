@@ -8,7 +8,8 @@
 # (JSON and streamed) against proxy_pass of the provider's native answer,
 # cache hits against "return 200"; the time to first byte of streams; the
 # price of usage accounting and request logs (the same gateway with
-# accounting off, and with a log store); and, with MODULE_BEFORE, the same
+# accounting off, with a log store, and with metrics in shared memory);
+# and, with MODULE_BEFORE, the same
 # for an older build of the module in the same run.  See bench/README.md.
 #
 #   bench/run.sh                     defaults: 2 rounds of 10 s runs
@@ -31,9 +32,9 @@
 #                  many events by repeating their recorded deltas [34]
 #   TTFB           1: also measure the time to first byte of the streams [1]
 #   OBSERVE        1: also measure pass-through and /compat Anthropic with
-#                  ai_gateway_usage off ("off") and with a request log in
-#                  a shared memory zone, payloads kept ("log"), in nginx
-#                  "a" [1]
+#                  ai_gateway_usage off ("off"), with a request log in
+#                  a shared memory zone, payloads kept ("log"), and with
+#                  the metrics zone on ("metrics"), in nginx "a" [1]
 #   TTFB_N         sequential requests per TTFB measurement [200]
 #   TTFB_DELAY     ms between the first event and the rest of a paced
 #                  stream [5]
@@ -275,7 +276,8 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 
 PORT_NAMES=(mock mock_paced redis
             a.plain a.plainbuf a.plain_paced a.return
-            a.gw a.gw_paced a.shm a.redis a.off a.log a.lshm a.lredis
+            a.gw a.gw_paced a.shm a.redis a.off a.log a.metrics
+            a.lshm a.lredis
             b.gw b.gw_paced b.shm b.redis)
 
 declare -A P=()
@@ -536,6 +538,23 @@ END
             ai_gateway_logs_strategy delete_oldest;
         }
     }
+
+    ai_gateway_metrics_zone benchmetrics:4m;
+
+    server {
+        listen 127.0.0.1:${P[a.metrics]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_metrics benchmetrics;
+        }
+
+        location = /metrics {
+            ai_gateway_metrics_endpoint;
+        }
+    }
 END
     fi
 
@@ -628,7 +647,7 @@ for name in "${PORT_NAMES[@]}"; do
     case $name in
     *.return|*.shm) [ "$CACHE" = 1 ] || continue ;;
     *.redis) [ "$REDIS" = 1 ] || continue ;;
-    a.off|a.log) [ "$OBSERVE" = 1 ] || continue ;;
+    a.off|a.log|a.metrics) [ "$OBSERVE" = 1 ] || continue ;;
     *.lshm) [ "$LIMITS" = 1 ] || continue ;;
     *.lredis) [ "$LIMITS" = 1 ] && [ "$REDIS" = 1 ] || continue ;;
     esac
@@ -751,7 +770,7 @@ if [ "$CACHE" = 1 ]; then
     fi
 fi
 
-# accounting off, and a request log: the same requests to nginx "a"'s
+# accounting off, a request log, metrics: the same requests to nginx "a"'s
 # other gateway servers (not measured for the time to first byte)
 
 OBSERVE_KINDS=()
@@ -760,12 +779,12 @@ if [ "$OBSERVE" = 1 ]; then
     [ "$COMPAT" = 1 ] && OBSERVE_KINDS+=(a-json a-sse)
 
     for kind in "${OBSERVE_KINDS[@]}"; do
-        for v in off log; do
+        for v in off log metrics; do
             URL[$kind.$v]=${URL[$kind.gateway]/:${P[a.gw]}\//:${P[a.$v]}\/}
             BODYOF[$kind.$v]=${BODYOF[$kind.gateway]}
             HDRS[$kind.$v]=${HDRS[$kind.gateway]}
         done
-        VARIANTS[$kind]+=" off log"
+        VARIANTS[$kind]+=" off log metrics"
     done
 fi
 
@@ -1396,6 +1415,17 @@ report() {
                        'BEGIN { print a - b }')" \
                 "$(awk -v a="$(cost "$kind.gateway")" \
                        -v b="$(cost "$kind.off")" 'BEGIN { print a - b }')"
+        fi
+
+        if [[ " ${VARIANTS[$kind]} " = *" metrics "* ]]; then
+            row "$kind" "$glabel, metrics" "$kind.metrics"
+            ratio_row "$kind" "$kind.metrics" "$kind.gateway" \
+                      "ratio metrics/metrics off" -
+            printf '%-6s %-26s %+7.1fus CPU/req\n' \
+                "$kind" "metrics" \
+                "$(awk -v a="$(cost "$kind.metrics")" \
+                       -v b="$(cost "$kind.gateway")" \
+                       'BEGIN { print a - b }')"
         fi
 
         if [ "$kind" = json ] && [ "$BUFFERED" = 1 ]; then
