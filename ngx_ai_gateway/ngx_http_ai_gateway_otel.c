@@ -31,6 +31,9 @@
  * The trace is the client's (cf-aig-otel-trace-id and
  * cf-aig-otel-parent-span-id, else W3C traceparent), or a new one; ids the
  * client sends are parsed into bytes and printed again, never copied.
+ * With "logs", the records log.c would store are also sent as OTLP log
+ * records (ExportLogsServiceRequest): an exporter of its own, made by the
+ * same directive, with the path of the logs.
  *
  * A span is a JSON text, copied into a worker's queue of its exporter
  * (bounded in spans and in bytes: past either, the span is dropped and
@@ -114,6 +117,7 @@ typedef struct {
     unsigned                           header_done:1;
     unsigned                           close:1;
     unsigned                           chunked:1;
+    unsigned                           logs:1;     /* log records */
     unsigned                           backoff:1;  /* the last one failed:
                                                       the timer sends */
 } ngx_http_ai_gateway_otel_exporter_t;
@@ -136,6 +140,7 @@ typedef struct {
     u_char                             parent[8];
     u_char                             span[8];    /* the request's */
     ngx_array_t                        spans;      /* of ngx_str_t */
+    ngx_array_t                        logs;       /* of ngx_str_t */
     ngx_http_ai_gateway_log_record_t   answer;     /* the last attempt's */
     unsigned                           has_parent:1;
     unsigned                           has_answer:1;
@@ -170,6 +175,20 @@ static ngx_int_t ngx_http_ai_gateway_otel_gen(ngx_pool_t *pool,
     ngx_http_ai_gateway_ctx_t *mctx, ngx_uint_t attempt, u_char *span,
     ngx_http_ai_gateway_log_record_t *rec, ngx_str_t *req, ngx_str_t *resp,
     ngx_str_t *out);
+static ngx_int_t ngx_http_ai_gateway_otel_gen_log(ngx_pool_t *pool,
+    ngx_http_ai_gateway_otel_ctx_t *octx, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_http_ai_gateway_ctx_t *mctx, ngx_uint_t attempt, u_char *span,
+    ngx_http_ai_gateway_log_record_t *rec, ngx_str_t *req, ngx_str_t *resp,
+    ngx_str_t *out);
+static void ngx_http_ai_gateway_otel_attrs(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_ctx_t *mctx,
+    ngx_uint_t attempt, ngx_http_ai_gateway_log_record_t *rec,
+    ngx_str_t *req, ngx_str_t *resp, ngx_uint_t payload);
+static ngx_uint_t ngx_http_ai_gateway_otel_logs(
+    ngx_http_ai_gateway_otel_loc_conf_t *olcf);
+static ngx_int_t ngx_http_ai_gateway_otel_head(ngx_conf_t *cf,
+    ngx_http_ai_gateway_otel_exporter_t *ex, ngx_str_t *path,
+    ngx_array_t *headers, ngx_str_t *auth);
 static void ngx_http_ai_gateway_otel_id(ngx_http_ai_gateway_gen_t *gen,
     const char *key, u_char *id, size_t n);
 static void ngx_http_ai_gateway_otel_nanos(ngx_http_ai_gateway_gen_t *gen,
@@ -340,15 +359,15 @@ ngx_http_ai_gateway_otel_exporter(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ai_gateway_otel_loc_conf_t *olcf = conf;
 
-    u_char                                *p, *colon;
-    size_t                                 len;
+    u_char                                *colon;
     ssize_t                                size;
     ngx_int_t                              n;
     ngx_str_t                             *value, s, path, auth, name, val;
-    ngx_uint_t                             i, nheaders;
+    ngx_str_t                              logs;
+    ngx_uint_t                             i;
     ngx_array_t                            headers;
     ngx_keyval_t                          *kv;
-    ngx_http_ai_gateway_otel_exporter_t   *ex, **exp;
+    ngx_http_ai_gateway_otel_exporter_t   *ex, *lx, **exp;
     ngx_http_ai_gateway_otel_main_conf_t  *omcf;
 
     value = cf->args->elts;
@@ -393,6 +412,7 @@ ngx_http_ai_gateway_otel_exporter(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ngx_str_null(&auth);
+    ngx_str_null(&logs);
 
     if (ngx_http_ai_gateway_otel_url(cf, ex, &value[1], &path) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -492,6 +512,51 @@ ngx_http_ai_gateway_otel_exporter(ngx_conf_t *cf, ngx_command_t *cmd,
             ex->trusted.len = value[i].len - 20;
 
             if (ex->trusted.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if ((value[i].len == 4
+             && ngx_strncmp(value[i].data, "logs", 4) == 0)
+            || ngx_strncmp(value[i].data, "logs=", 5) == 0)
+        {
+            if (logs.data) {
+                goto duplicate;
+            }
+
+            if (value[i].len == 4) {
+                /* the URL's path, its "/v1/traces" made "/v1/logs" */
+
+                if (path.len >= 10
+                    && ngx_strncmp(path.data + path.len - 10, "/v1/traces",
+                                   10) == 0)
+                {
+                    logs.len = path.len - 10 + 8;
+                    logs.data = ngx_pnalloc(cf->pool, logs.len);
+                    if (logs.data == NULL) {
+                        return NGX_CONF_ERROR;
+                    }
+
+                    ngx_memcpy(ngx_cpymem(logs.data, path.data,
+                                          path.len - 10),
+                               "/v1/logs", 8);
+
+                } else {
+                    ngx_str_set(&logs, "/v1/logs");
+                }
+
+                continue;
+            }
+
+            logs.data = value[i].data + 5;
+            logs.len = value[i].len - 5;
+
+            if (logs.len == 0 || logs.data[0] != '/'
+                || ngx_http_ai_gateway_check_path(logs.data, logs.len)
+                   != NGX_OK)
+            {
                 goto invalid;
             }
 
@@ -609,54 +674,31 @@ ngx_http_ai_gateway_otel_exporter(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* the request head, but its Content-Length, made once */
-
-    len = sizeof("POST  HTTP/1.1" CRLF) - 1 + path.len
-          + sizeof("Host: " CRLF) - 1 + ex->host.len + sizeof(":65535") - 1
-          + sizeof("Content-Type: application/json" CRLF) - 1
-          + sizeof("User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF) - 1
-          + sizeof("Connection: keep-alive" CRLF) - 1;
-
-    if (auth.len) {
-        len += sizeof("Authorization: " CRLF) - 1 + auth.len;
-    }
-
-    kv = headers.elts;
-    nheaders = headers.nelts;
-
-    for (i = 0; i < nheaders; i++) {
-        len += kv[i].key.len + sizeof(": " CRLF) - 1 + kv[i].value.len;
-    }
-
-    p = ngx_pnalloc(cf->pool, len);
-    if (p == NULL) {
+    if (ngx_http_ai_gateway_otel_head(cf, ex, &path, &headers, &auth)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    ex->head.data = p;
+    lx = NULL;
 
-    p = ngx_sprintf(p, "POST %V HTTP/1.1" CRLF "Host: %V", &path, &ex->host);
+    if (logs.data) {
+        /* log records: an exporter of its own, on its own connection */
 
-    if (ngx_inet_get_port(ex->addr.sockaddr) != (ex->ssl ? 443 : 80)) {
-        p = ngx_sprintf(p, ":%d", (int) ngx_inet_get_port(ex->addr.sockaddr));
+        lx = ngx_palloc(cf->pool, sizeof(ngx_http_ai_gateway_otel_exporter_t));
+        if (lx == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *lx = *ex;
+        lx->logs = 1;
+
+        if (ngx_http_ai_gateway_otel_head(cf, lx, &logs, &headers, &auth)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
-
-    p = ngx_cpymem(p, CRLF "Content-Type: application/json" CRLF,
-                   sizeof(CRLF "Content-Type: application/json" CRLF) - 1);
-    p = ngx_cpymem(p, "User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF,
-                   sizeof("User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF) - 1);
-    p = ngx_cpymem(p, "Connection: keep-alive" CRLF,
-                   sizeof("Connection: keep-alive" CRLF) - 1);
-
-    for (i = 0; i < nheaders; i++) {
-        p = ngx_sprintf(p, "%V: %V" CRLF, &kv[i].key, &kv[i].value);
-    }
-
-    if (auth.len) {
-        p = ngx_sprintf(p, "Authorization: %V" CRLF, &auth);
-    }
-
-    ex->head.len = p - ex->head.data;
 
     exp = ngx_array_push(olcf->exporters);
     if (exp == NULL) {
@@ -675,6 +717,24 @@ ngx_http_ai_gateway_otel_exporter(ngx_conf_t *cf, ngx_command_t *cmd,
 
     *exp = ex;
 
+    if (lx == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    exp = ngx_array_push(olcf->exporters);
+    if (exp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *exp = lx;
+
+    exp = ngx_array_push(&omcf->exporters);
+    if (exp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *exp = lx;
+
     return NGX_CONF_OK;
 
 duplicate:
@@ -690,6 +750,69 @@ invalid:
                        "invalid parameter \"%V\" in \"%V\" directive",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
+}
+
+
+/* the request head, but its Content-Length, made once */
+
+static ngx_int_t
+ngx_http_ai_gateway_otel_head(ngx_conf_t *cf,
+    ngx_http_ai_gateway_otel_exporter_t *ex, ngx_str_t *path,
+    ngx_array_t *headers, ngx_str_t *auth)
+{
+    u_char        *p;
+    size_t         len;
+    ngx_uint_t     i, nheaders;
+    ngx_keyval_t  *kv;
+
+    len = sizeof("POST  HTTP/1.1" CRLF) - 1 + path->len
+          + sizeof("Host: " CRLF) - 1 + ex->host.len + sizeof(":65535") - 1
+          + sizeof("Content-Type: application/json" CRLF) - 1
+          + sizeof("User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF) - 1
+          + sizeof("Connection: keep-alive" CRLF) - 1;
+
+    if (auth->len) {
+        len += sizeof("Authorization: " CRLF) - 1 + auth->len;
+    }
+
+    kv = headers->elts;
+    nheaders = headers->nelts;
+
+    for (i = 0; i < nheaders; i++) {
+        len += kv[i].key.len + sizeof(": " CRLF) - 1 + kv[i].value.len;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ex->head.data = p;
+
+    p = ngx_sprintf(p, "POST %V HTTP/1.1" CRLF "Host: %V", path, &ex->host);
+
+    if (ngx_inet_get_port(ex->addr.sockaddr) != (ex->ssl ? 443 : 80)) {
+        p = ngx_sprintf(p, ":%d", (int) ngx_inet_get_port(ex->addr.sockaddr));
+    }
+
+    p = ngx_cpymem(p, CRLF "Content-Type: application/json" CRLF,
+                   sizeof(CRLF "Content-Type: application/json" CRLF) - 1);
+    p = ngx_cpymem(p, "User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF,
+                   sizeof("User-Agent: " NGX_HTTP_AI_GATEWAY_VER CRLF) - 1);
+    p = ngx_cpymem(p, "Connection: keep-alive" CRLF,
+                   sizeof("Connection: keep-alive" CRLF) - 1);
+
+    for (i = 0; i < nheaders; i++) {
+        p = ngx_sprintf(p, "%V: %V" CRLF, &kv[i].key, &kv[i].value);
+    }
+
+    if (auth->len) {
+        p = ngx_sprintf(p, "Authorization: %V" CRLF, auth);
+    }
+
+    ex->head.len = p - ex->head.data;
+
+    return NGX_OK;
 }
 
 
@@ -993,6 +1116,13 @@ ngx_http_ai_gateway_otel_exit_process(ngx_cycle_t *cycle)
 
         ngx_http_ai_gateway_otel_close(ex);
 
+        if (ex->pool) {
+            ngx_destroy_pool(ex->pool);
+            ex->pool = NULL;
+        }
+
+        ex->busy = 0;
+
         ngx_http_ai_gateway_otel_count(0, dropped);
     }
 
@@ -1090,6 +1220,26 @@ ngx_http_ai_gateway_otel_span(ngx_http_request_t *r, ngx_http_request_t *mr,
             return;
         }
 
+        /* a log record, as log.c stores one: not with attempts */
+
+        if (ctx->log.collect
+            && (ctx->log.attempts == NULL || ctx->log.attempts->nelts == 0)
+            && ngx_http_ai_gateway_otel_logs(
+                   ngx_http_get_module_loc_conf(mr,
+                                             ngx_http_ai_gateway_otel_module)))
+        {
+            s = ngx_array_push(&octx->logs);
+
+            if (s
+                && ngx_http_ai_gateway_otel_gen_log(mr->pool, octx, ctx, mctx,
+                                                    0, octx->span, rec, req,
+                                                    resp, s)
+                   != NGX_OK)
+            {
+                octx->logs.nelts--;
+            }
+        }
+
         /* the request's span first in the batch */
 
         if (octx->spans.nelts > 1) {
@@ -1125,7 +1275,46 @@ ngx_http_ai_gateway_otel_span(ngx_http_request_t *r, ngx_http_request_t *mr,
         != NGX_OK)
     {
         octx->spans.nelts--;
+        return;
     }
+
+    if (ctx->log.collect
+        && ngx_http_ai_gateway_otel_logs(
+               ngx_http_get_module_loc_conf(mr,
+                                            ngx_http_ai_gateway_otel_module)))
+    {
+        s = ngx_array_push(&octx->logs);
+
+        if (s
+            && ngx_http_ai_gateway_otel_gen_log(mr->pool, octx, ctx, mctx, 1,
+                                                span, rec, req, resp, s)
+               != NGX_OK)
+        {
+            octx->logs.nelts--;
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_gateway_otel_logs(ngx_http_ai_gateway_otel_loc_conf_t *olcf)
+{
+    ngx_uint_t                             i;
+    ngx_http_ai_gateway_otel_exporter_t  **exp;
+
+    if (olcf->exporters == NULL) {
+        return 0;
+    }
+
+    exp = olcf->exporters->elts;
+
+    for (i = 0; i < olcf->exporters->nelts; i++) {
+        if (exp[i]->logs) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1136,6 +1325,7 @@ ngx_http_ai_gateway_otel_end(ngx_http_request_t *mr)
 {
     ngx_str_t                             *s;
     ngx_uint_t                             i, j;
+    ngx_array_t                           *a;
     ngx_http_ai_gateway_otel_ctx_t        *octx;
     ngx_http_ai_gateway_otel_exporter_t  **exp;
     ngx_http_ai_gateway_otel_loc_conf_t   *olcf;
@@ -1153,10 +1343,12 @@ ngx_http_ai_gateway_otel_end(ngx_http_request_t *mr)
     }
 
     exp = olcf->exporters->elts;
-    s = octx->spans.elts;
 
     for (i = 0; i < olcf->exporters->nelts; i++) {
-        for (j = 0; j < octx->spans.nelts; j++) {
+        a = exp[i]->logs ? &octx->logs : &octx->spans;
+        s = a->elts;
+
+        for (j = 0; j < a->nelts; j++) {
             ngx_http_ai_gateway_otel_queue(exp[i], &s[j]);
         }
     }
@@ -1180,7 +1372,9 @@ ngx_http_ai_gateway_otel_ctx(ngx_http_request_t *mr)
     }
 
     if (ngx_array_init(&octx->spans, mr->pool, 4, sizeof(ngx_str_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&octx->logs, mr->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -1270,23 +1464,26 @@ ngx_http_ai_gateway_otel_context(ngx_http_request_t *mr,
 }
 
 
+/* a request header, the last one when it was sent more than once */
+
 static ngx_table_elt_t *
 ngx_http_ai_gateway_otel_header(ngx_http_request_t *r, const char *name)
 {
     size_t            len;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *found;
 
     len = ngx_strlen(name);
     part = &r->headers_in.headers.part;
     h = part->elts;
+    found = NULL;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return NULL;
+                return found;
             }
 
             part = part->next;
@@ -1297,7 +1494,7 @@ ngx_http_ai_gateway_otel_header(ngx_http_request_t *r, const char *name)
         if (h[i].hash && h[i].key.len == len
             && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            return &h[i];
+            found = &h[i];
         }
     }
 }
@@ -1339,7 +1536,6 @@ ngx_http_ai_gateway_otel_gen(ngx_pool_t *pool,
     ngx_str_t *out)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   id;
     ngx_uint_t                  payload, ok;
     ngx_http_ai_gateway_gen_t   gen;
 
@@ -1389,75 +1585,8 @@ ngx_http_ai_gateway_otel_gen(ngx_pool_t *pool,
         ngx_http_ai_gateway_gen_literal(&gen, "attributes");
         ngx_http_ai_gateway_gen_array(&gen);
 
-        if (rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL].len) {
-            ngx_http_ai_gateway_otel_attr_str(&gen, "gen_ai.request.model",
-                                  &rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL]);
-        }
-
-        if (rec->str[NGX_HTTP_AI_GATEWAY_LOG_PROVIDER].len) {
-            ngx_http_ai_gateway_otel_attr_str(&gen, "gen_ai.model.provider",
-                               &rec->str[NGX_HTTP_AI_GATEWAY_LOG_PROVIDER]);
-        }
-
-        if (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_USAGE) {
-            ngx_http_ai_gateway_otel_attr_int(&gen,
-                                        "gen_ai.usage.input_tokens",
-                                        (int64_t) (rec->input + rec->cached
-                                                   + rec->cache_write));
-            ngx_http_ai_gateway_otel_attr_int(&gen,
-                                        "gen_ai.usage.output_tokens",
-                                        (int64_t) rec->output);
-        }
-
-        if (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_COST) {
-            ngx_http_ai_gateway_otel_attr_double(&gen, "gen_ai.usage.cost",
-                                                 rec->cost);
-        }
-
-        if (payload && (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_REQUEST_BODY)
-            && req->len)
-        {
-            ngx_http_ai_gateway_otel_attr_str(&gen, "gen_ai.prompt_json", req);
-        }
-
-        if (payload && (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_RESPONSE_BODY)
-            && resp->len)
-        {
-            ngx_http_ai_gateway_otel_attr_str(&gen, "gen_ai.completion_json",
-                                              resp);
-        }
-
-        ngx_http_ai_gateway_otel_metadata(&gen,
-                                &rec->str[NGX_HTTP_AI_GATEWAY_LOG_METADATA]);
-
-        if (rec->status) {
-            ngx_http_ai_gateway_otel_attr_int(&gen,
-                                              "http.response.status_code",
-                                              (int64_t) rec->status);
-        }
-
-        id.data = rec->id;
-        id.len = NGX_HTTP_AI_GATEWAY_LOG_ID_LEN;
-
-        ngx_http_ai_gateway_otel_attr_str(&gen, "ai_gateway.log_id", &id);
-
-        if (mctx->route.gateway_id.len) {
-            ngx_http_ai_gateway_otel_attr_str(&gen, "ai_gateway.gateway_id",
-                                              &mctx->route.gateway_id);
-        }
-
-        ngx_http_ai_gateway_otel_attr_bool(&gen, "ai_gateway.cached",
-                               rec->flags & NGX_HTTP_AI_GATEWAY_LOG_CACHED);
-
-        if (ctx->error.code) {
-            ngx_http_ai_gateway_otel_attr_int(&gen, "ai_gateway.error.code",
-                                              (int64_t) ctx->error.code);
-        }
-
-        if (attempt) {
-            ngx_http_ai_gateway_otel_attr_int(&gen, "ai_gateway.step",
-                                              (int64_t) rec->step);
-        }
+        ngx_http_ai_gateway_otel_attrs(&gen, ctx, mctx, attempt, rec, req,
+                                       resp, payload);
 
         ngx_http_ai_gateway_gen_array_end(&gen);
 
@@ -1478,6 +1607,169 @@ ngx_http_ai_gateway_otel_gen(ngx_pool_t *pool,
         }
 
         return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+    }
+}
+
+
+/*
+ * A log record as an OTLP LogRecord: its body the record as the Logs API
+ * shows it (a JSON text), its attributes the span's, in the span's trace.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_otel_gen_log(ngx_pool_t *pool,
+    ngx_http_ai_gateway_otel_ctx_t *octx, ngx_http_ai_gateway_ctx_t *ctx,
+    ngx_http_ai_gateway_ctx_t *mctx, ngx_uint_t attempt, u_char *span,
+    ngx_http_ai_gateway_log_record_t *rec, ngx_str_t *req, ngx_str_t *resp,
+    ngx_str_t *out)
+{
+    uint64_t                    now;
+    ngx_int_t                   rc;
+    ngx_str_t                   text;
+    ngx_uint_t                  payload, ok;
+    ngx_time_t                 *tp;
+    ngx_http_ai_gateway_gen_t   gen;
+
+    if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK
+        || ngx_http_ai_gateway_log_json(&gen, rec, 1) != NGX_OK
+        || ngx_http_ai_gateway_gen_done(&gen, &text) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    ok = rec->flags & NGX_HTTP_AI_GATEWAY_LOG_SUCCESS;
+
+    for (payload = 1; /* void */ ; payload = 0) {
+
+        if (ngx_http_ai_gateway_gen_init(&gen, pool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ai_gateway_gen_map(&gen);
+
+        ngx_http_ai_gateway_otel_nanos(&gen, "timeUnixNano", rec->created_at);
+        ngx_http_ai_gateway_otel_nanos(&gen, "observedTimeUnixNano", now);
+
+        ngx_http_ai_gateway_gen_literal(&gen, "severityNumber");
+        ngx_http_ai_gateway_gen_int(&gen, ok ? 9 : 17);    /* INFO, ERROR */
+        ngx_http_ai_gateway_gen_literal(&gen, "severityText");
+
+        if (ok) {
+            ngx_http_ai_gateway_gen_literal(&gen, "INFO");
+
+        } else {
+            ngx_http_ai_gateway_gen_literal(&gen, "ERROR");
+        }
+
+        ngx_http_ai_gateway_gen_literal(&gen, "body");
+        ngx_http_ai_gateway_gen_map(&gen);
+        ngx_http_ai_gateway_gen_literal(&gen, "stringValue");
+        ngx_http_ai_gateway_gen_string(&gen, &text);
+        ngx_http_ai_gateway_gen_map_end(&gen);
+
+        ngx_http_ai_gateway_gen_literal(&gen, "attributes");
+        ngx_http_ai_gateway_gen_array(&gen);
+        ngx_http_ai_gateway_otel_attrs(&gen, ctx, mctx, attempt, rec, req,
+                                       resp, payload);
+        ngx_http_ai_gateway_gen_array_end(&gen);
+
+        ngx_http_ai_gateway_otel_id(&gen, "traceId", octx->trace, 16);
+        ngx_http_ai_gateway_otel_id(&gen, "spanId", span, 8);
+
+        ngx_http_ai_gateway_gen_map_end(&gen);
+
+        rc = ngx_http_ai_gateway_gen_done(&gen, out);
+
+        if (rc == NGX_DECLINED && payload) {
+            continue;
+        }
+
+        return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+    }
+}
+
+
+/* the attributes of a span or a log record (docs/otel.md) */
+
+static void
+ngx_http_ai_gateway_otel_attrs(ngx_http_ai_gateway_gen_t *gen,
+    ngx_http_ai_gateway_ctx_t *ctx, ngx_http_ai_gateway_ctx_t *mctx,
+    ngx_uint_t attempt, ngx_http_ai_gateway_log_record_t *rec,
+    ngx_str_t *req, ngx_str_t *resp, ngx_uint_t payload)
+{
+    ngx_str_t  id;
+
+    if (rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL].len) {
+        ngx_http_ai_gateway_otel_attr_str(gen, "gen_ai.request.model",
+                              &rec->str[NGX_HTTP_AI_GATEWAY_LOG_MODEL]);
+    }
+
+    if (rec->str[NGX_HTTP_AI_GATEWAY_LOG_PROVIDER].len) {
+        ngx_http_ai_gateway_otel_attr_str(gen, "gen_ai.model.provider",
+                           &rec->str[NGX_HTTP_AI_GATEWAY_LOG_PROVIDER]);
+    }
+
+    if (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_USAGE) {
+        ngx_http_ai_gateway_otel_attr_int(gen,
+                                    "gen_ai.usage.input_tokens",
+                                    (int64_t) (rec->input + rec->cached
+                                               + rec->cache_write));
+        ngx_http_ai_gateway_otel_attr_int(gen,
+                                    "gen_ai.usage.output_tokens",
+                                    (int64_t) rec->output);
+    }
+
+    if (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_COST) {
+        ngx_http_ai_gateway_otel_attr_double(gen, "gen_ai.usage.cost",
+                                             rec->cost);
+    }
+
+    if (payload && (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_REQUEST_BODY)
+        && req->len)
+    {
+        ngx_http_ai_gateway_otel_attr_str(gen, "gen_ai.prompt_json", req);
+    }
+
+    if (payload && (rec->flags & NGX_HTTP_AI_GATEWAY_LOG_RESPONSE_BODY)
+        && resp->len)
+    {
+        ngx_http_ai_gateway_otel_attr_str(gen, "gen_ai.completion_json",
+                                          resp);
+    }
+
+    ngx_http_ai_gateway_otel_metadata(gen,
+                            &rec->str[NGX_HTTP_AI_GATEWAY_LOG_METADATA]);
+
+    if (rec->status) {
+        ngx_http_ai_gateway_otel_attr_int(gen,
+                                          "http.response.status_code",
+                                          (int64_t) rec->status);
+    }
+
+    id.data = rec->id;
+    id.len = NGX_HTTP_AI_GATEWAY_LOG_ID_LEN;
+
+    ngx_http_ai_gateway_otel_attr_str(gen, "ai_gateway.log_id", &id);
+
+    if (mctx->route.gateway_id.len) {
+        ngx_http_ai_gateway_otel_attr_str(gen, "ai_gateway.gateway_id",
+                                          &mctx->route.gateway_id);
+    }
+
+    ngx_http_ai_gateway_otel_attr_bool(gen, "ai_gateway.cached",
+                           rec->flags & NGX_HTTP_AI_GATEWAY_LOG_CACHED);
+
+    if (ctx->error.code) {
+        ngx_http_ai_gateway_otel_attr_int(gen, "ai_gateway.error.code",
+                                          (int64_t) ctx->error.code);
+    }
+
+    if (attempt) {
+        ngx_http_ai_gateway_otel_attr_int(gen, "ai_gateway.step",
+                                          (int64_t) rec->step);
     }
 }
 
@@ -1776,9 +2068,14 @@ ngx_http_ai_gateway_otel_batch(ngx_http_ai_gateway_otel_exporter_t *ex)
         "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"ai-gateway\"}}"
         "]},\"scopeSpans\":[{\"scope\":{\"name\":\"ngx_ai_gateway\","
         "\"version\":\"" NGX_HTTP_AI_GATEWAY_VERSION "\"},\"spans\":[";
+    static u_char  logs[] =
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":["
+        "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"ai-gateway\"}}"
+        "]},\"scopeLogs\":[{\"scope\":{\"name\":\"ngx_ai_gateway\","
+        "\"version\":\"" NGX_HTTP_AI_GATEWAY_VERSION "\"},\"logRecords\":[";
     static u_char  end[] = "]}]}]}";
 
-    body = sizeof(start) - 1 + sizeof(end) - 1;
+    body = (ex->logs ? sizeof(logs) : sizeof(start)) - 1 + sizeof(end) - 1;
 
     for (n = 0, it = ex->first; it && n < ex->batch; n++, it = it->next) {
         body += it->len + 1;
@@ -1804,7 +2101,12 @@ ngx_http_ai_gateway_otel_batch(ngx_http_ai_gateway_otel_exporter_t *ex)
 
     p = ngx_cpymem(p, ex->head.data, ex->head.len);
     p = ngx_sprintf(p, "Content-Length: %uz" CRLF CRLF, body - 1);
-    p = ngx_cpymem(p, start, sizeof(start) - 1);
+    if (ex->logs) {
+        p = ngx_cpymem(p, logs, sizeof(logs) - 1);
+
+    } else {
+        p = ngx_cpymem(p, start, sizeof(start) - 1);
+    }
 
     for (n = 0, it = ex->first; it && n < ex->batch; n++, it = next) {
         next = it->next;
@@ -2533,7 +2835,9 @@ ngx_http_ai_gateway_otel_close(ngx_http_ai_gateway_otel_exporter_t *ex)
     ex->c = NULL;
 
     if (c->ssl) {
+        /* no close_notify waited for, nor sent: the SSL object is freed */
         c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
         (void) ngx_ssl_shutdown(c);
     }
 

@@ -19,6 +19,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 repeat_each(1);
+master_on();    # a graceful shutdown (TEST 19) needs a worker process
 no_shuffle();
 no_long_string();
 
@@ -451,11 +452,28 @@ $scenario{'https'} = sub {
     ok($e->[0]{valid}, "$n - valid");
 };
 
+# until the error log has a line (10 s at most: valgrind is slow)
+
+sub error_log_has {
+    my $re = shift;
+    my $log = ($ENV{TEST_NGINX_SERVROOT} || 't/servroot') . '/logs/error.log';
+    for (1 .. 200) {
+        if (open my $fh, '<', $log) {
+            local $/;
+            my $all = <$fh>;
+            return 1 if $all =~ $re;
+        }
+        sleep 0.05;
+    }
+    return 0;
+}
+
 $scenario{'untrusted collector'} = sub {
     my $n = shift;
     my $r = gw(chat(), $BODY);
     is($r->{status}, 200, "$n - 200");
-    sleep 0.3;
+    ok(error_log_has(qr/ai_gateway otel: the certificate of/),
+       "$n - refused");
     my $l = otlp('GET', '/__otlp/log');
     is(scalar @{ $l->{exports} }, 0, "$n - nothing sent");
 };
@@ -469,6 +487,66 @@ $scenario{'two exporters'} = sub {
     is_deeply([sort map { $_->{path} } @$e], ['/a', '/b'], "$n - their paths");
     is((spans($e->[0]))[0]{spanId}, (spans($e->[1]))[0]{spanId},
        "$n - the same span");
+};
+
+$scenario{'graceful shutdown'} = sub {
+    my $n = shift;
+    otlp('POST', '/__otlp/status?code=200&length=1');
+    for (1 .. 3) {
+        my $r = gw(chat(), $BODY);
+        is($r->{status}, 200, "$n - request $_");
+    }
+    my $e = exports(1);
+    is(scalar @$e, 1, "$n - a batch of 2 sent, 1 span queued");
+    is(scalar spans(@$e), 2, "$n - 2 spans");
+};
+
+$scenario{'log records'} = sub {
+    my $n = shift;
+    my $r = gw(chat(), $BODY, 'cf-aig-max-attempts' => 3,
+               'x-mock' => script(try1 => 'status=500'),
+               'cf-aig-metadata' => '{"team":"a"}');
+    is($r->{status}, 200, "$n - 200");
+    my $e;
+    for (1 .. 100) {
+        $e = otlp('GET', '/__otlp/log')->{exports};
+        last if @$e >= 5;
+        sleep 0.05;
+    }
+    my @t = grep { $_->{path} eq '/v1/traces' } @$e;
+    my @l = grep { $_->{path} eq '/v1/logs' } @$e;
+    is(scalar @t, 3, "$n - three spans");
+    is(scalar @l, 2, "$n - the two attempts' log records");
+    ok((!grep { !$_->{valid} } @l), "$n - valid ExportLogsServiceRequests")
+        or diag(join ' ', map { $_->{error} // '' } @l);
+    is($l[0]{headers}{authorization}, 'Bearer otel-secret-42',
+       "$n - with the exporter's authorization");
+    my @rec = map { $_->{body}{resourceLogs}[0]{scopeLogs}[0]{logRecords}[0] }
+              @l;
+    my @s = spans(@t);
+    my %span = map { $_->{spanId} => $_ } @s;
+    for my $i (0, 1) {
+        my $x = $rec[$i];
+        ok($span{ $x->{spanId} }, "$n - record $i in a span");
+        is($x->{traceId}, $s[0]{traceId}, "$n - record $i in the trace");
+        my $b = JSON::PP->new->decode($x->{body}{stringValue});
+        is($b->{status_code}, $i ? 200 : 500, "$n - record $i, its status");
+        is($x->{severityText}, $i ? 'INFO' : 'ERROR',
+           "$n - record $i, its severity");
+        is(attrs($x)->{team}[1], 'a', "$n - record $i, the metadata");
+        like($x->{timeUnixNano}, qr/^\d{19}$/, "$n - record $i, its time");
+    }
+    my $b = JSON::PP->new->decode($rec[1]{body}{stringValue});
+    is($b->{id}, $r->{headers}{'cf-aig-log-id'},
+       "$n - the answer's record has the client's log id");
+    otlp_reset();
+    $r = gw(chat(), $BODY, 'cf-aig-collect-log' => 'false');
+    is($r->{status}, 200, "$n - not collected: 200");
+    $e = exports(1);
+    sleep 0.3;
+    $e = otlp('GET', '/__otlp/log')->{exports};
+    is_deeply([map { $_->{path} } @$e], ['/v1/traces'],
+              "$n - not collected: a span, no log record");
 };
 
 run_tests();
@@ -510,6 +588,8 @@ ai_gateway_log_payload off;
 ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT batch=5 flush=1h;
 --- shutdown_error_log
 ai_gateway otel: 10 spans exported, 0 dropped
+--- no_shutdown_error_log
+[alert]
 
 
 
@@ -615,3 +695,19 @@ ai_gateway_otel_exporter http://127.0.0.1:4318 authorization_file=/nonexistent/o
 --- must_die
 --- error_log
 cannot open the authorization file "/nonexistent/otel"
+
+
+
+=== TEST 19: graceful shutdown
+--- exporter
+ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT batch=2 flush=1h;
+--- shutdown_error_log
+ai_gateway otel: 3 spans exported, 0 dropped
+--- no_shutdown_error_log
+[alert]
+
+
+
+=== TEST 20: log records
+--- exporter
+ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT/v1/traces logs authorization_file=$TEST_NGINX_OTEL_AUTH batch=1;

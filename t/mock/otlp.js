@@ -16,7 +16,8 @@
 // accepts connections and never answers; closed_port is a port nothing
 // listens on.  Admin (plain port): GET /__otlp/log (the exports received:
 // path, headers, valid, error, body), POST /__otlp/reset,
-// POST /__otlp/status?code=N (the status of the next answers).
+// POST /__otlp/status?code=N[&length=1] (the status of the next answers;
+// with a Content-Length rather than chunked).
 // It exits when its parent goes away.
 
 'use strict';
@@ -34,7 +35,7 @@ const Logs = P.collector.logs.v1.ExportLogsServiceRequest;
 
 const certDir = process.argv[2] || path.join(__dirname, '..', '.certs');
 
-const state = { log: [], status: 200, hung: 0 };
+const state = { log: [], status: 200, hung: 0, length: false };
 
 const HEX = { traceId: 32, spanId: 16, parentSpanId: 16 };
 
@@ -102,11 +103,13 @@ function receive(req, res) {
         }
         if (url.pathname === '/__otlp/reset') {
             state.log = []; state.status = 200; state.hung = 0;
+            state.length = false;
             res.end('{}');
             return;
         }
         if (url.pathname === '/__otlp/status') {
             state.status = Number(url.searchParams.get('code'));
+            state.length = url.searchParams.get('length') === '1';
             res.end('{}');
             return;
         }
@@ -122,8 +125,11 @@ function receive(req, res) {
             e.raw = text.slice(0, 4096);
         }
         state.log.push(e);
-        res.writeHead(state.status, { 'content-type': 'application/json' });
-        res.end(state.status < 300 ? '{}' : '{"error":"refused"}');
+        const out = state.status < 300 ? '{}' : '{"error":"refused"}';
+        const h = { 'content-type': 'application/json' };
+        if (state.length) h['content-length'] = Buffer.byteLength(out);
+        res.writeHead(state.status, h);
+        res.end(out);
     });
 }
 
