@@ -549,6 +549,21 @@ $scenario{'log records'} = sub {
               "$n - not collected: a span, no log record");
 };
 
+$scenario{'inherited and off'} = sub {
+    my $n = shift;
+    my $r = gw(chat(), $BODY);
+    is($r->{status}, 200, "$n - 200");
+    $r = gw("/v1/acct/gw2/openai/chat/completions", $BODY);
+    is($r->{status}, 200, "$n - 200 from the gateway without export");
+    my $e = exports(1);
+    sleep 0.3;
+    $e = otlp('GET', '/__otlp/log')->{exports};
+    is_deeply([map { $_->{path} } @$e], ['/inherited'],
+              "$n - one export, from the location that inherits");
+    is(attrs((spans(@$e))[0])->{'ai_gateway.gateway_id'}[1], 'gw',
+       "$n - of gateway gw");
+};
+
 run_tests();
 
 __DATA__
@@ -711,3 +726,19 @@ ai_gateway otel: 3 spans exported, 0 dropped
 === TEST 20: log records
 --- exporter
 ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT/v1/traces logs authorization_file=$TEST_NGINX_OTEL_AUTH batch=1;
+
+
+
+=== TEST 21: inherited and off
+--- config
+    location = /ping { return 200 ok; }
+    ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT/inherited batch=1;
+    location /v1/acct/gw/ {
+        ai_gateway gw account=acct;
+        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+    location /v1/acct/gw2/ {
+        ai_gateway gw2 account=acct;
+        ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        ai_gateway_otel_exporter off;
+    }
