@@ -2150,7 +2150,7 @@ ngx_http_ai_gateway_otel_connect(ngx_http_ai_gateway_otel_exporter_t *ex)
     ex->peer.name = &ex->addr.name;
     ex->peer.get = ngx_event_get_peer;
     ex->peer.log = ex->log;
-    ex->peer.log_error = NGX_ERROR_ERR;
+    ex->peer.log_error = NGX_ERROR_INFO;   /* the error line is ours */
 
     rc = ngx_event_connect_peer(&ex->peer);
 
