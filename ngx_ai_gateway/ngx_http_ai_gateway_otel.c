@@ -1885,7 +1885,8 @@ ngx_http_ai_gateway_otel_attr_bool(ngx_http_ai_gateway_gen_t *gen,
 /*
  * cf-aig-metadata as the record keeps it (a JSON object of strings,
  * numbers and booleans): an attribute each, but keys starting with
- * "gen_ai.", which are reserved
+ * "gen_ai." or "ai_gateway." and "http.response.status_code", which are
+ * reserved
  */
 
 static void
@@ -1910,7 +1911,16 @@ ngx_http_ai_gateway_otel_metadata(ngx_http_ai_gateway_gen_t *gen,
         len = ngx_strlen(v->u.object.keys[i]);
         e = v->u.object.values[i];
 
-        if (len >= 7 && ngx_strncmp(v->u.object.keys[i], "gen_ai.", 7) == 0) {
+        /* reserved: the hosted gateway's, and this module's own */
+
+        if ((len >= 7
+             && ngx_strncmp(v->u.object.keys[i], "gen_ai.", 7) == 0)
+            || (len >= 11
+                && ngx_strncmp(v->u.object.keys[i], "ai_gateway.", 11) == 0)
+            || (len == 25
+                && ngx_strncmp(v->u.object.keys[i],
+                               "http.response.status_code", 25) == 0))
+        {
             continue;
         }
 
@@ -2502,7 +2512,7 @@ ngx_http_ai_gateway_otel_read(ngx_event_t *rev)
 static ngx_int_t
 ngx_http_ai_gateway_otel_parse(ngx_http_ai_gateway_otel_exporter_t *ex)
 {
-    u_char     *p, *last, *eol, *colon;
+    u_char     *p, *last, *eol, *colon, *end;
     off_t       length;
     ngx_int_t   status;
 
@@ -2549,7 +2559,14 @@ ngx_http_ai_gateway_otel_parse(ngx_http_ai_gateway_otel_exporter_t *ex)
                     /* void */
                 }
 
-                length = ngx_atoof(colon, eol - colon - 1);
+                for (end = eol; end > colon && (end[-1] == CR
+                                                || end[-1] == ' ');
+                     end--)
+                {
+                    /* void */
+                }
+
+                length = ngx_atoof(colon, end - colon);
 
                 if (length == NGX_ERROR) {
                     return NGX_ERROR;

@@ -190,7 +190,8 @@ $scenario{'request span'} = sub {
     my $r = gw(chat(), $BODY, authorization => 'Bearer sk-secret-123',
                'x-mock' => 'fixture=openai-chat/text.json',
                'cf-aig-metadata' =>
-                   '{"team":"a","gen_ai.system":"x","n":3,"ok":true}');
+                   '{"team":"a","gen_ai.system":"x","n":3,"ok":true,'
+                   . '"ai_gateway.cached":"x"}');
     is($r->{status}, 200, "$n - 200");
     my $e = exports(1);
     is(scalar @$e, 1, "$n - one export");
@@ -247,6 +248,8 @@ $scenario{'request span'} = sub {
     is_deeply($a->{n}, ['intValue', '3'], "$n - metadata number");
     is_deeply($a->{ok}, ['boolValue', JSON::PP::true], "$n - metadata bool");
     ok(!exists $a->{'gen_ai.system'}, "$n - no gen_ai. metadata key");
+    is(scalar(grep { $_->{key} eq 'ai_gateway.cached' } @{ $s->{attributes} }),
+       1, "$n - no metadata key of the gateway's own");
     is_deeply($a->{'gen_ai.prompt_json'}, ['stringValue', $BODY],
               "$n - gen_ai.prompt_json");
     is($a->{'gen_ai.completion_json'}[1], $r->{content},
