@@ -214,6 +214,8 @@ static void ngx_http_ai_gateway_otel_connect(
     ngx_http_ai_gateway_otel_exporter_t *ex);
 static void ngx_http_ai_gateway_otel_connected(ngx_event_t *ev);
 static void ngx_http_ai_gateway_otel_handshake(ngx_connection_t *c);
+static ngx_int_t ngx_http_ai_gateway_otel_check_host(ngx_connection_t *c,
+    ngx_str_t *host);
 static void ngx_http_ai_gateway_otel_write(ngx_event_t *wev);
 static void ngx_http_ai_gateway_otel_read(ngx_event_t *rev);
 static ngx_int_t ngx_http_ai_gateway_otel_parse(
@@ -2290,7 +2292,7 @@ ngx_http_ai_gateway_otel_handshake(ngx_connection_t *c)
         return;
     }
 
-    if (ngx_ssl_check_host(c, &ex->host) != NGX_OK) {
+    if (ngx_http_ai_gateway_otel_check_host(c, &ex->host) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "ai_gateway otel: the certificate does not match "
                       "\"%V\"", &ex->url);
@@ -2303,6 +2305,39 @@ ngx_http_ai_gateway_otel_handshake(ngx_connection_t *c)
     c->write->handler = ngx_http_ai_gateway_otel_write;
 
     ngx_http_ai_gateway_otel_write(c->write);
+}
+
+
+/* the certificate is the host's: its name, or its address (IP SAN) */
+
+static ngx_int_t
+ngx_http_ai_gateway_otel_check_host(ngx_connection_t *c, ngx_str_t *host)
+{
+    int      rc;
+    X509    *cert;
+    u_char   addr[NGX_SOCKADDR_STRLEN + 1];
+
+    if (ngx_inet_addr(host->data, host->len) == INADDR_NONE) {
+        return ngx_ssl_check_host(c, host);
+    }
+
+    if (host->len >= sizeof(addr)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(addr, host->data, host->len);
+    addr[host->len] = '\0';
+
+    cert = SSL_get_peer_certificate(c->ssl->connection);
+    if (cert == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = X509_check_ip_asc(cert, (char *) addr, 0);
+
+    X509_free(cert);
+
+    return (rc == 1) ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -745,3 +745,9 @@ ai_gateway_otel_exporter http://127.0.0.1:$TEST_NGINX_OTLP_PORT/v1/traces logs a
         ai_gateway_provider openai http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
         ai_gateway_otel_exporter off;
     }
+
+
+
+=== TEST 22: https by address
+--- exporter
+ai_gateway_otel_exporter https://127.0.0.1:$TEST_NGINX_OTLP_TLS_PORT batch=1 trusted_certificate=$TEST_NGINX_CERT_DIR/ca.crt;
