@@ -107,11 +107,18 @@ t/sdk/node_modules/.installed: t/sdk/package.json t/sdk/package-lock.json
 	cd t/sdk && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: deps-test $(MODULE) t/sdk/node_modules/.installed
+# the OTLP definitions of the test receiver t/mock/otlp.js, from npm
+t/mock/node_modules/.installed: t/mock/package.json t/mock/package-lock.json
+	cd t/mock && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: deps-test $(MODULE) t/sdk/node_modules/.installed \
+      t/mock/node_modules/.installed
 	TEST_NGINX_BINARY=$(NGINX_BIN) TEST_NGINX_LOAD_MODULES=$(MODULE) \
 	    $(PROVE) -I t/lib -r $(T)
 
-test-valgrind: deps-test $(MODULE) t/sdk/node_modules/.installed
+test-valgrind: deps-test $(MODULE) t/sdk/node_modules/.installed \
+               t/mock/node_modules/.installed
 	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_BINARY=$(NGINX_BIN) \
 	    TEST_NGINX_LOAD_MODULES=$(MODULE) $(PROVE) -I t/lib -r $(T)
 

@@ -27,6 +27,8 @@
  *                                        connections accepted and provider
  *                                        requests answered so far (the
  *                                        bench checks upstream keepalive)
+ *   POST /v1/traces                      200 {} (an OTLP collector, for
+ *                                        the OTel variant)
  *   anything else                        404
  *
  * JSON answers have a Content-Length.  SSE answers are chunked, one chunk
@@ -74,7 +76,7 @@
 #include <unistd.h>
 
 
-#define IN_SIZE      65536
+#define IN_SIZE      (1024 * 1024)   /* a batch of spans fits */
 #define MAX_FDS      65536
 #define MAX_EVENTS   4096
 
@@ -125,6 +127,13 @@ static provider_t      providers[NPROVIDERS];
 static unsigned long   n_connections, n_requests;
 static int             min_events;
 static uint64_t        delay_ms = 5;
+
+static const char  resp_otlp[] =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 2\r\n"
+    "\r\n"
+    "{}";
 
 static const char  resp_404[] =
     "HTTP/1.1 404 Not Found\r\n"
@@ -564,6 +573,10 @@ process(conn_t *c)
         pr = &providers[GEMINI];
         answer(c, memmem(c->in, eol - c->in, ":streamGenerateContent", 22)
                   ? &pr->sse : &pr->json);
+
+    } else if (strncmp(c->in, "POST /v1/traces ", 16) == 0) {
+        c->out = resp_otlp;
+        c->out_len = sizeof(resp_otlp) - 1;
 
     } else if (strncmp(c->in, "GET /stats ", 11) == 0) {
         blen = sprintf(body, "{\"connections\":%lu,\"requests\":%lu}\n",

@@ -33,8 +33,10 @@
 #   TTFB           1: also measure the time to first byte of the streams [1]
 #   OBSERVE        1: also measure pass-through and /compat Anthropic with
 #                  ai_gateway_usage off ("off"), with a request log in
-#                  a shared memory zone, payloads kept ("log"), and with
-#                  the metrics zone on ("metrics"), in nginx "a" [1]
+#                  a shared memory zone, payloads kept ("log"), with
+#                  the metrics zone on ("metrics"), in nginx "a"; and
+#                  with OpenTelemetry traces exported to the mock
+#                  ("otel") [1]
 #   TTFB_N         sequential requests per TTFB measurement [200]
 #   TTFB_DELAY     ms between the first event and the rest of a paced
 #                  stream [5]
@@ -277,7 +279,7 @@ read -r eph_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
 PORT_NAMES=(mock mock_paced redis
             a.plain a.plainbuf a.plain_paced a.return
             a.gw a.gw_paced a.shm a.redis a.off a.log a.metrics
-            a.lshm a.lredis
+            a.lshm a.lredis a.otel
             b.gw b.gw_paced b.shm b.redis)
 
 declare -A P=()
@@ -558,6 +560,24 @@ END
 END
     fi
 
+    if [ "$OBSERVE" = 1 ] && [ "$who" = a ]; then
+        # spans in batches of 8, to a POST the mock answers with 200
+        cat <<END
+
+    server {
+        listen 127.0.0.1:${P[a.otel]};
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_provider anthropic http://mock;
+            ai_gateway_otel_exporter http://127.0.0.1:${P[mock]}/v1/traces
+                batch=8 flush=1s;
+        }
+    }
+END
+    fi
+
     [ "$CACHE" = 1 ] || return 0
 
     cat <<END
@@ -648,6 +668,7 @@ for name in "${PORT_NAMES[@]}"; do
     *.return|*.shm) [ "$CACHE" = 1 ] || continue ;;
     *.redis) [ "$REDIS" = 1 ] || continue ;;
     a.off|a.log|a.metrics) [ "$OBSERVE" = 1 ] || continue ;;
+    a.otel) [ "$OBSERVE" = 1 ] || continue ;;
     *.lshm) [ "$LIMITS" = 1 ] || continue ;;
     *.lredis) [ "$LIMITS" = 1 ] && [ "$REDIS" = 1 ] || continue ;;
     esac
@@ -785,6 +806,13 @@ if [ "$OBSERVE" = 1 ]; then
             HDRS[$kind.$v]=${HDRS[$kind.gateway]}
         done
         VARIANTS[$kind]+=" off log metrics"
+    done
+
+    for kind in "${OBSERVE_KINDS[@]}"; do
+        URL[$kind.otel]=${URL[$kind.gateway]/:${P[a.gw]}\//:${P[a.otel]}\/}
+        BODYOF[$kind.otel]=${BODYOF[$kind.gateway]}
+        HDRS[$kind.otel]=${HDRS[$kind.gateway]}
+        VARIANTS[$kind]+=" otel"
     done
 fi
 
@@ -1426,6 +1454,15 @@ report() {
                 "$(awk -v a="$(cost "$kind.metrics")" \
                        -v b="$(cost "$kind.gateway")" \
                        'BEGIN { print a - b }')"
+        fi
+
+        if [[ " ${VARIANTS[$kind]} " = *" otel "* ]]; then
+            row "$kind" "$glabel, OTel traces" "$kind.otel"
+            ratio_row "$kind" "$kind.otel" "$kind.gateway" \
+                      "ratio OTel traces/gateway" -
+            printf '%-6s %-26s %+7.1fus CPU/req\n' "$kind" "a span exported" \
+                "$(awk -v a="$(cost "$kind.otel")" \
+                       -v b="$(cost "$kind.gateway")" 'BEGIN { print a - b }')"
         fi
 
         if [ "$kind" = json ] && [ "$BUFFERED" = 1 ]; then

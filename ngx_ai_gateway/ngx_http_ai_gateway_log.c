@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_gateway_module.h"
+#include "ngx_http_ai_gateway_otel.h"
 
 
 /*
@@ -33,7 +34,9 @@
  * request's log id, the one its client got in cf-aig-log-id; the others
  * have ids of their own.  The record goes to the store with a put() that
  * never waits and never fails the request: a record the store cannot
- * take is counted (log_store.c).
+ * take is counted (log_store.c).  With ai_gateway_otel_exporter, each
+ * record made (with or without a store, and whether or not it is
+ * collected) is also handed to otel.c, the request's last, as a span.
  *
  * Credentials never reach a record: the values of Authorization,
  * x-api-key, api-key, x-goog-api-key, cf-aig-authorization, cookies and
@@ -446,7 +449,9 @@ ngx_http_ai_gateway_log_start(ngx_http_request_t *r,
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
-    if (alcf->log.target == NULL) {
+    if (alcf->log.target == NULL
+        && !ngx_http_ai_gateway_otel_enabled(r->main))
+    {
         return;
     }
 
@@ -523,7 +528,7 @@ ngx_http_ai_gateway_log_flag(ngx_table_elt_t *h, ngx_uint_t dflt)
 static ngx_int_t
 ngx_http_ai_gateway_log_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, otel;
     ngx_http_request_t                *last;
     ngx_http_ai_gateway_ctx_t         *ctx, **attempts;
     ngx_http_ai_gateway_loc_conf_t    *alcf;
@@ -540,16 +545,21 @@ ngx_http_ai_gateway_log_handler(ngx_http_request_t *r)
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_gateway_module);
 
     t = alcf->log.target;
+    otel = ngx_http_ai_gateway_otel_enabled(r);
 
-    if (t == NULL) {
+    if (t == NULL && !otel) {
         return NGX_OK;
     }
 
     if (ctx->log.attempts == NULL || ctx->log.attempts->nelts == 0) {
 
-        if (ctx->log.collect) {
+        if (ctx->log.collect || otel) {
             ngx_http_ai_gateway_log_id(r, ctx);
             ngx_http_ai_gateway_log_one(r, ctx, r, ctx, ctx->ids.log_id, t);
+        }
+
+        if (otel) {
+            ngx_http_ai_gateway_otel_end(r);
         }
 
         return NGX_OK;
@@ -562,7 +572,7 @@ ngx_http_ai_gateway_log_handler(ngx_http_request_t *r)
 
     for (i = 0; i < ctx->log.attempts->nelts; i++) {
 
-        if (!attempts[i]->log.collect) {
+        if (!attempts[i]->log.collect && !otel) {
             continue;
         }
 
@@ -578,13 +588,20 @@ ngx_http_ai_gateway_log_handler(ngx_http_request_t *r)
                                     r, ctx, attempts[i]->ids.log_id, t);
     }
 
+    if (otel) {
+        /* the request's own record: its span, the attempts' parent */
+        ngx_http_ai_gateway_log_id(r, ctx);
+        ngx_http_ai_gateway_log_one(r, ctx, r, ctx, ctx->ids.log_id, NULL);
+        ngx_http_ai_gateway_otel_end(r);
+    }
+
     return NGX_OK;
 }
 
 
 /*
  * One record: of the request r (mr itself, or one of its attempts), sent
- * to the store.
+ * to the store t when collected, and to otel.c.
  */
 
 static void
@@ -713,6 +730,14 @@ ngx_http_ai_gateway_log_one(ngx_http_request_t *r,
     }
 
     ngx_http_ai_gateway_log_bodies(r, ctx, &rec, &secrets, &req, &resp);
+
+    if (ngx_http_ai_gateway_otel_enabled(mr)) {
+        ngx_http_ai_gateway_otel_span(r, mr, &rec, &req, &resp);
+    }
+
+    if (t == NULL || !ctx->log.collect) {
+        return;
+    }
 
     if (ngx_http_ai_gateway_log_encode(r->pool, &rec, &bytes) != NGX_OK) {
         return;
