@@ -262,8 +262,7 @@
       if (s > max) { max = s; }
     }
 
-    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H,
-                            preserveAspectRatio: 'none', role: 'img' });
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img' });
     var ph = H - T - B;
     var bw = (W - L - R) / o.bars;
 
@@ -549,7 +548,8 @@
         $('account').value = state.account;
         $('gateway').value = state.gateway;
         document.body.dataset.ready = '1';
-        if (state.gateway && (token() || !$('token').value)) {
+        if (state.gateway && token()) {
+          /* a token typed before in this tab */
           show('analytics');
         }
       });

@@ -7,8 +7,9 @@
 #
 #   run    building the module and running it (make, make run, make demo)
 #   test   the test toolchain: Perl test modules, valgrind, clang for the
-#          fuzzers, wrk, Redis, OpenSSL (make test, test-valgrind, unit,
-#          fuzz); Node.js 20 is checked for, not installed
+#          fuzzers, wrk, Redis, OpenSSL, Chromium for the dashboard's
+#          browser test (make test, test-valgrind, unit, fuzz); Node.js 20
+#          is checked for, not installed
 #   deb    the packaging tools (make deb)
 #
 # Idempotent and quiet when everything is there.
@@ -33,7 +34,8 @@ for what in "$@"; do
             perl libtest-base-perl libtext-diff-perl liblist-moreutils-perl
             libipc-run-perl libwww-perl
             valgrind wrk
-            clang libclang-rt-14-dev"
+            clang libclang-rt-14-dev
+            chromium"
         ;;
     deb)
         PKGS="$PKGS
