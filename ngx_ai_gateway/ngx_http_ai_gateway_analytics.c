@@ -89,10 +89,17 @@ typedef struct {
 } ngx_http_ai_gateway_analytics_series_t;
 
 
+/*
+ * The geometry is read from here, under the mutex, never from a cycle's
+ * configuration: during a reload that changed it, the old workers still
+ * count into the zone the new cycle laid out again.
+ */
+
 typedef struct {
     time_t                         bucket;     /* the geometry it was */
     ngx_uint_t                     nbuckets;   /* made with */
     ngx_uint_t                     max;
+    size_t                         series_size;
     ngx_uint_t                     n;          /* series in use */
     u_char                        *series;     /* max of them */
 } ngx_http_ai_gateway_analytics_sh_t;
@@ -589,11 +596,6 @@ ngx_http_ai_gateway_analytics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         /* another geometry: the zone starts again */
 
-        ngx_shmtx_lock(&az->shpool->mutex);
-        ngx_slab_free_locked(az->shpool, az->sh->series);
-        az->sh->series = NULL;
-        ngx_shmtx_unlock(&az->shpool->mutex);
-
         return ngx_http_ai_gateway_analytics_layout(az);
     }
 
@@ -627,28 +629,43 @@ ngx_http_ai_gateway_analytics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* the table of series, once; the first one is "__other__" for all */
+/*
+ * The table of series, laid out under the mutex (the old cycle's workers
+ * may be counting); the first series is "__other__" for all.
+ */
 
 static ngx_int_t
 ngx_http_ai_gateway_analytics_layout(ngx_http_ai_gateway_analytics_zone_t *az)
 {
+    u_char                                  *series;
     ngx_http_ai_gateway_analytics_sh_t      *sh;
     ngx_http_ai_gateway_analytics_series_t  *s;
 
     sh = az->sh;
 
-    sh->series = ngx_slab_calloc(az->shpool, az->max * az->series_size);
+    ngx_shmtx_lock(&az->shpool->mutex);
 
-    if (sh->series == NULL) {
+    if (sh->series) {
+        ngx_slab_free_locked(az->shpool, sh->series);
+        sh->series = NULL;
+        sh->n = 0;
+    }
+
+    series = ngx_slab_calloc_locked(az->shpool, az->max * az->series_size);
+
+    if (series == NULL) {
+        ngx_shmtx_unlock(&az->shpool->mutex);
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
                       "ai_gateway_analytics_zone: no room for %ui series "
                       "of %uz bytes", az->max, az->series_size);
         return NGX_ERROR;
     }
 
+    sh->series = series;
     sh->bucket = az->bucket;
     sh->nbuckets = az->nbuckets;
     sh->max = az->max;
+    sh->series_size = az->series_size;
     sh->n = 1;
 
     s = (ngx_http_ai_gateway_analytics_series_t *) sh->series;
@@ -662,6 +679,8 @@ ngx_http_ai_gateway_analytics_layout(ngx_http_ai_gateway_analytics_zone_t *az)
                s->provider_len);
     ngx_memcpy(s->model, ngx_http_ai_gateway_analytics_other.data,
                s->model_len);
+
+    ngx_shmtx_unlock(&az->shpool->mutex);
 
     return NGX_OK;
 }
@@ -819,23 +838,26 @@ ngx_http_ai_gateway_analytics_add(ngx_http_ai_gateway_analytics_zone_t *az,
 {
     time_t                                   now, t;
     ngx_uint_t                               slot;
+    ngx_http_ai_gateway_analytics_sh_t      *sh;
     ngx_http_ai_gateway_analytics_bucket_t  *b;
     ngx_http_ai_gateway_analytics_series_t  *s;
 
+    sh = az->sh;
     now = ngx_time();
 
-    t = (pt->time > now) ? now : pt->time;
-    t -= t % az->bucket;
-    now -= now % az->bucket;
+    ngx_shmtx_lock(&az->shpool->mutex);
 
-    if (now - t >= (time_t) az->nbuckets * az->bucket) {
+    t = (pt->time > now) ? now : pt->time;
+    t -= t % sh->bucket;
+    now -= now % sh->bucket;
+
+    if (now - t >= (time_t) sh->nbuckets * sh->bucket) {
         /* it started before the oldest bucket kept */
+        ngx_shmtx_unlock(&az->shpool->mutex);
         return;
     }
 
-    slot = (t / az->bucket) % az->nbuckets;
-
-    ngx_shmtx_lock(&az->shpool->mutex);
+    slot = (t / sh->bucket) % sh->nbuckets;
 
     s = ngx_http_ai_gateway_analytics_find(az, &pt->gateway, &pt->provider,
                                            &pt->model, 1);
@@ -893,7 +915,7 @@ ngx_http_ai_gateway_analytics_find(ngx_http_ai_gateway_analytics_zone_t *az,
 
         for (i = 1; i < sh->n; i++) {
             s = (ngx_http_ai_gateway_analytics_series_t *)
-                    (sh->series + i * az->series_size);
+                    (sh->series + i * sh->series_size);
 
             if (s->hash == hash
                 && s->gateway_len == gateway->len
@@ -934,11 +956,11 @@ ngx_http_ai_gateway_analytics_find(ngx_http_ai_gateway_analytics_zone_t *az,
     }
 
     s = (ngx_http_ai_gateway_analytics_series_t *)
-            (sh->series + sh->n * az->series_size);
+            (sh->series + sh->n * sh->series_size);
 
     sh->n++;
 
-    ngx_memzero(s, az->series_size);
+    ngx_memzero(s, sh->series_size);
 
     s->hash = hash;
     s->gateway_len = gateway->len;
@@ -965,9 +987,12 @@ ngx_http_ai_gateway_analytics_find(ngx_http_ai_gateway_analytics_zone_t *az,
 ngx_int_t
 ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
 {
-    time_t                                      now, start, end, first, t;
+    size_t                                      size;
+    time_t                                      now, start, end, first, t,
+                                                bucket;
     ngx_str_t                                  *v, provider, model;
-    ngx_uint_t                                  i, j, k, nb, by, overflow;
+    ngx_uint_t                                  i, j, k, nb, by, overflow,
+                                                nbuckets;
     ngx_array_t                                 groups;
     ngx_http_request_t                         *r;
     ngx_http_ai_gateway_gen_t                   gen;
@@ -1005,14 +1030,10 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
         return NGX_OK;
     }
 
-    /* the range, whole buckets */
+    /* the range asked for */
 
-    now = ngx_time();
-    now -= now % az->bucket;
-    first = now - (time_t) (az->nbuckets - 1) * az->bucket;
-
-    start = first;
-    end = now;
+    start = 0;
+    end = ngx_time();
 
     v = ngx_http_ai_gateway_query_arg(&api->args, "start");
 
@@ -1041,17 +1062,6 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
         return NGX_OK;
     }
 
-    start -= start % az->bucket;
-    end -= end % az->bucket;
-
-    if (start < first) {
-        start = first;
-    }
-
-    if (end > now) {
-        end = now;
-    }
-
     by = NGX_HTTP_AI_GATEWAY_ANALYTICS_BY_MODEL;
 
     v = ngx_http_ai_gateway_query_arg(&api->args, "group_by");
@@ -1069,8 +1079,6 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
         }
     }
 
-    nb = (start <= end) ? (ngx_uint_t) ((end - start) / az->bucket) + 1 : 0;
-
     if (ngx_array_init(&groups, r->pool, 8,
                        sizeof(ngx_http_ai_gateway_analytics_group_t))
         != NGX_OK)
@@ -1087,14 +1095,37 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
 
     ngx_shmtx_lock(&az->shpool->mutex);
 
+    /* whole buckets, within those kept */
+
+    bucket = sh->bucket;
+    nbuckets = sh->nbuckets;
+    size = sh->series_size;
+
+    now = ngx_time();
+    now -= now % bucket;
+    first = now - (time_t) (nbuckets - 1) * bucket;
+
+    start -= start % bucket;
+    end -= end % bucket;
+
+    if (start < first) {
+        start = first;
+    }
+
+    if (end > now) {
+        end = now;
+    }
+
+    nb = (start <= end) ? (ngx_uint_t) ((end - start) / bucket) + 1 : 0;
+
     for (i = 0; i < sh->n && nb; i++) {
         s = (ngx_http_ai_gateway_analytics_series_t *)
-                (sh->series + i * az->series_size);
+                (sh->series + i * size);
 
         if (i == 0) {
             /* everything's "__other__": a sign the table is full */
 
-            for (k = 0; k < az->nbuckets; k++) {
+            for (k = 0; k < nbuckets; k++) {
                 b = &s->buckets[k];
 
                 if (b->time >= start && b->time <= end && b->requests) {
@@ -1160,14 +1191,14 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
             g = &g[j];
         }
 
-        for (k = 0; k < az->nbuckets; k++) {
+        for (k = 0; k < nbuckets; k++) {
             b = &s->buckets[k];
 
             if (b->time < start || b->time > end || b->requests == 0) {
                 continue;
             }
 
-            t = (b->time - start) / az->bucket;
+            t = (b->time - start) / bucket;
 
             ngx_http_ai_gateway_analytics_sum(&g->buckets[t], b);
             ngx_http_ai_gateway_analytics_sum(&g->total, b);
@@ -1188,7 +1219,7 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
     ngx_http_ai_gateway_gen_literal(&gen, "gateway_id");
     ngx_http_ai_gateway_gen_string(&gen, &api->gateway);
     ngx_http_ai_gateway_gen_literal(&gen, "bucket");
-    ngx_http_ai_gateway_gen_int(&gen, az->bucket);
+    ngx_http_ai_gateway_gen_int(&gen, bucket);
     ngx_http_ai_gateway_gen_literal(&gen, "start");
     ngx_http_ai_gateway_gen_int(&gen, start);
     ngx_http_ai_gateway_gen_literal(&gen, "end");
@@ -1236,7 +1267,7 @@ ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api)
                 continue;
             }
 
-            b->time = start + (time_t) k * az->bucket;
+            b->time = start + (time_t) k * bucket;
 
             ngx_http_ai_gateway_analytics_gen_counts(&gen, b);
         }

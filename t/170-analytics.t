@@ -333,6 +333,28 @@ $scenario{'reload keeps'} = sub {
     sleep 0.3;
     ($j) = api('gateways/gw/analytics');
     is($j->{result}{totals}{requests}, 4, "$n - 4 after the reload");
+
+    # another keep: the zone starts again, laid out anew
+    my $conf = "$ENV{TEST_NGINX_SERVROOT}/conf/nginx.conf";
+    open $fh, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $text =~ s/an:4m bucket=1m keep=1h/an:4m bucket=1m keep=2h/ or die;
+    open $fh, '>', $conf or die "$conf: $!";
+    print $fh $text;
+    close $fh;
+    kill 'HUP', $pid;
+    sleep 1.5;
+    ($j) = api('gateways/gw/analytics');
+    is($j->{result}{totals}{requests}, 0, "$n - another keep: from zero");
+    is($j->{result}{end} - $j->{result}{start}, 119 * 60,
+       "$n - keep=2h: 120 buckets");
+    gw("$V/openai/chat/completions", chat('gpt-4.1-nano'),
+       'x-mock' => 'fixture=openai-chat/text.json',
+       'cf-aig-skip-cache' => 'true');
+    sleep 0.3;
+    ($j) = api('gateways/gw/analytics');
+    is($j->{result}{totals}{requests}, 1, "$n - and counts again");
 };
 
 $scenario{'dashboard files'} = sub {
