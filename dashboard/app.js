@@ -359,7 +359,7 @@
   }
 
   function feedbackText(v) {
-    return v === 1 ? '\u{1F44D}' : v === -1 ? '\u{1F44E}' : '-';
+    return v === 1 ? 'up' : v === -1 ? 'down' : '-';
   }
 
   function renderLogs(list, info) {

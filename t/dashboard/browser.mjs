@@ -135,7 +135,13 @@ async function open(width, height, mobile) {
     await until("document.readyState === 'complete'"
                 + " && document.body && document.body.dataset.ready === '1'",
                 'the page');
-    return Date.now() - t0;
+    // the page's own timing: from its request to its load event (the
+    // browser's own start-up is not the page's)
+    const nav = await evaluate(`(() => {
+        const e = performance.getEntriesByType('navigation')[0];
+        return e ? e.loadEventEnd - e.startTime : -1;
+    })()`);
+    return nav >= 0 ? Math.round(nav) : Date.now() - t0;
 }
 
 // a text set by the page after an answer: wait for it, cleared first
