@@ -485,3 +485,25 @@ zero size shared memory zone "nozone"
 --- must_die
 --- error_log
 a gateway has one analytics zone
+
+
+
+=== TEST 11: the dashboard's API base must be a path of this server
+--- config
+    location /dashboard/ {
+        ai_gateway_dashboard api=//evil.example/client/v4;
+    }
+--- must_die
+--- error_log
+the API's base is a path on this server
+
+
+
+=== TEST 12: the dashboard's ids: letters, digits, "-_."
+--- config
+    location /dashboard/ {
+        ai_gateway_dashboard gateway=<script>;
+    }
+--- must_die
+--- error_log
+a gateway id of letters, digits
