@@ -46,6 +46,9 @@ RUN_GATEWAY  := $(shell sed -n 's/^ *ai_gateway  *\([^ ;]*\).*/\1/p' $(RUN_CONF)
 
 SRCS := $(wildcard ngx_ai_gateway/*.c ngx_ai_gateway/*.h) config
 
+# the dashboard's files, compiled in (util/embed.sh)
+DASHBOARD_H := $(BUILD)/nginx/objs/ngx_http_ai_gateway_dashboard_files.h
+
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps deps-test deps-deb run demo demo-try deb test \
@@ -72,7 +75,11 @@ $(BUILD)/nginx/objs/Makefile: config util/configure.sh
 	CC_OPT="$(CC_OPT)" LD_OPT="$(LD_OPT)" \
 	    util/configure.sh $(NGINX_SRC) $(BUILD) $(CURDIR)
 
-$(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
+$(DASHBOARD_H): $(BUILD)/nginx/objs/Makefile $(wildcard dashboard/*) \
+                util/embed.sh
+	sh util/embed.sh dashboard $@
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS) $(DASHBOARD_H)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules \
 	    CFLAGS="$$(sed -n 's/^CFLAGS = //p' \
 	                   $(BUILD)/nginx/objs/Makefile) $(WARN)"

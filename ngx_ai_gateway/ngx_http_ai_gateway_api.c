@@ -116,6 +116,10 @@ static ngx_http_ai_gateway_api_resource_t  ngx_http_ai_gateway_api_resources[]
       ngx_http_ai_gateway_api_logs_payload, NULL, NULL,
       NGX_HTTP_AI_GATEWAY_LOG_RESPONSE },
 
+    /* analytics.c */
+    { ngx_string("gateways/*/analytics"), NGX_HTTP_GET,
+      ngx_http_ai_gateway_api_analytics, NULL, NULL, 0 },
+
     { ngx_null_string, 0, NULL, NULL, NULL, 0 }
 };
 

@@ -123,6 +123,10 @@ ngx_int_t ngx_http_ai_gateway_api_logs_edit(ngx_http_ai_gateway_api_t *api);
 ngx_int_t ngx_http_ai_gateway_api_logs_payload(
     ngx_http_ai_gateway_api_t *api);
 
+/* ngx_http_ai_gateway_analytics.c */
+
+ngx_int_t ngx_http_ai_gateway_api_analytics(ngx_http_ai_gateway_api_t *api);
+
 
 extern ngx_module_t  ngx_http_ai_gateway_api_module;
 

@@ -7,8 +7,9 @@
 #
 #   run    building the module and running it (make, make run, make demo)
 #   test   the test toolchain: Perl test modules, valgrind, clang for the
-#          fuzzers, wrk, Redis, OpenSSL, Prometheus and promtool (make
-#          test, test-valgrind, unit, fuzz); Node.js 20 is checked for,
+#          fuzzers, wrk, Redis, OpenSSL, Prometheus and promtool,
+#          Chromium for the dashboard's browser test (make test,
+#          test-valgrind, unit, fuzz); Node.js 20 is checked for,
 #          not installed
 #   deb    the packaging tools (make deb)
 #
@@ -34,7 +35,8 @@ for what in "$@"; do
             perl libtest-base-perl libtext-diff-perl liblist-moreutils-perl
             libipc-run-perl libwww-perl
             valgrind wrk prometheus
-            clang libclang-rt-14-dev"
+            clang libclang-rt-14-dev
+            chromium"
         ;;
     deb)
         PKGS="$PKGS
