@@ -3,7 +3,7 @@
 # The metrics endpoint as Prometheus reads it: "promtool check metrics" on
 # its output (label values with quotes, backslashes, bytes outside ASCII
 # and control characters included), and a real Prometheus server, started
-# by the test on port 2811 with a temporary configuration and storage,
+# by the test on a free port with a temporary configuration and storage,
 # scraping the endpoint every second; a PromQL query over its HTTP API
 # returns the tokens the mock provider reported.  Debian's "prometheus"
 # package (make deps-test) has both; without them the tests are skipped.
@@ -17,6 +17,7 @@ use JSON::PP ();
 use File::Temp ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
+use AIGW::Redis qw(redis_free_port);
 
 repeat_each(1);
 no_shuffle();
@@ -27,7 +28,8 @@ workers(2);
 our $HT = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
 my $J = JSON::PP->new->canonical;
 
-my $PROM_PORT = 2811;
+# a free port: suites run side by side on one machine
+my $PROM_PORT = redis_free_port();
 
 sub have { my $b = shift; return grep { -x "$_/$b" } split /:/, $ENV{PATH} }
 
