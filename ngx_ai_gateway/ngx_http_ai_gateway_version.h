@@ -15,7 +15,7 @@
  */
 
 
-#define NGX_HTTP_AI_GATEWAY_VERSION  "0.7.0"
+#define NGX_HTTP_AI_GATEWAY_VERSION  "0.8.0"
 #define NGX_HTTP_AI_GATEWAY_VER      "ngx_ai_gateway/"                     \
                                      NGX_HTTP_AI_GATEWAY_VERSION
 

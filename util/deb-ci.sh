@@ -183,6 +183,15 @@ if grep -q 'SECRET-KEY-IN-QUERY' "$tmp/ai-gateway.log"; then
 fi
 echo "deb-ci: version $version logged; a cost; no key in the access log"
 
+out=$(curl -sS "http://127.0.0.1:$gport/metrics")
+echo "$out" | grep -q '^ai_gateway_requests_total{.*gateway="default"' \
+    || fail "no request counted in /metrics: $out"
+for f in index.html app.js app.css; do
+    [ -f /usr/share/$pkg/dashboard/$f ] \
+        || fail "no /usr/share/$pkg/dashboard/$f"
+done
+echo "deb-ci: the example's /metrics counts the requests; the dashboard's files"
+
 # 5. stopped, removed
 
 "$nginx" -c "$tmp/nginx.conf" -s quit
