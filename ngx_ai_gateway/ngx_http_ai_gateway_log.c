@@ -88,7 +88,6 @@ static void ngx_http_ai_gateway_log_keep_secret(
     ngx_http_ai_gateway_log_secrets_t *secrets, u_char *p, size_t len);
 static void ngx_http_ai_gateway_log_scrub(ngx_pool_t *pool, ngx_str_t *body,
     ngx_http_ai_gateway_log_secrets_t *secrets);
-static ngx_uint_t ngx_http_ai_gateway_log_secret(u_char *name, size_t len);
 static ngx_table_elt_t *ngx_http_ai_gateway_log_header(ngx_list_t *list,
     const char *name);
 static ngx_uint_t ngx_http_ai_gateway_log_flag(ngx_table_elt_t *h,
@@ -1146,7 +1145,7 @@ ngx_http_ai_gateway_log_headers(u_char *p, u_char *last, ngx_list_t *list,
 
         value = h[i].value;
 
-        if (ngx_http_ai_gateway_log_secret(h[i].key.data, h[i].key.len)) {
+        if (ngx_http_ai_gateway_log_secret_name(h[i].key.data, h[i].key.len)) {
             value = redacted;
 
             if (secrets) {
@@ -1189,11 +1188,11 @@ ngx_http_ai_gateway_log_query(u_char *p, u_char *last, ngx_str_t *args,
 
         eq = ngx_strlchr(a, q, '=');
 
-        if (eq && ngx_http_ai_gateway_log_secret(a, eq - a)) {
+        if (eq && ngx_http_ai_gateway_log_secret_name(a, eq - a)) {
             ngx_http_ai_gateway_log_keep_secret(secrets, eq + 1, q - eq - 1);
         }
 
-        len = (eq && ngx_http_ai_gateway_log_secret(a, eq - a))
+        len = (eq && ngx_http_ai_gateway_log_secret_name(a, eq - a))
               ? (size_t) (eq + 1 - a) + sizeof(NGX_HTTP_AI_GATEWAY_LOG_REDACTED)
               : (size_t) (q - a) + 1;
 
@@ -1206,7 +1205,7 @@ ngx_http_ai_gateway_log_query(u_char *p, u_char *last, ngx_str_t *args,
             *p++ = '&';
         }
 
-        if (eq && ngx_http_ai_gateway_log_secret(a, eq - a)) {
+        if (eq && ngx_http_ai_gateway_log_secret_name(a, eq - a)) {
             p = ngx_cpymem(p, a, eq + 1 - a);
             p = ngx_cpymem(p, NGX_HTTP_AI_GATEWAY_LOG_REDACTED,
                            sizeof(NGX_HTTP_AI_GATEWAY_LOG_REDACTED) - 1);
@@ -1333,60 +1332,6 @@ ngx_http_ai_gateway_log_scrub(ngx_pool_t *pool, ngx_str_t *body,
         body->data = copy;
         body->len = d - copy;
     }
-}
-
-
-/*
- * A header or argument name that names a credential: the providers' own
- * (Authorization, x-api-key, api-key, x-goog-api-key, key=), the
- * gateway's (cf-aig-authorization), cookies, and any name with "key",
- * "token", "secret", "passw", "auth", "cookie", "credential", "sig" or
- * "session" in it, in any case.
- */
-
-static ngx_uint_t
-ngx_http_ai_gateway_log_secret(u_char *name, size_t len)
-{
-    u_char       c;
-    size_t       i, j;
-    ngx_uint_t   k;
-
-    static const ngx_str_t  words[] = {
-        ngx_string("key"), ngx_string("token"), ngx_string("secret"),
-        ngx_string("passw"), ngx_string("auth"), ngx_string("cookie"),
-        ngx_string("credential"), ngx_string("sig"), ngx_string("session"),
-        ngx_null_string
-    };
-
-    /* every word starts with one of "ackpst": others are passed over */
-
-    for (i = 0; i < len; i++) {
-        c = ngx_tolower(name[i]);
-
-        if (c != 'a' && c != 'c' && c != 'k' && c != 'p' && c != 's'
-            && c != 't')
-        {
-            continue;
-        }
-
-        for (k = 0; words[k].len; k++) {
-            if (words[k].data[0] != c || words[k].len > len - i) {
-                continue;
-            }
-
-            for (j = 1; j < words[k].len; j++) {
-                if (ngx_tolower(name[i + j]) != words[k].data[j]) {
-                    break;
-                }
-            }
-
-            if (j == words[k].len) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
 }
 
 

@@ -163,6 +163,7 @@ ngx_int_t ngx_http_ai_gateway_log_decode(u_char *p, size_t len,
 ngx_int_t ngx_http_ai_gateway_log_override(
     ngx_http_ai_gateway_log_record_t *rec, ngx_str_t *feedback,
     ngx_str_t *score, ngx_str_t *metadata);
+ngx_uint_t ngx_http_ai_gateway_log_secret_name(u_char *name, size_t len);
 ngx_int_t ngx_http_ai_gateway_log_metadata(ngx_pool_t *pool, yajl_val v,
     ngx_str_t *out);
 ngx_int_t ngx_http_ai_gateway_log_json(ngx_http_ai_gateway_gen_t *gen,

@@ -1292,3 +1292,76 @@ ngx_http_ai_gateway_log_sort_cmp(ngx_http_ai_gateway_log_sort_t *a,
 
     return ngx_memcmp(a->id, b->id, NGX_HTTP_AI_GATEWAY_LOG_ID_LEN);
 }
+
+
+/*
+ * A header or argument name that names a credential: the providers' own
+ * (Authorization, x-api-key, api-key, x-goog-api-key, key=), the
+ * gateway's (cf-aig-authorization), cookies, and any name with "key",
+ * "token", "secret", "passw", "auth", "cookie", "credential", "sig" or
+ * "session" in it, in any case.  A table gives, for each byte, the
+ * words starting with it: most bytes of a name start none, and cost a
+ * load and a test.
+ */
+
+typedef struct {
+    const char                    *rest;       /* after the first byte */
+    size_t                         len;        /* of rest */
+} ngx_http_ai_gateway_log_word_t;
+
+
+static ngx_http_ai_gateway_log_word_t  ngx_http_ai_gateway_log_words[][3] = {
+    /* 0: none */  { { NULL, 0 } },
+    /* 1: a */     { { "uth", 3 }, { NULL, 0 } },
+    /* 2: c */     { { "ookie", 5 }, { "redential", 9 }, { NULL, 0 } },
+    /* 3: k */     { { "ey", 2 }, { NULL, 0 } },
+    /* 4: p */     { { "assw", 4 }, { NULL, 0 } },
+    /* 5: s */     { { "ecret", 5 }, { "ig", 2 }, { "ession", 6 } },
+    /* 6: t */     { { "oken", 4 }, { NULL, 0 } }
+};
+
+
+ngx_uint_t
+ngx_http_ai_gateway_log_secret_name(u_char *name, size_t len)
+{
+    size_t                           i, j;
+    ngx_uint_t                       w, k;
+    ngx_http_ai_gateway_log_word_t  *word;
+
+    static u_char  first[256] = {
+        ['a'] = 1, ['A'] = 1, ['c'] = 2, ['C'] = 2, ['k'] = 3, ['K'] = 3,
+        ['p'] = 4, ['P'] = 4, ['s'] = 5, ['S'] = 5, ['t'] = 6, ['T'] = 6
+    };
+
+    for (i = 0; i < len; i++) {
+        w = first[name[i]];
+
+        if (w == 0) {
+            continue;
+        }
+
+        for (k = 0; k < 3; k++) {
+            word = &ngx_http_ai_gateway_log_words[w][k];
+
+            if (word->rest == NULL) {
+                break;
+            }
+
+            if (word->len > len - i - 1) {
+                continue;
+            }
+
+            for (j = 0; j < word->len; j++) {
+                if (ngx_tolower(name[i + 1 + j]) != (u_char) word->rest[j]) {
+                    break;
+                }
+            }
+
+            if (j == word->len) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}

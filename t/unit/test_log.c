@@ -343,6 +343,49 @@ unit_query(ngx_pool_t *pool)
 }
 
 
+/* the names whose values a record redacts, and some it keeps */
+
+static void
+unit_log_secret_names(void)
+{
+    ngx_uint_t  i;
+
+    static const char  *secret[] = {
+        "Authorization", "x-api-key", "api-key", "x-goog-api-key",
+        "cf-aig-authorization", "Cookie", "Set-Cookie", "key", "KEY",
+        "X-Access-Token", "client_secret", "password", "X-Amz-Signature",
+        "sessionid", "aws-credential", "sig", "Proxy-Authorization",
+        "x-ratelimit-limit-tokens", "apikey", "PASSWD", "token",
+        NULL
+    };
+
+    static const char  *plain[] = {
+        "content-type", "x-ratelimit-limit-requests", "user-agent",
+        "accept", "", "ke", "tok", "x-request-id", "host", "secre",
+        "passport", "content-length", "anthropic-version", "cf-aig-step",
+        "x-stainless-os", "si", "a", "coo", "credentia", "sessio",
+        NULL
+    };
+
+    for (i = 0; secret[i]; i++) {
+        unit_check(ngx_http_ai_gateway_log_secret_name((u_char *) secret[i],
+                                                       strlen(secret[i])),
+                   "log: \"%s\" names a credential", secret[i]);
+    }
+
+    for (i = 0; plain[i]; i++) {
+        unit_check(!ngx_http_ai_gateway_log_secret_name((u_char *) plain[i],
+                                                        strlen(plain[i])),
+                   "log: \"%s\" names no credential", plain[i]);
+    }
+
+    /* a word's last byte past the name's end is not read */
+
+    unit_check(!ngx_http_ai_gateway_log_secret_name((u_char *) "x-keyz", 3),
+               "log: \"x-k\" (of \"x-keyz\") names no credential");
+}
+
+
 void
 unit_logs(void)
 {
@@ -355,6 +398,7 @@ unit_logs(void)
     }
 
     unit_log_codec(pool);
+    unit_log_secret_names();
     unit_query(pool);
 
     ngx_destroy_pool(pool);
