@@ -1037,8 +1037,8 @@ ngx_http_ai_gateway_redis_failed(ngx_http_ai_gateway_redis_t *rd,
     }
 
     ngx_log_error(NGX_LOG_ERR, log ? log : ngx_cycle->log, 0,
-                  "ai_gateway: Redis %V %s failed: %s, the cache is "
-                  "bypassed (%ui more errors not logged)",
+                  "ai_gateway: Redis %V %s failed: %s, not used for a "
+                  "while (%ui more errors not logged)",
                   &rd->log_name, what, err ? err : "", rd->quiet);
 
     rd->logged = ngx_time();

@@ -330,7 +330,7 @@ location /v1/ {
     ai_gateway_cache_ttl 90;
 }
 --- error_log eval
-qr/Redis 127\.0\.0\.1:\d+ AUTH failed: WRONGPASS, the cache is bypassed/
+qr/Redis 127\.0\.0\.1:\d+ AUTH failed: WRONGPASS, not used for a while/
 
 
 
