@@ -15,6 +15,8 @@ use AIGW::Redis;
 use Test::Nginx::Socket 'no_plan';
 use Test::More;
 use File::Temp ();
+use File::Copy ();
+use File::Basename ();
 use HTTP::Tiny ();
 use Time::HiRes qw(time sleep);
 
@@ -257,8 +259,15 @@ sub nginx_t {
     mkdir "$d/logs";
     chmod 0777, "$d/logs";
     open my $f, '>', "$d/nginx.conf" or die;
-    print $f "load_module $_;\n"
-        for split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+
+    # the modules from $d: the tree may sit where "nobody" cannot read
+    # (a clone in root's home, mode 0700 on Debian)
+    for my $m (split ' ', $ENV{TEST_NGINX_LOAD_MODULES}) {
+        my $copy = "$d/" . File::Basename::basename($m);
+        File::Copy::copy($m, $copy) or die "copy $m: $!";
+        chmod 0644, $copy;
+        print $f "load_module $copy;\n";
+    }
     print $f "error_log stderr;\nevents {}\n"
            . "http { ai_gateway_redis r 127.0.0.1:6379 $param; }\n";
     close $f;

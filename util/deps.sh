@@ -57,7 +57,7 @@ for what in "$@"; do
         ;;
     deb)
         PKGS="$PKGS
-            dpkg-dev debhelper fakeroot lintian"
+            build-essential dpkg-dev debhelper fakeroot lintian"
         ;;
     *)
         echo "deps: unknown group \"$what\", use run, node, test or deb" >&2

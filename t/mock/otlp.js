@@ -135,13 +135,24 @@ function receive(req, res) {
 
 const listen = (srv) => new Promise((r) => srv.listen(0, '127.0.0.1', () => r(srv.address().port)));
 
+// "localhost" is ::1 as well on a stock Debian (/etc/hosts), and the
+// exporter takes a name's first address: the same port on ::1, when the
+// machine has IPv6
+const also6 = (srv, port) => new Promise((r) => {
+    srv.once('error', () => r());
+    srv.listen(port, '::1', () => r());
+});
+
 (async () => {
     const ports = {};
-    ports.port = await listen(http.createServer(receive));
-    ports.tls_port = await listen(https.createServer({
+    const tls = () => https.createServer({
         key: fs.readFileSync(path.join(certDir, 'server.key')),
         cert: fs.readFileSync(path.join(certDir, 'server.crt')),
-    }, receive));
+    }, receive);
+    ports.port = await listen(http.createServer(receive));
+    await also6(http.createServer(receive), ports.port);
+    ports.tls_port = await listen(tls());
+    await also6(tls(), ports.tls_port);
     const hang = net.createServer((s) => { state.hung++; s.on('error', () => {}); });
     ports.hang_port = await listen(hang);
     const closed = net.createServer();

@@ -683,11 +683,27 @@ function makeDns() {
 
 const listen = (srv, port) => new Promise((r) => srv.listen(Number(port) || 0, opts.host, () => r(srv.address().port)));
 
+// "localhost" is ::1 as well as 127.0.0.1 on a stock Debian (/etc/hosts),
+// and nginx tries the addresses of a name in turn: the same port on ::1,
+// when the machine has IPv6 (otherwise only 127.0.0.1)
+const listenLocal = async (kind, port) => {
+    const p = await listen(makeServer(kind), port);
+    if (opts.host === '127.0.0.1') {
+        const v6 = makeServer(kind);
+        v6.removeAllListeners('error');
+        await new Promise((r) => {
+            v6.once('error', () => r());
+            v6.listen(p, '::1', () => r());
+        });
+    }
+    return p;
+};
+
 (async () => {
-    ports.port = await listen(makeServer('plain'), opts.port);
+    ports.port = await listenLocal('plain', opts.port);
     if (!opts.demo) {
-        ports.tls_port = await listen(makeServer('tls'), opts['tls-port']);
-        ports.badtls_port = await listen(makeServer('badtls'), opts['badtls-port']);
+        ports.tls_port = await listenLocal('tls', opts['tls-port']);
+        ports.badtls_port = await listenLocal('badtls', opts['badtls-port']);
     }
     ports.dns_port = await makeDns();
     process.stdout.write(`MOCK_READY ${JSON.stringify({ ...ports, pid: process.pid })}\n`);
