@@ -1,4 +1,9 @@
 /*
+ * Copyright (C) ngx_ai_gateway contributors
+ */
+
+
+/*
  * ngx_ai_gateway dashboard (docs/dashboard.md).
  *
  * Reads the management API of the gateway that serves it: the analytics

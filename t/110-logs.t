@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Request logs in the shared memory store and the Logs API over them: the
 # record of every kind of request (native, /compat, streamed, cached,
 # failed, retried, Universal steps), cf-aig-collect-log and

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The Logs API (the management API's first resource) over the shared
 # memory store: list, pages and result_info, every filter key and
 # operator, the deprecated query arguments, search, orders, get, PATCH,

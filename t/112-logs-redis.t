@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Request logs in Redis (ai_gateway_logs_redis): a real redis-server
 # started here; records written by one node and read through the Logs API
 # of another, the layout in Redis, both strategies when full, pages and

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The official "cloudflare" npm SDK against the gateway's Logs API, with
 # only its base URL changed: list (every page), filters, orders, the
 # deprecated arguments, get, edit (feedback, score, metadata), the request

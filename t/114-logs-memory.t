@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Memory over a long run with the log store full: thousands of requests
 # (native, streamed, /compat, with payloads) and Logs API reads against a
 # store that holds its ai_gateway_logs_max records and deletes the oldest,

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Usage and cost through a real nginx: each provider family's recorded
 # answers (streamed and not) give exact token counts and costs in the
 # $ai_gateway_* variables (read through access_log), on the provider

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # cf-aig-metadata through a real nginx: the entries kept, as
 # $ai_gateway_metadata shows them in the access log (escape=json, as a
 # JSON-lines log writes them), for every edge the hosted gateway's spec

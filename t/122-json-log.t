@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # examples/access-log-json.conf, as shipped: every line of the access log
 # is one JSON object with the hosted gateway's log fields, the counts and
 # the cost of the request, its metadata, and no credential (a Gemini key in

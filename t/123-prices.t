@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # ai_gateway_prices: the module's prices.json, an operator's file that
 # replaces and extends it (relative to the configuration prefix), "off",
 # and the configurations nginx refuses to start with.

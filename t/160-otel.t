@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # OpenTelemetry traces (docs/otel.md): spans exported as OTLP/JSON by
 # ai_gateway_otel_exporter to t/mock/otlp.js, which decodes every body with
 # the official OTLP definitions.  Span names and attributes, payloads only

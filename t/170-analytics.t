@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # Analytics (issue #13, item 4): the series of ai_gateway_analytics_zone,
 # counted in the log phase, served by the management API as
 # GET .../gateways/{id}/analytics.  A scripted mix of requests against the

@@ -1,3 +1,5 @@
+# Copyright (C) ngx_ai_gateway contributors
+
 # The dashboard in a real browser (issue #13, item 4): headless Chromium,
 # driven over the DevTools protocol by t/dashboard/browser.mjs, against a
 # real nginx serving the page (ai_gateway_dashboard), the management API

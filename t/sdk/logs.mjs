@@ -1,3 +1,5 @@
+// Copyright (C) ngx_ai_gateway contributors
+
 // Drives the gateway's Logs API with the official "cloudflare" SDK, its
 // base URL changed and nothing else, and prints what the SDK understood, as
 // one JSON object, for t/113-logs-sdk.t to check.
