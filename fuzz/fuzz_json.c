@@ -8,8 +8,9 @@
  * The module's JSON (yajl on the pools) against yajl_tree and yajl_gen on
  * malloc() (t/unit/yajl_ref.c).  First byte even: the rest is a text,
  * which both parsers parse to the same tree or both refuse, and whose
- * tree both generators write the same or both refuse.  Odd: the rest is a sequence of generator calls, which both generators
- * write the same until both refuse the same call.
+ * tree both generators write the same or both refuse.  Odd: the rest is
+ * a sequence of generator calls, which both generators write the same
+ * until both refuse the same call.
  */
 
 

@@ -6,7 +6,8 @@
 
 /*
  * The module's JSON parser and generator (yajl on the pools) against
- * yajl_tree and yajl_gen on malloc() (t/unit/yajl_ref.c), on the texts and calls where yajl has its ways:
+ * yajl_tree and yajl_gen on malloc() (t/unit/yajl_ref.c), on the texts
+ * and calls where yajl has its ways:
  * numbers at the edges of their range, escapes and surrogates, "\u0000",
  * UTF-8 as yajl checks it, comments and what may follow the value, the
  * nesting limits, the generator's states; and on every recorded fixture
