@@ -132,11 +132,11 @@ my $V = '/v1/acct/gw';
 
 # the mix: eight requests, what each adds is in the comments
 sub mix {
-    my $skip = ('cf-aig-skip-cache' => 'true');
+    my @skip = ('cf-aig-skip-cache' => 'true');
 
     # openai gpt-4.1-nano: 16 in, 363 out, $0.0001468
     gw("$V/openai/chat/completions", chat('gpt-4.1-nano'),
-       'x-mock' => 'fixture=openai-chat/text.json', $skip);
+       'x-mock' => 'fixture=openai-chat/text.json', @skip);
     # the same, cacheable: a miss, then a hit (cached, its usage again)
     gw("$V/openai/chat/completions", chat('gpt-4.1-nano', n => 2),
        'x-mock' => 'fixture=openai-chat/text.json');
@@ -145,18 +145,18 @@ sub mix {
     # anthropic claude-sonnet-4-5: 12 in, 29 out, $0.000471; streamed:
     # 12 in, 30 out, $0.000486
     gw("$V/anthropic/v1/messages", chat('claude-sonnet-4-5'),
-       'x-mock' => 'fixture=anthropic/text.json', $skip);
+       'x-mock' => 'fixture=anthropic/text.json', @skip);
     gw("$V/anthropic/v1/messages",
        chat('claude-sonnet-4-5', stream => JSON::PP::true),
-       'x-mock' => 'fixture=anthropic/text.chunks.txt;interval=2', $skip);
+       'x-mock' => 'fixture=anthropic/text.chunks.txt;interval=2', @skip);
     # a provider's 500: an error, no usage
     gw("$V/openai/chat/completions", chat('gpt-4o'),
-       'x-mock' => 'status=500', $skip);
+       'x-mock' => 'status=500', @skip);
     # a provider the gateway does not know: refused, "__other__"
-    gw("$V/nope/chat/completions", chat('gpt-4o'), $skip);
+    gw("$V/nope/chat/completions", chat('gpt-4o'), @skip);
     # a model name of control bytes: "__other__"
     gw("$V/openai/chat/completions", chat("bad\x01model"),
-       'x-mock' => 'status=400', $skip);
+       'x-mock' => 'status=400', @skip);
 }
 
 $scenario{'the mix'} = sub {
