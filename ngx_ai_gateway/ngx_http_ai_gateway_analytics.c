@@ -1360,11 +1360,12 @@ ngx_http_ai_gateway_analytics_gen_counts(ngx_http_ai_gateway_gen_t *gen,
 
     len = snprintf(buf, sizeof(buf), "%.12g", b->cost);
 
-    if (len <= 0 || len >= (int) sizeof(buf)
-        || yajl_gen_number(gen->g, buf, len) != yajl_gen_status_ok)
-    {
+    if (len <= 0 || len >= (int) sizeof(buf)) {
         gen->invalid = 1;
+        return;
     }
+
+    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
 
     ngx_http_ai_gateway_gen_map_end(gen);
 }

@@ -11,14 +11,13 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 
 /*
  * The module's JSON, knowing nothing of HTTP: pools, strings and chains
  * in, text out.  ngx_http_ai_gateway_yajl.c holds the generator (gen_*:
- * a yajl_gen on the pool, printing into a pool buffer), the parser
+ * yajl_gen's output, written straight into a pool buffer), the parser
  * (yajl's, building yajl trees in a pool, depth-limited, "\u0000" kept)
  * and the value accessors (json_*); ngx_http_ai_gateway_json.c the texts
  * the gateway itself writes (its error envelope, the Unified API's model
@@ -33,10 +32,13 @@
 #define NGX_HTTP_AI_GATEWAY_MAX_DEPTH     100
 
 
-/* JSON output: a yajl generator on the pool writing into a pool buffer */
+/* the nesting the generator writes, as yajl_gen's */
+#define NGX_HTTP_AI_GATEWAY_GEN_DEPTH     128
+
+
+/* JSON output, written into a pool buffer */
 
 typedef struct {
-    yajl_gen                       g;
     ngx_pool_t                    *pool;
     u_char                        *buf;
     size_t                         len;
@@ -45,7 +47,7 @@ typedef struct {
     unsigned                       nomem:1;
     unsigned                       invalid:1;  /* bad UTF-8, too deep, a
                                                   call yajl_gen refuses */
-    unsigned                       mute:1;     /* nothing printed */
+    u_char                         state[NGX_HTTP_AI_GATEWAY_GEN_DEPTH];
 } ngx_http_ai_gateway_gen_t;
 
 
@@ -74,6 +76,8 @@ void ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len);
 void ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *s);
+void ngx_http_ai_gateway_gen_num(ngx_http_ai_gateway_gen_t *gen, u_char *p,
+    size_t len);
 void ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen,
     long long n);
 void ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen);

@@ -764,11 +764,12 @@ ngx_http_ai_gateway_log_number(ngx_http_ai_gateway_gen_t *gen,
 
     len = snprintf(buf, sizeof(buf), "%.12g", n);
 
-    if (len <= 0 || len >= (int) sizeof(buf)
-        || yajl_gen_number(gen->g, buf, len) != yajl_gen_status_ok)
-    {
+    if (len <= 0 || len >= (int) sizeof(buf)) {
         gen->invalid = 1;
+        return;
     }
+
+    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
 }
 
 

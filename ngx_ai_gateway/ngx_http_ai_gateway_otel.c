@@ -1858,11 +1858,12 @@ ngx_http_ai_gateway_otel_number(ngx_http_ai_gateway_gen_t *gen, double n)
 
     len = snprintf(buf, sizeof(buf), "%.12g", n);
 
-    if (n != n || len <= 0 || len >= (int) sizeof(buf)
-        || yajl_gen_number(gen->g, buf, len) != yajl_gen_status_ok)
-    {
+    if (n != n || len <= 0 || len >= (int) sizeof(buf)) {
         gen->invalid = 1;
+        return;
     }
+
+    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
 }
 
 

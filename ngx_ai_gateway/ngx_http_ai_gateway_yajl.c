@@ -9,7 +9,6 @@
 
 #include <setjmp.h>
 
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
@@ -28,9 +27,10 @@
  * so an allocation that fails does not return to it: it jumps back to
  * the call into yajl, which reports no memory.
  *
- * Output: a yajl_gen (UTF-8 checked, not beautified) printing into a pool
- * buffer that grows by doubling; one per stream or request, reset between
- * values.  Errors are remembered (nomem, invalid) and reported once, by
+ * Output: yajl_gen's output (UTF-8 checked, not beautified), written
+ * straight into a pool buffer that grows by doubling, not through
+ * yajl_gen's print callback, a call for every "," or quote; one
+ * generator per stream or request, reset between values.  Errors are remembered (nomem, invalid) and reported once, by
  * gen_done().  Text written once may be saved and replayed: the head of
  * every chunk of a stream (gen_save(), gen_replay()).
  *
@@ -96,10 +96,6 @@ static void *ngx_http_ai_gateway_yajl_realloc(void *ctx, void *p,
     size_t size);
 static void ngx_http_ai_gateway_yajl_free(void *ctx, void *p);
 
-static void ngx_http_ai_gateway_gen_print(void *ctx, const char *s,
-    size_t len);
-static void ngx_http_ai_gateway_gen_status(ngx_http_ai_gateway_gen_t *gen,
-    yajl_gen_status st);
 static void ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen,
     yajl_val v, ngx_uint_t depth);
 
@@ -227,59 +223,67 @@ ngx_http_ai_gateway_yajl_free(void *ctx, void *p)
 
 /* JSON output */
 
+/*
+ * The generator writes straight into its buffer, with yajl_gen's rules
+ * (t/unit/yajl_ref.c compares the two, call by call, in the unit tests
+ * and fuzz/fuzz_json.c): a "," or ":" before a value as its place asks,
+ * keys only strings, nothing after a complete top-level value until
+ * gen_reset(), strings checked as yajl_string_validate_utf8() checks them
+ * and escaped as yajl_string_encode() escapes them ('"', '\\' and the
+ * control characters; "/" and non-ASCII as they are).  A call refused
+ * leaves the state as it was and sets gen->invalid.
+ */
+
+/* a place's state, as yajl_gen's */
+
+#define NGX_HTTP_AI_GATEWAY_GEN_START        0
+#define NGX_HTTP_AI_GATEWAY_GEN_MAP_START    1
+#define NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY      2    /* a key comes next */
+#define NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL      3    /* a value comes next */
+#define NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START  4
+#define NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY     5
+#define NGX_HTTP_AI_GATEWAY_GEN_COMPLETE     6
+
+
+/*
+ * What an ASCII byte becomes in a string: 0, itself; 1, a two-character
+ * escape; 2, "\u00XX".
+ */
+
+static const u_char  ngx_http_ai_gateway_gen_esc[128] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 1, 1, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+static u_char *ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen,
+    size_t len);
+static ngx_int_t ngx_http_ai_gateway_gen_begin(ngx_http_ai_gateway_gen_t *gen,
+    ngx_uint_t key);
+static void ngx_http_ai_gateway_gen_appended(ngx_http_ai_gateway_gen_t *gen);
+static ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
+    u_char c, u_char state);
+static void ngx_http_ai_gateway_gen_close(ngx_http_ai_gateway_gen_t *gen,
+    u_char c);
+static size_t ngx_http_ai_gateway_gen_measure(u_char *p, size_t len);
+static u_char *ngx_http_ai_gateway_gen_escape(u_char *d, u_char *p,
+    size_t len);
+
+
 ngx_int_t
 ngx_http_ai_gateway_gen_init(ngx_http_ai_gateway_gen_t *gen, ngx_pool_t *pool)
 {
-    jmp_buf                        nomem;
-    yajl_alloc_funcs               funcs;
-    ngx_http_ai_gateway_yalloc_t  *a;
-
     ngx_memzero(gen, sizeof(ngx_http_ai_gateway_gen_t));
 
     gen->pool = pool;
 
-    /* the generator keeps it: it allocates nothing more once configured */
-
-    a = ngx_palloc(pool, sizeof(ngx_http_ai_gateway_yalloc_t));
-    if (a == NULL) {
-        return NGX_ERROR;
-    }
-
-    a->pool = pool;
-    a->nomem = &nomem;
-
-    funcs.malloc = ngx_http_ai_gateway_yajl_malloc;
-    funcs.realloc = ngx_http_ai_gateway_yajl_realloc;
-    funcs.free = ngx_http_ai_gateway_yajl_free;
-    funcs.ctx = a;
-
-    if (setjmp(nomem) != 0) {
-        a->nomem = NULL;
-        return NGX_ERROR;
-    }
-
-    gen->g = yajl_gen_alloc(&funcs);
-
-    if (gen->g != NULL) {
-        yajl_gen_config(gen->g, yajl_gen_validate_utf8, 1);
-        yajl_gen_config(gen->g, yajl_gen_print_callback,
-                        ngx_http_ai_gateway_gen_print, gen);
-    }
-
-    a->nomem = NULL;
-
-    return (gen->g != NULL) ? NGX_OK : NGX_ERROR;
-}
-
-
-static void
-ngx_http_ai_gateway_gen_print(void *ctx, const char *s, size_t len)
-{
-    ngx_http_ai_gateway_gen_t *gen = ctx;
-
-    if (!gen->mute) {
-        ngx_http_ai_gateway_gen_raw(gen, (u_char *) s, len);
-    }
+    return NGX_OK;
 }
 
 
@@ -288,8 +292,8 @@ ngx_http_ai_gateway_gen_print(void *ctx, const char *s, size_t len)
 void
 ngx_http_ai_gateway_gen_reset(ngx_http_ai_gateway_gen_t *gen)
 {
-    yajl_gen_reset(gen->g, NULL);
     gen->depth = 0;
+    gen->state[0] = NGX_HTTP_AI_GATEWAY_GEN_START;
 }
 
 
@@ -316,13 +320,224 @@ ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
 }
 
 
-static void
-ngx_http_ai_gateway_gen_status(ngx_http_ai_gateway_gen_t *gen,
-    yajl_gen_status st)
+/* room for len more bytes: NULL when there is no memory */
+
+static u_char *
+ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen, size_t len)
 {
-    if (st != yajl_gen_status_ok) {
-        gen->invalid = 1;
+    if (gen->nomem) {
+        return NULL;
     }
+
+    if (gen->size - gen->len < len
+        && ngx_http_ai_gateway_reserve(gen->pool, &gen->buf, &gen->size,
+                                       gen->len, gen->len + len,
+                                       NGX_HTTP_AI_GATEWAY_GEN_BUF, 0)
+           != NGX_OK)
+    {
+        gen->nomem = 1;
+        return NULL;
+    }
+
+    return gen->buf + gen->len;
+}
+
+
+/*
+ * Before a value (or, with "key", a string, which may be a key): NGX_OK
+ * and the "," or ":" its place asks for written, or refused.
+ */
+
+static ngx_int_t
+ngx_http_ai_gateway_gen_begin(ngx_http_ai_gateway_gen_t *gen, ngx_uint_t key)
+{
+    u_char  st;
+
+    st = gen->state[gen->depth];
+
+    switch (st) {
+
+    case NGX_HTTP_AI_GATEWAY_GEN_COMPLETE:
+        gen->invalid = 1;
+        return NGX_DECLINED;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_START:
+        if (!key) {
+            gen->invalid = 1;
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY:
+        if (!key) {
+            gen->invalid = 1;
+            return NGX_DECLINED;
+        }
+
+        /* fall through */
+
+    case NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY:
+        ngx_http_ai_gateway_gen_raw(gen, (u_char *) ",", 1);
+        return NGX_OK;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL:
+        ngx_http_ai_gateway_gen_raw(gen, (u_char *) ":", 1);
+        return NGX_OK;
+
+    default: /* NGX_HTTP_AI_GATEWAY_GEN_START, _ARRAY_START */
+        return NGX_OK;
+    }
+}
+
+
+/* after a value: what comes next in its place */
+
+static void
+ngx_http_ai_gateway_gen_appended(ngx_http_ai_gateway_gen_t *gen)
+{
+    u_char  *st;
+
+    st = &gen->state[gen->depth];
+
+    switch (*st) {
+
+    case NGX_HTTP_AI_GATEWAY_GEN_START:
+        *st = NGX_HTTP_AI_GATEWAY_GEN_COMPLETE;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_START:
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY:
+        *st = NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START:
+        *st = NGX_HTTP_AI_GATEWAY_GEN_IN_ARRAY;
+        break;
+
+    case NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL:
+        *st = NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY;
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+/*
+ * A string's escaped length, or 0 when it is no UTF-8 as
+ * yajl_string_validate_utf8() reads it (a lead byte and its continuation
+ * bytes, without the finer checks); C0 80 stands for a NUL (see the head
+ * of the file) and is written "\u0000".
+ */
+
+static size_t
+ngx_http_ai_gateway_gen_measure(u_char *p, size_t len)
+{
+    size_t   out, n, i;
+    u_char  *last;
+
+    out = 0;
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            out += "\1\2\6"[ngx_http_ai_gateway_gen_esc[*p]];
+            p++;
+            continue;
+        }
+
+        if ((*p >> 5) == 0x6) {
+            n = 1;
+
+        } else if ((*p >> 4) == 0xe) {
+            n = 2;
+
+        } else if ((*p >> 3) == 0x1e) {
+            n = 3;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) <= n) {
+            return 0;
+        }
+
+        for (i = 1; i <= n; i++) {
+            if ((p[i] >> 6) != 0x2) {
+                return 0;
+            }
+        }
+
+        out += (p[0] == 0xc0 && p[1] == 0x80) ? 6 : n + 1;
+        p += n + 1;
+    }
+
+    /* never 0 for a valid string: the quotes are counted */
+
+    return out + 2;
+}
+
+
+static u_char *
+ngx_http_ai_gateway_gen_escape(u_char *d, u_char *p, size_t len)
+{
+    u_char   c, *last;
+
+    static const u_char  hex[] = "0123456789ABCDEF";
+
+    last = p + len;
+
+    *d++ = '"';
+
+    while (p < last) {
+        c = *p++;
+
+        if (c >= 0x80) {
+            if (c == 0xc0 && *p == 0x80) {
+                d = ngx_cpymem(d, "\\u0000", 6);
+                p++;
+                continue;
+            }
+
+            *d++ = c;
+            continue;
+        }
+
+        switch (ngx_http_ai_gateway_gen_esc[c]) {
+
+        case 0:
+            *d++ = c;
+            break;
+
+        case 1:
+            *d++ = '\\';
+
+            switch (c) {
+            case '\b': *d++ = 'b'; break;
+            case '\t': *d++ = 't'; break;
+            case '\n': *d++ = 'n'; break;
+            case '\f': *d++ = 'f'; break;
+            case '\r': *d++ = 'r'; break;
+            default:   *d++ = c; break;       /* '"', '\\' */
+            }
+
+            break;
+
+        default:
+            d = ngx_cpymem(d, "\\u00", 4);
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 0xf];
+            break;
+        }
+    }
+
+    *d++ = '"';
+
+    return d;
 }
 
 
@@ -330,44 +545,38 @@ void
 ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
-    u_char  *q, *d, *last, *copy;
+    u_char  *d;
+    size_t   n;
 
     if (p == NULL) {
         p = (u_char *) "";
     }
 
-    q = (len > 1) ? memchr(p, 0xc0, len - 1) : NULL;
+    n = ngx_http_ai_gateway_gen_measure(p, len);
 
-    if (q == NULL) {
-        ngx_http_ai_gateway_gen_status(gen, yajl_gen_string(gen->g, p, len));
+    if (n == 0 || ngx_http_ai_gateway_gen_begin(gen, 1) != NGX_OK) {
+        gen->invalid = 1;
         return;
     }
 
-    /* NUL characters of the input, C0 80 (see the head of the file) */
-
-    copy = ngx_pnalloc(gen->pool, len);
-    if (copy == NULL) {
-        gen->nomem = 1;
+    d = ngx_http_ai_gateway_gen_room(gen, n);
+    if (d == NULL) {
         return;
     }
 
-    last = p + len;
+    if (n == len + 2) {
+        /* nothing to escape */
+        *d++ = '"';
+        d = ngx_cpymem(d, p, len);
+        *d++ = '"';
 
-    d = ngx_cpymem(copy, p, q - p);
-
-    while (q < last) {
-        if (q[0] == 0xc0 && q + 1 < last && q[1] == 0x80) {
-            *d++ = '\0';
-            q += 2;
-            continue;
-        }
-
-        *d++ = *q++;
+    } else {
+        d = ngx_http_ai_gateway_gen_escape(d, p, len);
     }
 
-    ngx_http_ai_gateway_gen_status(gen,
-                                   yajl_gen_string(gen->g, copy, d - copy));
-    ngx_pfree(gen->pool, copy);
+    gen->len = d - gen->buf;
+
+    ngx_http_ai_gateway_gen_appended(gen);
 }
 
 
@@ -378,92 +587,140 @@ ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen, ngx_str_t *s)
 }
 
 
+/* a number as its text, which the caller checked */
+
+void
+ngx_http_ai_gateway_gen_num(ngx_http_ai_gateway_gen_t *gen, u_char *p,
+    size_t len)
+{
+    if (ngx_http_ai_gateway_gen_begin(gen, 0) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_ai_gateway_gen_raw(gen, p, len);
+    ngx_http_ai_gateway_gen_appended(gen);
+}
+
+
 void
 ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen, long long n)
 {
-    ngx_http_ai_gateway_gen_status(gen, yajl_gen_integer(gen->g, n));
+    u_char              buf[NGX_INT64_LEN + 1], *p;
+    unsigned long long  u;
+
+    p = buf + sizeof(buf);
+
+    u = (n < 0) ? 0ULL - (unsigned long long) n : (unsigned long long) n;
+
+    do {
+        *--p = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (n < 0) {
+        *--p = '-';
+    }
+
+    ngx_http_ai_gateway_gen_num(gen, p, buf + sizeof(buf) - p);
 }
 
 
 void
 ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen)
 {
-    ngx_http_ai_gateway_gen_status(gen, yajl_gen_null(gen->g));
+    ngx_http_ai_gateway_gen_num(gen, (u_char *) "null", 4);
 }
 
 
 void
 ngx_http_ai_gateway_gen_bool(ngx_http_ai_gateway_gen_t *gen, ngx_uint_t b)
 {
-    ngx_http_ai_gateway_gen_status(gen, yajl_gen_bool(gen->g, b ? 1 : 0));
+    if (b) {
+        ngx_http_ai_gateway_gen_num(gen, (u_char *) "true", 4);
+
+    } else {
+        ngx_http_ai_gateway_gen_num(gen, (u_char *) "false", 5);
+    }
+}
+
+
+/* a map or an array opened: refused past yajl_gen's depth */
+
+static ngx_int_t
+ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen, u_char c,
+    u_char state)
+{
+    if (gen->depth + 1 >= NGX_HTTP_AI_GATEWAY_GEN_DEPTH) {
+        gen->invalid = 1;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_gateway_gen_begin(gen, 0) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    gen->state[++gen->depth] = state;
+
+    ngx_http_ai_gateway_gen_raw(gen, &c, 1);
+
+    return NGX_OK;
+}
+
+
+/* as yajl_gen: a map or an array closed, whichever is open */
+
+static void
+ngx_http_ai_gateway_gen_close(ngx_http_ai_gateway_gen_t *gen, u_char c)
+{
+    if (gen->state[gen->depth] == NGX_HTTP_AI_GATEWAY_GEN_COMPLETE
+        || gen->depth == 0)
+    {
+        gen->invalid = 1;
+        return;
+    }
+
+    gen->depth--;
+
+    ngx_http_ai_gateway_gen_appended(gen);
+    ngx_http_ai_gateway_gen_raw(gen, &c, 1);
 }
 
 
 void
 ngx_http_ai_gateway_gen_map(ngx_http_ai_gateway_gen_t *gen)
 {
-    yajl_gen_status  st;
-
-    st = yajl_gen_map_open(gen->g);
-
-    if (st == yajl_gen_status_ok) {
-        gen->depth++;
-    }
-
-    ngx_http_ai_gateway_gen_status(gen, st);
+    (void) ngx_http_ai_gateway_gen_open(gen, '{',
+                                        NGX_HTTP_AI_GATEWAY_GEN_MAP_START);
 }
 
 
 void
 ngx_http_ai_gateway_gen_map_end(ngx_http_ai_gateway_gen_t *gen)
 {
-    yajl_gen_status  st;
-
-    st = yajl_gen_map_close(gen->g);
-
-    if (st == yajl_gen_status_ok) {
-        gen->depth--;
-    }
-
-    ngx_http_ai_gateway_gen_status(gen, st);
+    ngx_http_ai_gateway_gen_close(gen, '}');
 }
 
 
 void
 ngx_http_ai_gateway_gen_array(ngx_http_ai_gateway_gen_t *gen)
 {
-    yajl_gen_status  st;
-
-    st = yajl_gen_array_open(gen->g);
-
-    if (st == yajl_gen_status_ok) {
-        gen->depth++;
-    }
-
-    ngx_http_ai_gateway_gen_status(gen, st);
+    (void) ngx_http_ai_gateway_gen_open(gen, '[',
+                                        NGX_HTTP_AI_GATEWAY_GEN_ARRAY_START);
 }
 
 
 void
 ngx_http_ai_gateway_gen_array_end(ngx_http_ai_gateway_gen_t *gen)
 {
-    yajl_gen_status  st;
-
-    st = yajl_gen_array_close(gen->g);
-
-    if (st == yajl_gen_status_ok) {
-        gen->depth--;
-    }
-
-    ngx_http_ai_gateway_gen_status(gen, st);
+    ngx_http_ai_gateway_gen_close(gen, ']');
 }
 
 
 /*
  * The output since "mark", copied to the pool, to be written again by
  * gen_replay().  It must leave one map open, after a member's value (the
- * only state gen_replay() can give yajl_gen back); NGX_DECLINED when it
- * was refused or leaves more open.
+ * only state gen_replay() gives back); NGX_DECLINED when it was refused
+ * or leaves another state.
  */
 
 ngx_int_t
@@ -473,7 +730,9 @@ ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen, size_t mark,
     size_t   len;
     u_char  *p;
 
-    if (gen->nomem || gen->invalid || mark > gen->len || gen->depth != 1) {
+    if (gen->nomem || gen->invalid || mark > gen->len || gen->depth != 1
+        || gen->state[1] != NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY)
+    {
         return NGX_DECLINED;
     }
 
@@ -493,26 +752,15 @@ ngx_http_ai_gateway_gen_save(ngx_http_ai_gateway_gen_t *gen, size_t mark,
 }
 
 
-/*
- * The saved text, and yajl_gen in the state it left: a top-level map
- * opened and given a member with nothing printed, so that the next key
- * comes after a ",".
- */
+/* the saved text, and the state it left: a top-level map after a member */
 
 void
 ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_gen_saved_t *saved)
 {
-    yajl_gen_reset(gen->g, NULL);
-
-    gen->mute = 1;
-
-    (void) yajl_gen_map_open(gen->g);
-    (void) yajl_gen_string(gen->g, (u_char *) "", 0);
-    (void) yajl_gen_null(gen->g);
-
-    gen->mute = 0;
     gen->depth = 1;
+    gen->state[0] = NGX_HTTP_AI_GATEWAY_GEN_START;
+    gen->state[1] = NGX_HTTP_AI_GATEWAY_GEN_MAP_KEY;
 
     ngx_http_ai_gateway_gen_raw(gen, saved->text.data, saved->text.len);
 }
@@ -520,8 +768,8 @@ ngx_http_ai_gateway_gen_replay(ngx_http_ai_gateway_gen_t *gen,
 
 /*
  * A string as the value of a member whose key the caller wrote itself
- * (raw, up to and without the ':'): yajl_gen, whatever its state, is put
- * silently after a key, so that it prints ':' and the string, escaped and
+ * (raw, up to and without the ':'): the generator, whatever its state, is
+ * put after a key, so that it writes ':' and the string, escaped and
  * checked as gen_str() does.  It is left as gen_replay() leaves it: a
  * top-level map after a member.
  */
@@ -530,19 +778,12 @@ void
 ngx_http_ai_gateway_gen_member_str(ngx_http_ai_gateway_gen_t *gen,
     u_char *p, size_t len)
 {
-    yajl_gen_reset(gen->g, NULL);
-
-    gen->mute = 1;
-
-    (void) yajl_gen_map_open(gen->g);
-    (void) yajl_gen_string(gen->g, (u_char *) "", 0);
-
-    gen->mute = 0;
     gen->depth = 1;
+    gen->state[0] = NGX_HTTP_AI_GATEWAY_GEN_START;
+    gen->state[1] = NGX_HTTP_AI_GATEWAY_GEN_MAP_VAL;
 
     ngx_http_ai_gateway_gen_str(gen, p, len);
 }
-
 
 /* a parsed value as it came: numbers keep their original text */
 
@@ -572,9 +813,8 @@ ngx_http_ai_gateway_gen_tree(ngx_http_ai_gateway_gen_t *gen, yajl_val v,
         return;
 
     case yajl_t_number:
-        ngx_http_ai_gateway_gen_status(gen,
-            yajl_gen_number(gen->g, v->u.number.r,
-                            ngx_strlen(v->u.number.r)));
+        ngx_http_ai_gateway_gen_num(gen, (u_char *) v->u.number.r,
+                                       ngx_strlen(v->u.number.r));
         return;
 
     case yajl_t_object:
