@@ -298,9 +298,10 @@ $scenario{'pages across batches'} = sub {
     $j = api('GET', '', filt('model', 'eq', 'm2') . '&page=2');
     is($j->{result_info}{total_count}, 100, "$n - filtered, across batches");
     is($j->{result_info}{count}, 50, "$n - page 2 of them");
+    # created_at (the request's start), then the id (made later)
     my @seen;
     for my $p (1 .. 12) {
-        push @seen, map { $_->{id} }
+        push @seen, map { "$_->{created_at} $_->{id}" }
                     @{ api('GET', '', "per_page=50&page=$p")->{result} };
     }
     my %u = map { $_ => 1 } @seen;
