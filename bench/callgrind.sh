@@ -65,9 +65,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
-print(s.getsockname()[1])'
+# three distinct free ports, held together while they are picked
+
+free_ports() {
+    python3 -c 'import socket
+s = [socket.socket() for i in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))'
 }
 
 wait_port() {
@@ -79,9 +83,7 @@ wait_port() {
     return 1
 }
 
-MOCK_PORT=$(free_port)
-PLAIN_PORT=$(free_port)
-GW_PORT=$(free_port)
+read -r MOCK_PORT PLAIN_PORT GW_PORT <<< "$(free_ports)"
 
 cc -O2 -Wall -o "$TMP/mock" "$BENCH/mock.c" || die "bench/mock.c"
 "$TMP/mock" -e "$EVENTS" "$MOCK_PORT" \

@@ -11,20 +11,22 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 
 /*
  * The module's JSON, knowing nothing of HTTP: pools, strings and chains
  * in, text out.  ngx_http_ai_gateway_yajl.c holds the generator (gen_*:
- * yajl_gen's output, written straight into a pool buffer), the parser
- * (yajl's, building yajl trees in a pool, depth-limited, "\u0000" kept)
- * and the value accessors (json_*); ngx_http_ai_gateway_json.c the texts
- * the gateway itself writes (its error envelope, the Unified API's model
- * list, a body with one top-level string replaced) and the top-level
- * string lookup; ngx_http_ai_gateway_canonical.c the canonical text of a
- * body, for cache keys.  The translators, the Universal Endpoint's steps
- * and the HTTP layer above all use these.
+ * yajl_gen's output in a pool buffer, strings to escape written by
+ * yajl_gen_string()), the parser (yajl's, building yajl trees in a pool,
+ * depth-limited, "\u0000" kept) and the value accessors (json_*);
+ * ngx_http_ai_gateway_json.c the texts the gateway itself writes (its
+ * error envelope, the Unified API's model list, a body with one top-level
+ * string replaced) and the top-level string lookup;
+ * ngx_http_ai_gateway_canonical.c the canonical text of a body, for cache
+ * keys.  The translators, the Universal Endpoint's steps and the HTTP
+ * layer above all use these.
  */
 
 
@@ -40,6 +42,7 @@
 
 typedef struct {
     ngx_pool_t                    *pool;
+    yajl_gen                       enc;        /* strings to escape */
     u_char                        *buf;
     size_t                         len;
     size_t                         size;

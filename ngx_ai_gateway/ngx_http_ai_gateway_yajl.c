@@ -9,6 +9,7 @@
 
 #include <setjmp.h>
 
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
@@ -27,12 +28,15 @@
  * so an allocation that fails does not return to it: it jumps back to
  * the call into yajl, which reports no memory.
  *
- * Output: yajl_gen's output (UTF-8 checked, not beautified), written
- * straight into a pool buffer that grows by doubling, not through
- * yajl_gen's print callback, a call for every "," or quote; one
- * generator per stream or request, reset between values.  Errors are remembered (nomem, invalid) and reported once, by
- * gen_done().  Text written once may be saved and replayed: the head of
- * every chunk of a stream (gen_save(), gen_replay()).
+ * Output: yajl_gen's output (not beautified) in a pool buffer that grows
+ * by doubling; one generator per stream or request, reset between values.
+ * The punctuation and the strings that need no escape (printable ASCII)
+ * are written straight into the buffer, by yajl_gen's rules; every other
+ * string goes through yajl_gen_string() (its UTF-8 check and escapes), so
+ * that the bytes are yajl_gen's without a call per "," and quote.  Errors
+ * are remembered (nomem, invalid) and reported once, by gen_done().  Text
+ * written once may be saved and replayed: the head of every chunk of a
+ * stream (gen_save(), gen_replay()).
  *
  * Input: yajl's callback parser (with comments, as yajl_tree_parse(),
  * and its UTF-8 check of strings: yajl_dont_validate_strings stays off)
@@ -224,14 +228,11 @@ ngx_http_ai_gateway_yajl_free(void *ctx, void *p)
 /* JSON output */
 
 /*
- * The generator writes straight into its buffer, with yajl_gen's rules
- * (t/unit/yajl_ref.c compares the two, call by call, in the unit tests
- * and fuzz/fuzz_json.c): a "," or ":" before a value as its place asks,
- * keys only strings, nothing after a complete top-level value until
- * gen_reset(), strings checked as yajl_string_validate_utf8() checks them
- * and escaped as yajl_string_encode() escapes them ('"', '\\' and the
- * control characters; "/" and non-ASCII as they are).  A call refused
- * leaves the state as it was and sets gen->invalid.
+ * The generator keeps yajl_gen's rules (t/unit/yajl_ref.c compares the
+ * two, call by call, in the unit tests and fuzz/fuzz_json.c): a "," or ":"
+ * before a value as its place asks, keys only strings, nothing after a
+ * complete top-level value until gen_reset().  A call refused leaves the
+ * state as it was and sets gen->invalid.
  */
 
 /* a place's state, as yajl_gen's */
@@ -245,25 +246,20 @@ ngx_http_ai_gateway_yajl_free(void *ctx, void *p)
 #define NGX_HTTP_AI_GATEWAY_GEN_COMPLETE     6
 
 
-/*
- * What an ASCII byte becomes in a string: 0, itself; 1, a two-character
- * escape; 2, "\u00XX".
- */
+/* 1: a byte yajl_gen writes in a string as it is, 0x20-0x7e but '"', '\\' */
 
-static const u_char  ngx_http_ai_gateway_gen_esc[128] = {
-    2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 1, 1, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+static const u_char  ngx_http_ai_gateway_gen_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0
 };
 
 
-static u_char *ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen,
-    size_t len);
 static ngx_int_t ngx_http_ai_gateway_gen_begin(ngx_http_ai_gateway_gen_t *gen,
     ngx_uint_t key);
 static void ngx_http_ai_gateway_gen_appended(ngx_http_ai_gateway_gen_t *gen);
@@ -271,8 +267,11 @@ static ngx_int_t ngx_http_ai_gateway_gen_open(ngx_http_ai_gateway_gen_t *gen,
     u_char c, u_char state);
 static void ngx_http_ai_gateway_gen_close(ngx_http_ai_gateway_gen_t *gen,
     u_char c);
-static size_t ngx_http_ai_gateway_gen_measure(u_char *p, size_t len);
-static u_char *ngx_http_ai_gateway_gen_escape(u_char *d, u_char *p,
+static void ngx_http_ai_gateway_gen_yajl_str(ngx_http_ai_gateway_gen_t *gen,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_gateway_gen_encoder(
+    ngx_http_ai_gateway_gen_t *gen);
+static void ngx_http_ai_gateway_gen_print(void *ctx, const char *s,
     size_t len);
 
 
@@ -426,157 +425,169 @@ ngx_http_ai_gateway_gen_appended(ngx_http_ai_gateway_gen_t *gen)
 
 
 /*
- * A string's escaped length, or 0 when it is no UTF-8 as
- * yajl_string_validate_utf8() reads it (a lead byte and its continuation
- * bytes, without the finer checks); C0 80 stands for a NUL (see the head
- * of the file) and is written "\u0000".
+ * A string: printable ASCII without '"' or '\\', which yajl_gen would
+ * print as it is, is written here; any other goes through yajl_gen_string()
+ * (its UTF-8 check and its escapes), on a generator of its own made when
+ * first needed, with NUL characters of the input (C0 80, see the head of
+ * the file) given back to it as NUL bytes.
  */
-
-static size_t
-ngx_http_ai_gateway_gen_measure(u_char *p, size_t len)
-{
-    size_t   out, n, i;
-    u_char  *last;
-
-    out = 0;
-    last = p + len;
-
-    while (p < last) {
-
-        if (*p < 0x80) {
-            out += "\1\2\6"[ngx_http_ai_gateway_gen_esc[*p]];
-            p++;
-            continue;
-        }
-
-        if ((*p >> 5) == 0x6) {
-            n = 1;
-
-        } else if ((*p >> 4) == 0xe) {
-            n = 2;
-
-        } else if ((*p >> 3) == 0x1e) {
-            n = 3;
-
-        } else {
-            return 0;
-        }
-
-        if ((size_t) (last - p) <= n) {
-            return 0;
-        }
-
-        for (i = 1; i <= n; i++) {
-            if ((p[i] >> 6) != 0x2) {
-                return 0;
-            }
-        }
-
-        out += (p[0] == 0xc0 && p[1] == 0x80) ? 6 : n + 1;
-        p += n + 1;
-    }
-
-    /* never 0 for a valid string: the quotes are counted */
-
-    return out + 2;
-}
-
-
-static u_char *
-ngx_http_ai_gateway_gen_escape(u_char *d, u_char *p, size_t len)
-{
-    u_char   c, *last;
-
-    static const u_char  hex[] = "0123456789ABCDEF";
-
-    last = p + len;
-
-    *d++ = '"';
-
-    while (p < last) {
-        c = *p++;
-
-        if (c >= 0x80) {
-            if (c == 0xc0 && *p == 0x80) {
-                d = ngx_cpymem(d, "\\u0000", 6);
-                p++;
-                continue;
-            }
-
-            *d++ = c;
-            continue;
-        }
-
-        switch (ngx_http_ai_gateway_gen_esc[c]) {
-
-        case 0:
-            *d++ = c;
-            break;
-
-        case 1:
-            *d++ = '\\';
-
-            switch (c) {
-            case '\b': *d++ = 'b'; break;
-            case '\t': *d++ = 't'; break;
-            case '\n': *d++ = 'n'; break;
-            case '\f': *d++ = 'f'; break;
-            case '\r': *d++ = 'r'; break;
-            default:   *d++ = c; break;       /* '"', '\\' */
-            }
-
-            break;
-
-        default:
-            d = ngx_cpymem(d, "\\u00", 4);
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-            break;
-        }
-    }
-
-    *d++ = '"';
-
-    return d;
-}
-
 
 void
 ngx_http_ai_gateway_gen_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
-    u_char  *d;
-    size_t   n;
+    u_char  *d, *last;
 
     if (p == NULL) {
         p = (u_char *) "";
     }
 
-    n = ngx_http_ai_gateway_gen_measure(p, len);
+    last = p + len;
 
-    if (n == 0 || ngx_http_ai_gateway_gen_begin(gen, 1) != NGX_OK) {
-        gen->invalid = 1;
+    for (d = p; d < last; d++) {
+        if (!ngx_http_ai_gateway_gen_plain[*d]) {
+            ngx_http_ai_gateway_gen_yajl_str(gen, p, len);
+            return;
+        }
+    }
+
+    if (ngx_http_ai_gateway_gen_begin(gen, 1) != NGX_OK) {
         return;
     }
 
-    d = ngx_http_ai_gateway_gen_room(gen, n);
+    d = ngx_http_ai_gateway_gen_room(gen, len + 2);
     if (d == NULL) {
         return;
     }
 
-    if (n == len + 2) {
-        /* nothing to escape */
-        *d++ = '"';
-        d = ngx_cpymem(d, p, len);
-        *d++ = '"';
-
-    } else {
-        d = ngx_http_ai_gateway_gen_escape(d, p, len);
-    }
+    *d++ = '"';
+    d = ngx_cpymem(d, p, len);
+    *d++ = '"';
 
     gen->len = d - gen->buf;
 
     ngx_http_ai_gateway_gen_appended(gen);
+}
+
+
+static void
+ngx_http_ai_gateway_gen_yajl_str(ngx_http_ai_gateway_gen_t *gen, u_char *p,
+    size_t len)
+{
+    u_char           *q, *d, *last, *copy;
+    yajl_gen_status   st;
+
+    if (gen->enc == NULL && ngx_http_ai_gateway_gen_encoder(gen) != NGX_OK) {
+        gen->nomem = 1;
+        return;
+    }
+
+    copy = NULL;
+
+    q = (len > 1) ? memchr(p, 0xc0, len - 1) : NULL;
+
+    if (q != NULL) {
+        copy = ngx_pnalloc(gen->pool, len);
+        if (copy == NULL) {
+            gen->nomem = 1;
+            return;
+        }
+
+        last = p + len;
+
+        d = ngx_cpymem(copy, p, q - p);
+
+        while (q < last) {
+            if (q[0] == 0xc0 && q + 1 < last && q[1] == 0x80) {
+                *d++ = '\0';
+                q += 2;
+                continue;
+            }
+
+            *d++ = *q++;
+        }
+
+        p = copy;
+        len = d - copy;
+    }
+
+    if (ngx_http_ai_gateway_gen_begin(gen, 1) != NGX_OK) {
+        goto done;
+    }
+
+    /*
+     * at the top of a reset generator: the string alone, no separator;
+     * refused (no UTF-8), it leaves the separator written, with the
+     * output that gen->invalid discards
+     */
+
+    yajl_gen_reset(gen->enc, NULL);
+
+    st = yajl_gen_string(gen->enc, p, len);
+
+    if (st != yajl_gen_status_ok) {
+        gen->invalid = 1;
+        goto done;
+    }
+
+    ngx_http_ai_gateway_gen_appended(gen);
+
+done:
+
+    if (copy) {
+        ngx_pfree(gen->pool, copy);
+    }
+}
+
+
+/* the generator of the strings that yajl_gen_string() writes */
+
+static ngx_int_t
+ngx_http_ai_gateway_gen_encoder(ngx_http_ai_gateway_gen_t *gen)
+{
+    jmp_buf                        nomem;
+    yajl_alloc_funcs               funcs;
+    ngx_http_ai_gateway_yalloc_t  *a;
+
+    /* the generator keeps it: it allocates nothing more once configured */
+
+    a = ngx_palloc(gen->pool, sizeof(ngx_http_ai_gateway_yalloc_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->pool = gen->pool;
+    a->nomem = &nomem;
+
+    funcs.malloc = ngx_http_ai_gateway_yajl_malloc;
+    funcs.realloc = ngx_http_ai_gateway_yajl_realloc;
+    funcs.free = ngx_http_ai_gateway_yajl_free;
+    funcs.ctx = a;
+
+    if (setjmp(nomem) != 0) {
+        a->nomem = NULL;
+        gen->enc = NULL;
+        return NGX_ERROR;
+    }
+
+    gen->enc = yajl_gen_alloc(&funcs);
+
+    if (gen->enc != NULL) {
+        yajl_gen_config(gen->enc, yajl_gen_validate_utf8, 1);
+        yajl_gen_config(gen->enc, yajl_gen_print_callback,
+                        ngx_http_ai_gateway_gen_print, gen);
+    }
+
+    a->nomem = NULL;
+
+    return (gen->enc != NULL) ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_ai_gateway_gen_print(void *ctx, const char *s, size_t len)
+{
+    ngx_http_ai_gateway_gen_raw(ctx, (u_char *) s, len);
 }
 
 
