@@ -260,6 +260,8 @@ static const u_char  ngx_http_ai_gateway_gen_plain[256] = {
 };
 
 
+static u_char *ngx_http_ai_gateway_gen_room(ngx_http_ai_gateway_gen_t *gen,
+    size_t len);
 static ngx_int_t ngx_http_ai_gateway_gen_begin(ngx_http_ai_gateway_gen_t *gen,
     ngx_uint_t key);
 static void ngx_http_ai_gateway_gen_appended(ngx_http_ai_gateway_gen_t *gen);
@@ -300,22 +302,18 @@ void
 ngx_http_ai_gateway_gen_raw(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len)
 {
-    if (gen->nomem || len == 0) {
+    u_char  *d;
+
+    if (len == 0) {
         return;
     }
 
-    if (gen->size - gen->len < len
-        && ngx_http_ai_gateway_reserve(gen->pool, &gen->buf, &gen->size,
-                                       gen->len, gen->len + len,
-                                       NGX_HTTP_AI_GATEWAY_GEN_BUF, 0)
-           != NGX_OK)
-    {
-        gen->nomem = 1;
-        return;
-    }
+    d = ngx_http_ai_gateway_gen_room(gen, len);
 
-    ngx_memcpy(gen->buf + gen->len, p, len);
-    gen->len += len;
+    if (d != NULL) {
+        ngx_memcpy(d, p, len);
+        gen->len += len;
+    }
 }
 
 
