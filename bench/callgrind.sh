@@ -5,13 +5,16 @@
 # proxy_pass, counted by valgrind's callgrind in the nginx worker.
 #
 #   bench/callgrind.sh [KIND...]        KIND: json sse a-json a-sse g-json
-#                                       g-sse [default: a-json a-sse g-json
-#                                       g-sse]
+#                                       g-sse hit redis [default: a-json
+#                                       a-sse g-json g-sse]
 #
 # Where bench/run.sh measures requests per second (noisy on a shared
 # machine), this counts the user-space instructions (Ir) the worker spends
 # per request: deterministic to a fraction of a percent, so that a change
-# of a few percent shows.  For each KIND it runs N keepalive requests
+# of a few percent shows.  "hit" and "redis" are cache hits of the
+# pass-through JSON, from the shared memory zone and from Redis (a
+# redis-server of the script's own), against nginx's "return 200" of the
+# same body.  For each KIND it runs N keepalive requests
 # through the plain path and through the gateway, with the instrumentation
 # switched on only around them, and prints Ir per request and the
 # difference; with TOP=n, the n functions that cost the most in the
@@ -65,11 +68,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# three distinct free ports, held together while they are picked
+# distinct free ports, held together while they are picked
 
 free_ports() {
     python3 -c 'import socket
-s = [socket.socket() for i in range(3)]
+s = [socket.socket() for i in range(7)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))'
 }
@@ -83,7 +86,30 @@ wait_port() {
     return 1
 }
 
-read -r MOCK_PORT PLAIN_PORT GW_PORT <<< "$(free_ports)"
+read -r MOCK_PORT PLAIN_PORT GW_PORT RETURN_PORT SHM_PORT REDIS_GW_PORT \
+    REDIS_PORT <<< "$(free_ports)"
+
+REDIS_CONF=
+if command -v redis-server >/dev/null; then
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no > "$TMP/redis.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$REDIS_PORT" || die "redis-server does not start"
+    REDIS_CONF="
+    server {
+        listen 127.0.0.1:$REDIS_GW_PORT;
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_cache_redis 127.0.0.1:$REDIS_PORT;
+            ai_gateway_cache_ttl 1h;
+        }
+    }"
+fi
+
+BODY=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" \
+           "$F/openai-chat/text.gpt-4o.json")
 
 cc -O2 -Wall -o "$TMP/mock" "$BENCH/mock.c" || die "bench/mock.c"
 "$TMP/mock" -e "$EVENTS" "$MOCK_PORT" \
@@ -139,6 +165,29 @@ http {
             ai_gateway_provider google-ai-studio http://mock;
         }
     }
+
+    server {
+        listen 127.0.0.1:$RETURN_PORT;
+
+        location /v1/ {
+            default_type application/json;
+            return 200 '$BODY\n';
+        }
+    }
+
+    ai_gateway_cache_zone benchcache:16m;
+
+    server {
+        listen 127.0.0.1:$SHM_PORT;
+
+        location /v1/ {
+            ai_gateway bench;
+            ai_gateway_provider openai http://mock;
+            ai_gateway_cache benchcache;
+            ai_gateway_cache_ttl 1h;
+        }
+    }
+$REDIS_CONF
 }
 END
 
@@ -162,7 +211,7 @@ C=/v1/acct/bench/compat/chat/completions
 OP=/v1/acct/bench/openai/v1/chat/completions
 GS='/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse'
 
-# KIND -> plain path, plain body, gateway path, gateway body
+# KIND -> plain path, plain body, gateway path, gateway body (and ports)
 
 request() {
     case $1 in
@@ -172,6 +221,9 @@ request() {
     a-sse)  echo "/v1/messages|${AN%\}}$S|$C|${A%\}}$S" ;;
     g-json) echo "/v1beta/models/gemini-2.0-flash:generateContent|$GN|$C|$G";;
     g-sse)  echo "$GS|$GN|$C|${G%\}}$S" ;;
+    hit)    echo "$OP|$O|$OP|$O|$RETURN_PORT|$SHM_PORT" ;;
+    redis)  [ -n "$REDIS_CONF" ] || die "redis: no redis-server"
+            echo "$OP|$O|$OP|$O|$RETURN_PORT|$REDIS_GW_PORT" ;;
     *)      die "unknown kind $1" ;;
     esac
 }
@@ -217,9 +269,9 @@ measure() {
 
 printf '%-8s %12s %12s %12s %7s\n' kind plain gateway added ratio
 for kind in "$@"; do
-    IFS='|' read -r pp pb gp gb <<< "$(request "$kind")"
-    plain=$(measure "$kind.plain" "$PLAIN_PORT" "$pp" "$pb")
-    gw=$(measure "$kind.gateway" "$GW_PORT" "$gp" "$gb")
+    IFS='|' read -r pp pb gp gb rp gwp <<< "$(request "$kind")"
+    plain=$(measure "$kind.plain" "${rp:-$PLAIN_PORT}" "$pp" "$pb")
+    gw=$(measure "$kind.gateway" "${gwp:-$GW_PORT}" "$gp" "$gb")
     awk -v k="$kind" -v p="$plain" -v g="$gw" -v n="$N" 'BEGIN {
         printf "%-8s %12.0f %12.0f %12.0f %7.2f\n",
                k, p / n, g / n, (g - p) / n, p / g }'
