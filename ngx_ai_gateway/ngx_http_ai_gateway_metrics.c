@@ -1055,8 +1055,6 @@ ngx_http_ai_gateway_metrics_log_handler(ngx_http_request_t *r)
 
     s = ngx_http_ai_gateway_metrics_series(mz, &key);
 
-    (void) ngx_atomic_fetch_add(&s->requests, 1);
-
     /* a miss: looked up in a cache and not found (not "no cache") */
 
     if (key.cached) {
@@ -1151,6 +1149,13 @@ ngx_http_ai_gateway_metrics_log_handler(ngx_http_request_t *r)
         ngx_http_ai_gateway_metrics_observe(s->ttfb, &s->ttfb_sum,
                                             actx->relay.ttfb);
     }
+
+    /*
+     * the request is counted last: a reader that sees it counted (the
+     * endpoint, in another worker) sees all its other numbers
+     */
+
+    (void) ngx_atomic_fetch_add(&s->requests, 1);
 
     return NGX_OK;
 }
