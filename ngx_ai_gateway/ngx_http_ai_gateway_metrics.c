@@ -1295,12 +1295,13 @@ ngx_http_ai_gateway_metrics_handler(ngx_http_request_t *r)
     ngx_int_t                                rc;
     ngx_str_t                                format, *labels;
     ngx_uint_t                               i, n, k, json, nseries;
+    ngx_atomic_uint_t                        requests;
     ngx_table_elt_t                         *h;
     ngx_list_part_t                         *part;
     ngx_http_ai_gateway_metrics_sh_t        *sh;
     ngx_http_ai_gateway_metrics_out_t        o;
     ngx_http_ai_gateway_metrics_zone_t      *mz;
-    ngx_http_ai_gateway_metrics_series_t   **all, *s;
+    ngx_http_ai_gateway_metrics_series_t   **all, *s, *copy;
     ngx_http_ai_gateway_metrics_loc_conf_t  *mlcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -1374,17 +1375,38 @@ ngx_http_ai_gateway_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    copy = ngx_palloc(r->pool,
+                      (nseries + NGX_HTTP_AI_GATEWAY_METRICS_OVERFLOW)
+                      * sizeof(ngx_http_ai_gateway_metrics_series_t));
+    if (copy == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * each series as it is now, its request count read first: the
+     * request is counted last (metrics_log_handler()), so that every
+     * request counted has its other numbers in the copy
+     */
+
     n = 0;
 
     for (i = 0; i < nseries + NGX_HTTP_AI_GATEWAY_METRICS_OVERFLOW; i++) {
         s = (i < nseries) ? &sh->series[i]
                           : &sh->series[sh->max_series + i - nseries];
 
-        if (i >= nseries && s->requests == 0) {
+        requests = s->requests;
+
+        if (i >= nseries && requests == 0) {
             continue;
         }
 
-        all[n++] = s;
+        ngx_memory_barrier();
+
+        ngx_memcpy(&copy[n], s, sizeof(ngx_http_ai_gateway_metrics_series_t));
+        copy[n].requests = requests;
+
+        all[n] = &copy[n];
+        n++;
     }
 
     o.request = r;
