@@ -81,7 +81,12 @@ sub record_is {
         if ($g->{status} == 200) {
             my $l = $J->decode($g->{content})->{result};
             if (@$l) {
-                $rec = $l->[0];
+                # a retried request or a Universal fallback has a record
+                # per attempt, with the same event id and, when both
+                # started in one millisecond, the same created_at: the
+                # request's is the answering one
+                ($rec) = grep { $_->{success} } @$l;
+                $rec ||= $l->[0];
                 last;
             }
         }
