@@ -1333,9 +1333,6 @@ static void
 ngx_http_ai_gateway_analytics_gen_counts(ngx_http_ai_gateway_gen_t *gen,
     ngx_http_ai_gateway_analytics_bucket_t *b)
 {
-    int   len;
-    char  buf[64];
-
     ngx_http_ai_gateway_gen_map(gen);
 
     if (b->time) {
@@ -1357,15 +1354,7 @@ ngx_http_ai_gateway_analytics_gen_counts(ngx_http_ai_gateway_gen_t *gen,
     /* the cost as log records write it: "%.12g" */
 
     ngx_http_ai_gateway_gen_literal(gen, "cost");
-
-    len = snprintf(buf, sizeof(buf), "%.12g", b->cost);
-
-    if (len <= 0 || len >= (int) sizeof(buf)) {
-        gen->invalid = 1;
-        return;
-    }
-
-    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
+    ngx_http_ai_gateway_gen_double(gen, b->cost);
 
     ngx_http_ai_gateway_gen_map_end(gen);
 }

@@ -81,6 +81,8 @@ void ngx_http_ai_gateway_gen_string(ngx_http_ai_gateway_gen_t *gen,
     ngx_str_t *s);
 void ngx_http_ai_gateway_gen_num(ngx_http_ai_gateway_gen_t *gen, u_char *p,
     size_t len);
+void ngx_http_ai_gateway_gen_double(ngx_http_ai_gateway_gen_t *gen,
+    double n);
 void ngx_http_ai_gateway_gen_int(ngx_http_ai_gateway_gen_t *gen,
     long long n);
 void ngx_http_ai_gateway_gen_null(ngx_http_ai_gateway_gen_t *gen);

@@ -757,19 +757,8 @@ static void
 ngx_http_ai_gateway_log_number(ngx_http_ai_gateway_gen_t *gen,
     const char *key, double n)
 {
-    int   len;
-    char  buf[64];
-
     ngx_http_ai_gateway_gen_str(gen, (u_char *) key, ngx_strlen(key));
-
-    len = snprintf(buf, sizeof(buf), "%.12g", n);
-
-    if (len <= 0 || len >= (int) sizeof(buf)) {
-        gen->invalid = 1;
-        return;
-    }
-
-    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
+    ngx_http_ai_gateway_gen_double(gen, n);
 }
 
 

@@ -1851,29 +1851,12 @@ ngx_http_ai_gateway_otel_attr_int(ngx_http_ai_gateway_gen_t *gen,
 
 
 static void
-ngx_http_ai_gateway_otel_number(ngx_http_ai_gateway_gen_t *gen, double n)
-{
-    int   len;
-    char  buf[64];
-
-    len = snprintf(buf, sizeof(buf), "%.12g", n);
-
-    if (n != n || len <= 0 || len >= (int) sizeof(buf)) {
-        gen->invalid = 1;
-        return;
-    }
-
-    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
-}
-
-
-static void
 ngx_http_ai_gateway_otel_attr_double(ngx_http_ai_gateway_gen_t *gen,
     const char *key, double n)
 {
     ngx_http_ai_gateway_otel_attr_key(gen, (u_char *) key, ngx_strlen(key),
                                       "doubleValue");
-    ngx_http_ai_gateway_otel_number(gen, n);
+    ngx_http_ai_gateway_gen_double(gen, n);
     ngx_http_ai_gateway_otel_attr_end(gen);
 }
 
@@ -1954,7 +1937,7 @@ ngx_http_ai_gateway_otel_metadata(ngx_http_ai_gateway_gen_t *gen,
             ngx_http_ai_gateway_otel_attr_key(gen,
                                               (u_char *) v->u.object.keys[i],
                                               len, "doubleValue");
-            ngx_http_ai_gateway_otel_number(gen, e->u.number.d);
+            ngx_http_ai_gateway_gen_double(gen, e->u.number.d);
             ngx_http_ai_gateway_otel_attr_end(gen);
 
         } else if (YAJL_IS_TRUE(e) || YAJL_IS_FALSE(e)) {

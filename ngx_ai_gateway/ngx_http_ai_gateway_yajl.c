@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <math.h>
 #include <setjmp.h>
 
 #include <yajl/yajl_gen.h>
@@ -608,6 +609,28 @@ ngx_http_ai_gateway_gen_num(ngx_http_ai_gateway_gen_t *gen, u_char *p,
 
     ngx_http_ai_gateway_gen_raw(gen, p, len);
     ngx_http_ai_gateway_gen_appended(gen);
+}
+
+
+/*
+ * A double as the logs, analytics and spans write costs: "%.12g", as few
+ * digits as tell it apart; NaN and infinities are no JSON and refused
+ */
+
+void
+ngx_http_ai_gateway_gen_double(ngx_http_ai_gateway_gen_t *gen, double n)
+{
+    int   len;
+    char  buf[64];
+
+    len = snprintf(buf, sizeof(buf), "%.12g", n);
+
+    if (isnan(n) || isinf(n) || len <= 0 || len >= (int) sizeof(buf)) {
+        gen->invalid = 1;
+        return;
+    }
+
+    ngx_http_ai_gateway_gen_num(gen, (u_char *) buf, len);
 }
 
 
