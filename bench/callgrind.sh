@@ -147,11 +147,7 @@ http {
 
         location / {
             proxy_pass http://mock;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_buffer_size 16k;
-            proxy_buffers 4 16k;    # unused, nginx checks the sizes
+            include $BENCH/plain-proxy.conf;
         }
     }
 

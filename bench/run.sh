@@ -393,11 +393,7 @@ plain_servers() {
 
         location / {
             proxy_pass http://mock;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_buffer_size 16k;
-            proxy_buffers 4 16k;    # unused, nginx checks the sizes
+            include $BENCH/plain-proxy.conf;
         }
     }
 
@@ -417,11 +413,7 @@ plain_servers() {
 
         location / {
             proxy_pass http://mock_paced;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_buffering off;
-            proxy_buffer_size 16k;
-            proxy_buffers 4 16k;
+            include $BENCH/plain-proxy.conf;
         }
     }
 END
